@@ -1,0 +1,50 @@
+# Self-documenting: `make help` lists every target with its `##` comment.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# uv from PATH, else as a module of $(PYTHON) (installed with pip when absent).
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+export DO_NOT_TRACK := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DVC_NO_ANALYTICS := 1
+export GX_ANALYTICS_ENABLED := false
+
+.PHONY: help setup demo test lint format ui bench clean
+
+help: ## Show the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(BIN)/.synced: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
+		|| $(PYTHON) -m pip install --quiet uv
+	$(UV) sync --locked
+	@touch $@
+
+setup: $(BIN)/.synced ## Create or update the environment from uv.lock (installs uv if absent)
+
+demo: setup ## Generate data, train, register and print the champion
+	$(BIN)/mlops demo
+
+test: setup lint ## Lint, type-check and run every test
+	$(BIN)/pytest
+
+lint: setup ## ruff (lint + format check) and mypy over tasks/ and flows/
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: setup ## Apply ruff's formatting and safe fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+ui: setup ## Open the MLflow UI on 127.0.0.1:5000
+	$(BIN)/mlops ui
+
+bench: setup ## Run the benchmarks and write benchmarks/results/
+	$(BIN)/python -m benchmarks.run
+
+clean: ## Remove generated pipeline outputs (data/processed, models; keeps data/raw and the registry)
+	rm -rf data/processed models

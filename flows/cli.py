@@ -1,0 +1,245 @@
+"""The ``mlops`` command line. Heavy libraries are imported inside commands, never here, so
+``mlops --help`` answers at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from tasks.config import Params
+
+app = typer.Typer(
+    help="A local-first MLOps platform for tabular ML: DVC, Prefect, MLflow, scikit-learn.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Generate the embedded example data.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console()
+errors = Console(stderr=True)
+
+SET_HELP = "Override a param as stage.key=value (same keys as `dvc exp run -S`); repeatable."
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _setup() -> tuple[Path, Params]:
+    """Apply runtime defaults, find the project and read its params once."""
+    from flows.runtime import ProjectNotFound, apply_defaults, project_root
+    from tasks.config import ConfigError, load_params
+
+    apply_defaults()
+    try:
+        root = project_root()
+        return root, load_params(root / "params.yaml")
+    except (ProjectNotFound, ConfigError) as error:
+        raise _fail(str(error)) from None
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    from tasks.config import ConfigError
+    from tasks.evaluate import EvaluationError
+    from tasks.ingest import IngestError
+    from tasks.io import TableReadError
+    from tasks.split import SplitError
+    from tasks.validate import ValidationFailed
+    from tasks.versioning import VersioningError
+
+    return (
+        ConfigError,
+        IngestError,
+        TableReadError,
+        SplitError,
+        ValidationFailed,
+        EvaluationError,
+        VersioningError,
+    )
+
+
+def _quoted(value: str) -> str:
+    """An override value that YAML reads back as this exact string (``yes`` stays text)."""
+    return json.dumps(value)
+
+
+def _run_training(root: Path, overrides: list[str], trigger: str = "manual") -> dict[str, Any]:
+    from flows.training import training_flow
+
+    try:
+        result = training_flow(project=str(root), overrides=overrides, trigger=trigger)
+    except _user_errors() as error:
+        raise _fail(str(error)) from None
+    return result.to_dict()
+
+
+def _print_result(result: dict[str, Any]) -> None:
+    stages = Table(title="Pipeline stages", show_lines=False)
+    for column in ("stage", "outcome", "seconds", "details"):
+        stages.add_column(column)
+    for stage in result["stages"]:
+        details = stage["summary"] if stage["ran"] else stage["reason"]
+        stages.add_row(
+            stage["name"],
+            "[green]ran[/]" if stage["ran"] else "[dim]up to date[/]",
+            f"{stage['seconds']:.1f}",
+            str(details),
+        )
+    console.print(stages)
+    registration, metrics = result["registration"], result["metrics"]
+    _print_champion(registration["model_name"], metrics["primary_metric"])
+
+
+def _print_champion(model_name: str, primary: str) -> None:
+    from tasks import tracking
+
+    champion = tracking.model_by_alias(model_name, tracking.CHAMPION)
+    if champion is None:
+        console.print(f"[yellow]No champion for model '{model_name}' yet.[/]")
+        return
+    table = Table(title=f"Champion: {model_name} version {champion.version}")
+    table.add_column("metric")
+    table.add_column("validation", justify="right")
+    table.add_column("test", justify="right")
+    names = sorted({k.split("_", 1)[1] for k in champion.metrics if k.startswith("test_")})
+    for name in names:
+        marker = " (primary)" if name == primary else ""
+        table.add_row(
+            name + marker,
+            f"{champion.metrics.get('valid_' + name, float('nan')):.4f}",
+            f"{champion.metrics.get('test_' + name, float('nan')):.4f}",
+        )
+    console.print(table)
+    console.print(
+        f"aliases: {', '.join(champion.aliases)} · run {champion.run_id} · "
+        f"data md5 {champion.tags.get('data.dvc_md5', '?')}"
+    )
+    console.print("Open the MLflow UI with: [bold]mlops ui[/] (http://127.0.0.1:5000)")
+
+
+def _take_in(root: Path, source: Path, raw_dir: Path) -> Path:
+    """Copy ``source`` into the raw data folder (unless it is there) and version it with DVC."""
+    from tasks import versioning
+
+    source = source.resolve()
+    if not source.is_file():
+        raise _fail(f"{source}: file not found")
+    inside = raw_dir.resolve() in source.parents
+    destination = source if inside else raw_dir / source.name
+    if not inside:
+        raw_dir.mkdir(parents=True, exist_ok=True)
+        if destination.exists():
+            console.print(f"{destination.relative_to(root)} exists: it gets a new DVC version")
+        shutil.copyfile(source, destination)
+    try:
+        md5 = versioning.add_data(root, destination)
+        pushed = versioning.push_data(root, destination)
+    except versioning.VersioningError as error:
+        raise _fail(str(error)) from None
+    where = "pushed to the DVC remote" if pushed else "no DVC remote configured"
+    console.print(f"data: {destination.relative_to(root)} md5 {md5} ({where})")
+    return destination
+
+
+@app.command()
+def train(
+    data: Path | None = typer.Option(None, help="A CSV or Parquet file to train on."),
+    target: str | None = typer.Option(None, help="The column to predict (with --data)."),
+    task: str = typer.Option("auto", help="auto | binary | multiclass | regression."),
+    set_: list[str] = typer.Option([], "--set", "-S", help=SET_HELP),
+) -> None:
+    """Run the training flow; with --data, on any table (taken in as a new DVC dataset)."""
+    root, params = _setup()
+    overrides = list(set_)
+    if data is not None:
+        if not target:
+            raise _fail("--target is required with --data")
+        raw_dir = (root / params.generate.path).parent
+        destination = _take_in(root, data, raw_dir)
+        overrides = [
+            f"ingest.path={_quoted(destination.relative_to(root).as_posix())}",
+            f"ingest.target={_quoted(target)}",
+            f"ingest.task={task}",
+            *overrides,
+        ]
+    elif target or task != "auto":
+        raise _fail("--target and --task go with --data; otherwise use --set ingest.target=...")
+    _print_result(_run_training(root, overrides))
+
+
+@app.command()
+def demo() -> None:
+    """Generate the example data, version it with DVC, train, register and print the champion."""
+    root, params = _setup()
+    from tasks.generate import TARGET
+
+    data_path = root / params.generate.path
+    if not data_path.is_file():
+        _write_generated(data_path, params.generate.rows, params.generate.seed, 0.0, 0.0)
+        _take_in(root, data_path, data_path.parent)
+    else:
+        console.print(f"data: {params.generate.path} exists (regenerate: delete it first)")
+    overrides = [
+        f"ingest.path={_quoted(params.generate.path)}",
+        f"ingest.target={_quoted(TARGET)}",
+        "ingest.task=auto",
+    ]
+    _print_result(_run_training(root, overrides))
+
+
+def _write_generated(path: Path, rows: int, seed: int, covariate: float, concept: float) -> None:
+    from tasks.generate import Drift, generate_sessions
+
+    frame = generate_sessions(rows, seed, Drift(covariate=covariate, concept=concept))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    console.print(f"generated {len(frame)} rows into {path}")
+
+
+@data_app.command("generate")
+def data_generate(
+    out: Path = typer.Option(..., help="Where to write the CSV."),
+    rows: int = typer.Option(10_000, min=1, help="Number of rows."),
+    seed: int = typer.Option(0, help="Generator seed."),
+    covariate: float = typer.Option(0.0, min=0.0, help="Covariate drift strength."),
+    concept: float = typer.Option(0.0, min=0.0, max=1.0, help="Concept drift strength."),
+) -> None:
+    """Write a batch of generated sessions, optionally drifted (a production batch)."""
+    from flows.runtime import apply_defaults
+
+    apply_defaults()
+    _write_generated(out, rows, seed, covariate, concept)
+
+
+@app.command()
+def ui(
+    host: str = typer.Option("127.0.0.1", help="Interface to bind (127.0.0.1: this machine)."),
+    port: int = typer.Option(5000, help="Port of the MLflow UI."),
+) -> None:
+    """Start the MLflow UI on the project's tracking store."""
+    root, _ = _setup()
+    from tasks.tracking import default_tracking_uri
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(root)
+    if not uri.startswith(("sqlite:", "postgresql", "mysql", "file:", "/")):
+        raise _fail(f"MLFLOW_TRACKING_URI={uri} is a server: open it in a browser instead")
+    console.print(f"MLflow UI on http://{host}:{port} (tracking store {uri}); Ctrl-C stops it")
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
+    command += ["--host", host, "--port", str(port)]
+    raise typer.Exit(subprocess.call(command, cwd=root))
+
+
+if __name__ == "__main__":
+    app()

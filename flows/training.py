@@ -1,0 +1,119 @@
+"""The training flow: the stages of dvc.yaml, one Prefect task each, run in-process.
+
+DVC decides whether a stage must run (content hashes of its deps, params and outs, exactly as
+``dvc repro`` would); a stage that runs is recorded in dvc.lock, so a later ``dvc repro`` or
+flow run finds it up to date. The flow only wires: each stage's work lives in flows/stages.py.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.stages import STAGES, RunContext
+from tasks import io, tracking, versioning
+from tasks.config import Params, load_params, write_overrides
+
+
+@dataclass(frozen=True)
+class StageOutcome:
+    """What happened to one stage in a flow run."""
+
+    name: str
+    ran: bool
+    seconds: float
+    reason: str
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """The flow's answer: each stage's outcome and the registered model version."""
+
+    stages: list[StageOutcome]
+    registration: dict[str, Any]
+    metrics: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _registration_is_current(root: Path, params: Params) -> bool:
+    """The recorded version still exists in the registry MLflow now points at."""
+    path = root / params.paths.registration
+    if not path.is_file():
+        return False
+    record = io.read_json(path)
+    tracking.configure(root)
+    return tracking.version_exists(record["model_name"], record["version"], record["run_id"])
+
+
+@task(cache_policy=NO_CACHE, log_prints=True)
+def run_stage(root: Path, name: str, params: Params, context: RunContext) -> StageOutcome:
+    """Run stage ``name`` unless DVC finds its deps, params and outs unchanged."""
+    started = time.perf_counter()
+    status = versioning.stage_status(root, name)
+    current = not status.changed and (name != "register" or _registration_is_current(root, params))
+    if current:
+        print(f"{name}: up to date, skipped")
+        return StageOutcome(name, False, time.perf_counter() - started, "up to date")
+    reason = status.reason or "registered version missing from the current registry"
+    print(f"{name}: running ({reason})")
+    summary = STAGES[name](root, params, context)
+    versioning.record_stage(root, name)
+    print(f"{name}: {summary}")
+    return StageOutcome(name, True, time.perf_counter() - started, reason, summary)
+
+
+def _summary_markdown(result: TrainingResult) -> str:
+    rows = "\n".join(
+        f"| {s.name} | {'ran' if s.ran else 'skipped'} | {s.seconds:.1f} | {s.reason} |"
+        for s in result.stages
+    )
+    registration = result.registration
+    lines = [
+        "# Training run",
+        "",
+        "| stage | outcome | seconds | why |",
+        "|---|---|---|---|",
+        rows,
+        "",
+        f"Model **{registration.get('model_name')}** version **{registration.get('version')}** "
+        f"(aliases: {', '.join(registration.get('aliases', [])) or 'none'}).",
+    ]
+    return "\n".join(lines)
+
+
+@flow(name="training", log_prints=True)
+def training_flow(
+    project: str = ".", overrides: list[str] | None = None, trigger: str = "manual"
+) -> TrainingResult:
+    """Run the pipeline of dvc.yaml on the project at ``project``.
+
+    ``overrides`` are ``stage.key=value`` strings, validated and written to params.yaml as
+    ``dvc exp run -S`` does, so that DVC's view of the params is the one the flow used.
+    """
+    from prefect.artifacts import create_markdown_artifact
+    from prefect.runtime import flow_run
+
+    root = Path(project).resolve()
+    params_path = root / "params.yaml"
+    write_overrides(params_path, overrides or [])
+    params = load_params(params_path)
+    context = RunContext(flow_run_id=str(flow_run.id), trigger=trigger, orchestrator="prefect")
+    outcomes = []
+    for name in versioning.pipeline_stages(root):
+        stage = run_stage.with_options(name=name, task_run_name=name)
+        outcomes.append(stage(root, name, params, context))
+    result = TrainingResult(
+        stages=outcomes,
+        registration=io.read_json(root / params.paths.registration),
+        metrics=io.read_json(root / params.paths.metrics),
+    )
+    create_markdown_artifact(markdown=_summary_markdown(result), key="training-summary")
+    return result

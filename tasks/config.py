@@ -1,0 +1,276 @@
+"""The one typed config: ``params.yaml`` parsed once, at the edge, into frozen models.
+
+Every stage receives only its own slice (``params.train``, ``params.split`` ...). Unknown keys
+are rejected with an error that names the key and the file. Command-line overrides use the same
+dotted keys as ``dvc exp run -S`` (``train.seed=7``) and are validated the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PARAMS_FILE = "params.yaml"
+
+TaskKind = Literal["binary", "multiclass", "regression"]
+
+
+class ConfigError(ValueError):
+    """A params file or an override that does not fit the typed config."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class GenerateParams(_Section):
+    path: str
+    rows: int = Field(ge=1)
+    seed: int
+
+
+class IngestParams(_Section):
+    path: str
+    target: str
+    task: Literal["auto", "binary", "multiclass", "regression"]
+    max_classes: int = Field(ge=2)
+    detect_id_columns: bool
+    id_columns: tuple[str, ...]
+    drop_columns: tuple[str, ...]
+    categorical: tuple[str, ...]
+    numeric: tuple[str, ...]
+
+
+class ValidateParams(_Section):
+    min_rows: int = Field(ge=1)
+    max_null_fraction: float = Field(ge=0.0, le=1.0)
+
+
+class SplitParams(_Section):
+    validation_size: float = Field(gt=0.0, lt=1.0)
+    test_size: float = Field(gt=0.0, lt=1.0)
+    stratify: bool
+    seed: int
+
+    @model_validator(mode="after")
+    def _leaves_training_rows(self) -> SplitParams:
+        if self.validation_size + self.test_size >= 1.0:
+            raise ValueError(
+                "split.validation_size + split.test_size must be below 1, got "
+                f"{self.validation_size} + {self.test_size}"
+            )
+        return self
+
+
+class HistGradientBoostingParams(_Section):
+    learning_rate: float = Field(gt=0.0)
+    max_iter: int = Field(ge=1)
+    max_leaf_nodes: int = Field(ge=2)
+    min_samples_leaf: int = Field(ge=1)
+    l2_regularization: float = Field(ge=0.0)
+
+
+class LinearParams(_Section):
+    C: float = Field(gt=0.0)
+    alpha: float = Field(ge=0.0)
+    max_iter: int = Field(ge=1)
+
+
+class TrainParams(_Section):
+    model: Literal["hist_gradient_boosting", "linear"]
+    seed: int
+    numeric_imputation: Literal["median", "mean"]
+    categorical_imputation: Literal["most_frequent", "constant"]
+    scale: bool
+    one_hot_min_frequency: float = Field(ge=0.0, lt=1.0)
+    hist_gradient_boosting: HistGradientBoostingParams
+    linear: LinearParams
+
+
+MetricName = Literal[
+    "auto",
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "specificity",
+    "rmse",
+    "mae",
+    "r2",
+    "mse",
+]
+
+
+class EvaluateParams(_Section):
+    primary_metric: MetricName
+    threshold: float = Field(gt=0.0, lt=1.0)
+
+
+class RegisterParams(_Section):
+    model_name: str = Field(min_length=1)
+    experiment: str = Field(min_length=1)
+    input_example_rows: int = Field(ge=1)
+
+    def resolved_model_name(self, data_path: str) -> str:
+        """``model_name``, or the data file's stem when it is ``auto``."""
+        return PurePosixPath(data_path).stem if self.model_name == "auto" else self.model_name
+
+    def resolved_experiment(self, data_path: str) -> str:
+        """``experiment``, or the model name when it is ``auto``."""
+        return self.resolved_model_name(data_path) if self.experiment == "auto" else self.experiment
+
+
+class PathsParams(_Section):
+    ingested: str
+    schema_: str = Field(alias="schema")
+    ingest_report: str
+    validation: str
+    train: str
+    valid: str
+    test: str
+    model: str
+    metrics: str
+    roc: str
+    predictions: str
+    registration: str
+
+
+class Params(_Section):
+    """All of params.yaml. Each attribute is one stage's slice."""
+
+    generate: GenerateParams
+    ingest: IngestParams
+    validate_: ValidateParams = Field(alias="validate")
+    split: SplitParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    register_: RegisterParams = Field(alias="register")
+    paths: PathsParams
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"])
+        if item["type"] == "extra_forbidden":
+            lines.append(f"{source}: unknown key '{key}'")
+        elif item["type"] == "missing":
+            lines.append(f"{source}: missing key '{key}'")
+        else:
+            got = item.get("input")
+            shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
+            lines.append(f"{source}: '{key}': {item['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def parse_params(raw: Mapping[str, Any], source: str = PARAMS_FILE) -> Params:
+    """Validate a parsed params mapping; errors name the key and ``source``."""
+    try:
+        return Params.model_validate(dict(raw))
+    except ValidationError as error:
+        raise ConfigError(_describe(error, source)) from None
+
+
+def read_raw(path: Path) -> dict[str, Any]:
+    """Read a params file as a plain mapping (an empty file is an empty mapping)."""
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: params file not found") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping of stages, got {type(loaded).__name__}")
+    return loaded
+
+
+def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
+    """Split ``stage.key=value`` into its dotted key and a YAML-typed value."""
+    key, sep, value = text.partition("=")
+    parts = tuple(part.strip() for part in key.split("."))
+    if not sep or len(parts) < 2 or not all(parts):
+        raise ConfigError(f"override '{text}': expected stage.key=value")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError:
+        parsed = value
+    return parts, parsed
+
+
+def apply_overrides(raw: Mapping[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Return a copy of ``raw`` with each ``stage.key=value`` override set."""
+    result: dict[str, Any] = _deep_copy(raw)
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = result
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override '{text}': '{part}' is a value, not a section")
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+def _deep_copy(raw: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in raw.items()}
+
+
+def load_params(path: Path, overrides: Iterable[str] = ()) -> Params:
+    """Parse ``path`` with ``overrides`` applied; the one place params are read."""
+    overrides = list(overrides)
+    raw = apply_overrides(read_raw(path), overrides)
+    source = f"{path}" if not overrides else f"{path} with --set {' '.join(overrides)}"
+    return parse_params(raw, source)
+
+
+def write_overrides(path: Path, overrides: Iterable[str]) -> None:
+    """Write validated overrides into ``path`` keeping its comments, as ``dvc exp run -S`` does.
+
+    DVC decides whether a stage is up to date from the values in params.yaml, so an override
+    must land there for ``dvc repro``, ``dvc.lock`` and the flow to agree.
+    """
+    overrides = list(overrides)
+    if not overrides:
+        return
+    load_params(path, overrides)  # validate everything before touching the file
+    from ruamel.yaml import YAML
+
+    rt = YAML()
+    rt.preserve_quotes = True
+    document = rt.load(path.read_text(encoding="utf-8"))
+    changed = False
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = document
+        for part in parts[:-1]:
+            if part not in node:
+                node[part] = {}
+            node = node[part]
+        if parts[-1] in node and node[parts[-1]] == value:
+            continue
+        node[parts[-1]] = value
+        changed = True
+    if not changed:
+        return
+    with path.open("w", encoding="utf-8") as handle:
+        rt.dump(document, handle)
+
+
+def dotted_keys(model: type[BaseModel], prefix: str = "") -> set[str]:
+    """Every dotted key the typed config accepts, e.g. ``train.hist_gradient_boosting.max_iter``."""
+    keys: set[str] = set()
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{field.alias or name}"
+        keys.add(key)
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys |= dotted_keys(annotation, f"{key}.")
+    return keys

@@ -1,0 +1,215 @@
+"""The MLflow adapter: the only module that calls MLflow (runs, datasets, models, registry).
+
+Nothing happens at import time; :func:`configure` is called at the edge (CLI, flow, stage) and
+picks the tracking URI: ``MLFLOW_TRACKING_URI`` when set, else SQLite in the project folder.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+# Models are stored with skops (MLflow's safe default), which loads only reviewed types. These
+# are the scikit-learn internals our pipelines contain beyond skops' own allow-list; a new model
+# family that needs more fails loudly at logging time, and its types are reviewed and added here.
+TRUSTED_TYPES = (
+    "numpy.dtype",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+)
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+class TrackingError(RuntimeError):
+    """MLflow could not record or find what was asked."""
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A model version registered from one training run."""
+
+    model_name: str
+    version: str
+    run_id: str
+    experiment_id: str
+    tracking_uri: str
+    aliases: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["aliases"] = list(self.aliases)
+        return data
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """A registered version with the metrics of the run that made it."""
+
+    model_name: str
+    version: str
+    run_id: str
+    aliases: tuple[str, ...]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+
+
+def default_tracking_uri(root: Path) -> str:
+    """SQLite in the project folder: the local-first default (no server to start)."""
+    return f"sqlite:///{(root / 'mlflow.db').resolve()}"
+
+
+def configure(root: Path) -> str:
+    """Point MLflow at ``MLFLOW_TRACKING_URI`` or the project's SQLite file; return the URI."""
+    import mlflow
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(root)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI") or uri)
+    return uri
+
+
+def ensure_experiment(name: str, root: Path) -> str:
+    """The id of experiment ``name``, created with artifacts under the project when local."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    location = None
+    if client.tracking_uri.startswith("sqlite:"):
+        location = (root / "mlartifacts").resolve().as_uri()
+    return str(client.create_experiment(name, artifact_location=location))
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"seed": 1}}`` -> ``{"train.seed": 1}`` (lists kept as values)."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def log_training_run(
+    *,
+    experiment_id: str,
+    run_name: str,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    tags: Mapping[str, str],
+    model: Any,
+    example: pd.DataFrame,
+    dataset: pd.DataFrame,
+    dataset_source: str,
+    dataset_name: str,
+    target: str,
+    model_name: str,
+    artifacts: Mapping[str, Path],
+) -> Registration:
+    """One MLflow run: params, metrics, tags, the training dataset, artifacts and the model,
+    registered as a new version of ``model_name``."""
+    import mlflow
+    from mlflow.data.pandas_dataset import from_pandas
+    from mlflow.models import infer_signature
+
+    signature = infer_signature(example, model.predict(example))
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+        mlflow.set_tags(dict(tags))
+        mlflow.log_params({k: _param_value(v) for k, v in params.items()})
+        mlflow.log_metrics(dict(metrics))
+        with warnings.catch_warnings():
+            # MLflow registers two local-file source classes under one name and warns that a
+            # path "can be interpreted in multiple ways"; both read the same local file.
+            warnings.filterwarnings("ignore", message="The specified dataset source")
+            training_data = from_pandas(
+                dataset, source=dataset_source, targets=target, name=dataset_name
+            )
+        mlflow.log_input(training_data, context="training")
+        for artifact_path, path in artifacts.items():
+            mlflow.log_artifact(str(path), artifact_path=artifact_path)
+        info = mlflow.sklearn.log_model(
+            sk_model=model,
+            name="model",
+            signature=signature,
+            input_example=example,
+            registered_model_name=model_name,
+            skops_trusted_types=list(TRUSTED_TYPES),
+        )
+    version = info.registered_model_version
+    if version is None:
+        raise TrackingError(f"model of run {run.info.run_id} was not registered as {model_name}")
+    return Registration(
+        model_name=model_name,
+        version=str(version),
+        run_id=run.info.run_id,
+        experiment_id=experiment_id,
+        tracking_uri=mlflow.get_tracking_uri(),
+        aliases=(),
+    )
+
+
+def _param_value(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value) or "[]"
+    return value
+
+
+def assign_initial_aliases(model_name: str, version: str) -> tuple[str, ...]:
+    """Give ``version`` the challenger alias, and champion too when there is no champion."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    client.set_registered_model_alias(model_name, CHALLENGER, version)
+    try:
+        client.get_model_version_by_alias(model_name, CHAMPION)
+    except MlflowException:
+        client.set_registered_model_alias(model_name, CHAMPION, version)
+        return (CHALLENGER, CHAMPION)
+    return (CHALLENGER,)
+
+
+def version_exists(model_name: str, version: str, run_id: str) -> bool:
+    """Whether ``version`` of ``model_name`` exists in the current registry, from ``run_id``."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        found = MlflowClient().get_model_version(model_name, version)
+    except MlflowException:
+        return False
+    return bool(found.run_id == run_id)
+
+
+def model_by_alias(model_name: str, alias: str) -> ModelSummary | None:
+    """The version holding ``alias`` with its run's metrics, or None when no version has it."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    try:
+        found = client.get_model_version_by_alias(model_name, alias)
+    except MlflowException:
+        return None
+    if found.run_id is None:
+        raise TrackingError(f"{model_name} version {found.version} has no run")
+    run = client.get_run(found.run_id)
+    return ModelSummary(
+        model_name=model_name,
+        version=str(found.version),
+        run_id=str(found.run_id),
+        aliases=tuple(found.aliases),
+        metrics=dict(run.data.metrics),
+        tags=dict(run.data.tags),
+    )
