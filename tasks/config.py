@@ -11,7 +11,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 PARAMS_FILE = "params.yaml"
@@ -176,13 +175,22 @@ def parse_params(raw: Mapping[str, Any], source: str = PARAMS_FILE) -> Params:
         raise ConfigError(_describe(error, source)) from None
 
 
+def _yaml_load(text: str) -> Any:
+    """YAML 1.2, as DVC reads params.yaml: ``yes`` is text and ``1e-3`` a number."""
+    from ruamel.yaml import YAML
+
+    return YAML(typ="safe", pure=True).load(text)
+
+
 def read_raw(path: Path) -> dict[str, Any]:
     """Read a params file as a plain mapping (an empty file is an empty mapping)."""
+    from ruamel.yaml.error import YAMLError
+
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded = _yaml_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: params file not found") from None
-    except yaml.YAMLError as error:
+    except YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
     if loaded is None:
         return {}
@@ -197,9 +205,11 @@ def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
     parts = tuple(part.strip() for part in key.split("."))
     if not sep or len(parts) < 2 or not all(parts):
         raise ConfigError(f"override '{text}': expected stage.key=value")
+    from ruamel.yaml.error import YAMLError
+
     try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
-    except yaml.YAMLError:
+        parsed = _yaml_load(value) if value.strip() else ""
+    except YAMLError:
         parsed = value
     return parts, parsed
 

@@ -85,6 +85,14 @@ def _sample(values: pd.Series, limit: int = 5) -> list[Any]:
     return [v.item() if hasattr(v, "item") else v for v in values.head(limit).tolist()]
 
 
+def _labels(target: pd.Series) -> pd.Series:
+    """Class labels without gaps; integral floats (an int column read with gaps) as int64."""
+    values = target.dropna()
+    if ptypes.is_float_dtype(values) and bool((values == values.round()).all()):
+        return values.astype("int64")
+    return values
+
+
 def infer_task(target: pd.Series, max_classes: int) -> TaskKind:
     """Binary, multiclass or regression, from the target's values (nulls ignored)."""
     values = target.dropna()
@@ -102,7 +110,7 @@ def infer_task(target: pd.Series, max_classes: int) -> TaskKind:
         if n_unique > max_classes:
             raise IngestError(
                 f"target '{target.name}' is text with {n_unique} distinct values, more than "
-                f"ingest.max_classes={max_classes}; raise it or pass --task explicitly"
+                f"ingest.max_classes={max_classes}; raise it or set ingest.task"
             )
         return "multiclass"
     return "regression"
@@ -189,9 +197,14 @@ def infer_schema(frame: pd.DataFrame, params: IngestParams) -> tuple[TableSchema
     categorical = tuple(c for c in features if c not in numeric)
     if not features:
         raise IngestError(f"no feature columns left after excluding IDs {sorted(ids)}")
+    if task == "regression" and not ptypes.is_numeric_dtype(frame[params.target]):
+        raise IngestError(
+            f"target '{params.target}' is not numeric "
+            f"(e.g. {_sample(frame[params.target].dropna())}) but the task is regression"
+        )
     classes: tuple[Any, ...] = ()
     if task != "regression":
-        labels = frame[params.target].dropna().unique().tolist()
+        labels = _labels(frame[params.target]).unique().tolist()
         classes = tuple(sorted(v.item() if hasattr(v, "item") else v for v in labels))
         if len(classes) < 2:
             raise IngestError(
@@ -222,6 +235,8 @@ def ingest_table(
     schema, ids = infer_schema(frame, params)
     missing_target = frame[schema.target].isna()
     typed = frame.loc[~missing_target].copy()
+    if schema.task != "regression":
+        typed[schema.target] = _labels(typed[schema.target])
     for name in schema.numeric:
         typed[name] = _as_numeric(typed[name])
     for name in schema.categorical:

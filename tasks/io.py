@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
@@ -57,14 +59,30 @@ def write_frame(frame: pd.DataFrame, path: Path) -> None:
 
 
 def read_frame(path: Path) -> pd.DataFrame:
-    """Read a Parquet file the pipeline wrote."""
-    return pd.read_parquet(path)
+    """Read a Parquet file the pipeline wrote; missing text values come back as NaN (Parquet
+    returns None, which scikit-learn's imputers do not count as missing)."""
+    frame = pd.read_parquet(path)
+    for name in frame.select_dtypes(include="object").columns:
+        frame[name] = frame[name].where(frame[name].notna(), np.nan)
+    return frame
 
 
 def write_json(data: Any, path: Path) -> None:
     """Write JSON with sorted keys and a trailing newline, atomically, so diffs stay clean."""
     with _atomic(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+        text = json.dumps(_finite(data), indent=2, sort_keys=True, default=str, allow_nan=False)
+        tmp.write_text(text + "\n")
+
+
+def _finite(data: Any) -> Any:
+    """NaN and infinities become null: strict JSON has no such numbers."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(v) for v in data]
+    return data
 
 
 def read_json(path: Path) -> Any:

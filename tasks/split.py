@@ -22,12 +22,14 @@ def split_frame(
     holdout = params.validation_size + params.test_size
     labels = frame[schema.target] if stratify else None
     if stratify:
+        # each class needs at least one row in the smaller held-out split
         counts = frame[schema.target].value_counts()
-        rare = counts[counts < 3]
+        rare = counts[counts * min(params.validation_size, params.test_size) < 1]
         if not rare.empty:
             raise SplitError(
                 f"cannot stratify: class(es) {rare.index.tolist()} of '{schema.target}' have "
-                f"fewer than 3 rows ({rare.tolist()}); add data or set split.stratify=false"
+                f"too few rows ({rare.tolist()}) to appear in every split; "
+                "add data or set split.stratify=false"
             )
     try:
         train, rest = train_test_split(

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -65,13 +66,24 @@ def default_tracking_uri(root: Path) -> str:
     return f"sqlite:///{(root / 'mlflow.db').resolve()}"
 
 
+_uri_we_set: str | None = None
+
+
 def configure(root: Path) -> str:
-    """Point MLflow at ``MLFLOW_TRACKING_URI`` or the project's SQLite file; return the URI."""
+    """Point MLflow at ``MLFLOW_TRACKING_URI`` or the project's SQLite file; return the URI.
+
+    ``mlflow.set_tracking_uri`` also exports ``MLFLOW_TRACKING_URI`` (for subprocesses), so a
+    value equal to the one set here last is ours, not the user's, and does not pin a later
+    project to an earlier one's store. The registry follows the tracking URI unless
+    ``MLFLOW_REGISTRY_URI`` is set, which MLflow reads itself.
+    """
     import mlflow
 
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(root)
+    global _uri_we_set
+    from_env = os.environ.get("MLFLOW_TRACKING_URI")
+    uri = from_env if from_env and from_env != _uri_we_set else default_tracking_uri(root)
     mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI") or uri)
+    _uri_we_set = uri if uri != from_env else _uri_we_set
     return uri
 
 
@@ -123,7 +135,8 @@ def log_training_run(
     from mlflow.data.pandas_dataset import from_pandas
     from mlflow.models import infer_signature
 
-    signature = infer_signature(example, model.predict(example))
+    with _quiet_integer_hint():
+        signature = infer_signature(example, model.predict(example))
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
         mlflow.set_tags(dict(tags))
         mlflow.log_params({k: _param_value(v) for k, v in params.items()})
@@ -138,14 +151,15 @@ def log_training_run(
         mlflow.log_input(training_data, context="training")
         for artifact_path, path in artifacts.items():
             mlflow.log_artifact(str(path), artifact_path=artifact_path)
-        info = mlflow.sklearn.log_model(
-            sk_model=model,
-            name="model",
-            signature=signature,
-            input_example=example,
-            registered_model_name=model_name,
-            skops_trusted_types=list(TRUSTED_TYPES),
-        )
+        with _quiet_integer_hint():
+            info = mlflow.sklearn.log_model(
+                sk_model=model,
+                name="model",
+                signature=signature,
+                input_example=example,
+                registered_model_name=model_name,
+                skops_trusted_types=list(TRUSTED_TYPES),
+            )
     version = info.registered_model_version
     if version is None:
         raise TrackingError(f"model of run {run.info.run_id} was not registered as {model_name}")
@@ -157,6 +171,15 @@ def log_training_run(
         tracking_uri=mlflow.get_tracking_uri(),
         aliases=(),
     )
+
+
+@contextmanager
+def _quiet_integer_hint() -> Iterator[None]:
+    """Silence MLflow's integer-schema hint: inputs are float64 from ingest on, and integer
+    outputs (class labels) never carry missing values."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        yield
 
 
 def _param_value(value: Any) -> Any:

@@ -98,7 +98,7 @@ def check_table(
                     "max_null_fraction",
                     name,
                     f"column '{name}': {null_fraction:.1%} nulls, above "
-                    f"validate.max_null_fraction={params.max_null_fraction:.0%}",
+                    f"validate.max_null_fraction={params.max_null_fraction}",
                 )
             )
         if name in schema.numeric:

@@ -6,6 +6,7 @@ params, as ``dvc repro`` would) and records what a stage produced in ``dvc.lock`
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +39,9 @@ def open_repo(root: Path) -> Iterator[Repo]:
     from dvc.exceptions import NotDvcRepoError
     from dvc.repo import Repo
 
+    # DVC's INFO lines ("To track the changes with git, run: ...") are for its own CLI; our
+    # commands say what to commit themselves.
+    logging.getLogger("dvc").setLevel(logging.WARNING)
     try:
         repo = Repo(str(root))
     except NotDvcRepoError:

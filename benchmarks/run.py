@@ -1,0 +1,17 @@
+"""Run every benchmark (`make bench`); each writes its table into benchmarks/results/."""
+
+from __future__ import annotations
+
+import sys
+
+from benchmarks import cli_startup, training_overhead
+
+
+def main() -> None:
+    sys.argv = sys.argv[:1]
+    cli_startup.main()
+    training_overhead.main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""The training flow against a real Prefect server, MLflow on SQLite and a real DVC repo."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from flows.training import training_flow
+from tasks import tracking, versioning
+from tasks.config import load_params
+from tasks.generate import Drift, generate_sessions
+from tests.support import make_project, run
+
+pytestmark = pytest.mark.integration
+
+ROWS = 3000
+STAGES = ["ingest", "validate", "split", "train", "evaluate", "register"]
+FAST = ["train.hist_gradient_boosting.max_iter=40"]
+
+
+def add_generated_data(root: Path, rows: int = ROWS, seed: int = 7) -> Path:
+    params = load_params(root / "params.yaml")
+    path = root / params.generate.path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    generate_sessions(rows, seed, Drift()).to_csv(path, index=False)
+    versioning.add_data(root, path)
+    return path
+
+
+def ran(result: object) -> list[str]:
+    return [s.name for s in result.stages if s.ran]  # type: ignore[attr-defined]
+
+
+def test_flow_trains_registers_and_skips_unchanged_stages(
+    prefect_server: str, project: Path
+) -> None:
+    data = add_generated_data(project)
+    dvc_md5 = versioning.tracked_md5(project, data)
+    assert dvc_md5 == hashlib.md5(data.read_bytes()).hexdigest()
+
+    state = training_flow(project=str(project), overrides=FAST, return_state=True)
+    first = state.result()
+    assert ran(first) == STAGES
+    assert first.registration["version"] == "1"
+    assert first.registration["aliases"] == ["challenger", "champion"]
+
+    tracking.configure(project)
+    client = MlflowClient()
+    assert client.tracking_uri == f"sqlite:///{project / 'mlflow.db'}"
+    champion = client.get_model_version_by_alias("customer-purchase", "champion")
+    assert str(champion.version) == "1"
+    run_data = client.get_run(champion.run_id).data
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    for name in ("accuracy", "precision", "recall", "f1", "roc_auc", "specificity"):
+        assert run_data.metrics[f"test_{name}"] == metrics["test"][name]
+        assert run_data.metrics[f"valid_{name}"] == metrics["valid"][name]
+    assert 0.7 < metrics["test"]["roc_auc"] < 0.95
+    assert run_data.tags["data.dvc_md5"] == dvc_md5
+    head = run(["git", "rev-parse", "HEAD"], project).stdout.strip()
+    assert run_data.tags["git.commit"] == head
+    assert run_data.tags["prefect.flow_run_id"] == str(state.state_details.flow_run_id)
+    assert run_data.params["train.hist_gradient_boosting.max_iter"] == "40"
+    assert run_data.params["split.seed"] == "42"
+    inputs = client.get_run(champion.run_id).inputs.dataset_inputs
+    assert [i.dataset.name for i in inputs] == [f"customer-purchase.csv@{dvc_md5[:8]}"]
+
+    # Nothing changed: every stage is skipped and no version is added.
+    second = training_flow(project=str(project), overrides=FAST)
+    assert ran(second) == []
+    assert [s.reason for s in second.stages] == ["up to date"] * 6
+    versions = client.search_model_versions("name='customer-purchase'")
+    assert [str(v.version) for v in versions] == ["1"]
+
+    # dvc sees what the flow recorded in dvc.lock.
+    assert (
+        "Data and pipelines are up to date."
+        in run([sys.executable, "-m", "dvc", "status"], project).stdout
+    )
+
+    # A train param changed: upstream stages stay cached, the challenger moves, not the champion.
+    third = training_flow(
+        project=str(project), overrides=["train.hist_gradient_boosting.max_iter=60"]
+    )
+    assert ran(third) == ["train", "evaluate", "register"]
+    assert third.registration["version"] == "2"
+    assert third.registration["aliases"] == ["challenger"]
+    assert client.get_model_version_by_alias("customer-purchase", "champion").version == 1
+    assert client.get_model_version_by_alias("customer-purchase", "challenger").version == 2
+    assert "max_iter: 60" in (project / "params.yaml").read_text()
+
+
+def test_dvc_repro_and_flow_give_the_same_metrics(
+    prefect_server: str, project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    add_generated_data(project)
+    flow_result = training_flow(project=str(project), overrides=FAST)
+
+    other = make_project(tmp_path_factory.mktemp("repro"))
+    add_generated_data(other)
+    params = other / "params.yaml"
+    params.write_text(params.read_text().replace("max_iter: 200", "max_iter: 40"))
+    run([sys.executable, "-m", "dvc", "repro"], other, timeout=600)
+    repro_metrics = json.loads((other / "reports/metrics.json").read_text())
+    assert repro_metrics == flow_result.metrics
+    lock = (other / "dvc.lock").read_text()
+    flow_lock = (project / "dvc.lock").read_text()
+    assert lock == flow_lock
+    second = run([sys.executable, "-m", "dvc", "repro"], other, timeout=600)
+    assert "didn't change, skipping" in second.stdout
+    assert "Running stage" not in second.stdout
+
+
+def test_validation_failure_stops_the_flow_and_keeps_the_champion(
+    prefect_server: str, project: Path
+) -> None:
+    from tasks.validate import ValidationFailed
+
+    data = add_generated_data(project)
+    training_flow(project=str(project), overrides=FAST)
+    downstream = ["data/processed/train.parquet", "models/model.pkl", "reports/metrics.json"]
+    before = {name: (project / name).read_bytes() for name in downstream}
+    frame = pd.read_csv(data)
+    frame["customer_age"] = float("inf")
+    frame.to_csv(data, index=False)
+    versioning.add_data(project, data)
+
+    with pytest.raises(ValidationFailed, match=r"column 'customer_age': \d+ infinite value"):
+        training_flow(project=str(project), overrides=FAST)
+    tracking.configure(project)
+    client = MlflowClient()
+    assert [str(v.version) for v in client.search_model_versions("name='customer-purchase'")] == [
+        "1"
+    ]
+    assert client.get_model_version_by_alias("customer-purchase", "champion").version == 1
+    assert {name: (project / name).read_bytes() for name in downstream} == before

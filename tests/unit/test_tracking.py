@@ -1,0 +1,37 @@
+"""The MLflow adapter's choice of tracking store, and param flattening."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tasks import tracking
+
+
+def test_default_store_follows_the_project_even_after_mlflow_exported_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    first, second = tmp_path / "a", tmp_path / "b"
+
+    assert tracking.configure(first) == f"sqlite:///{first}/mlflow.db"
+    # mlflow.set_tracking_uri exported the first store to the environment ...
+    assert tracking.configure(second) == f"sqlite:///{second}/mlflow.db"
+
+
+def test_the_users_tracking_uri_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////srv/shared/mlflow.db")
+
+    assert tracking.configure(tmp_path / "a") == "sqlite:////srv/shared/mlflow.db"
+    assert tracking.configure(tmp_path / "b") == "sqlite:////srv/shared/mlflow.db"
+
+
+def test_flatten_nested_params() -> None:
+    nested = {"train": {"seed": 1, "hgb": {"max_iter": 5}}, "ingest": {"id_columns": ["a"]}}
+
+    assert tracking.flatten(nested) == {
+        "train.seed": 1,
+        "train.hgb.max_iter": 5,
+        "ingest.id_columns": ["a"],
+    }
