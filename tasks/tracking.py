@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -80,6 +79,9 @@ def configure(root: Path) -> str:
     import mlflow
 
     global _uri_we_set
+    # Inputs are float64 from ingest on; MLflow's hint about integer columns concerns class
+    # labels (outputs, targets), which never carry missing values.
+    warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
     from_env = os.environ.get("MLFLOW_TRACKING_URI")
     uri = from_env if from_env and from_env != _uri_we_set else default_tracking_uri(root)
     mlflow.set_tracking_uri(uri)
@@ -135,8 +137,7 @@ def log_training_run(
     from mlflow.data.pandas_dataset import from_pandas
     from mlflow.models import infer_signature
 
-    with _quiet_integer_hint():
-        signature = infer_signature(example, model.predict(example))
+    signature = infer_signature(example, model.predict(example))
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
         mlflow.set_tags(dict(tags))
         mlflow.log_params({k: _param_value(v) for k, v in params.items()})
@@ -151,15 +152,14 @@ def log_training_run(
         mlflow.log_input(training_data, context="training")
         for artifact_path, path in artifacts.items():
             mlflow.log_artifact(str(path), artifact_path=artifact_path)
-        with _quiet_integer_hint():
-            info = mlflow.sklearn.log_model(
-                sk_model=model,
-                name="model",
-                signature=signature,
-                input_example=example,
-                registered_model_name=model_name,
-                skops_trusted_types=list(TRUSTED_TYPES),
-            )
+        info = mlflow.sklearn.log_model(
+            sk_model=model,
+            name="model",
+            signature=signature,
+            input_example=example,
+            registered_model_name=model_name,
+            skops_trusted_types=list(TRUSTED_TYPES),
+        )
     version = info.registered_model_version
     if version is None:
         raise TrackingError(f"model of run {run.info.run_id} was not registered as {model_name}")
@@ -171,15 +171,6 @@ def log_training_run(
         tracking_uri=mlflow.get_tracking_uri(),
         aliases=(),
     )
-
-
-@contextmanager
-def _quiet_integer_hint() -> Iterator[None]:
-    """Silence MLflow's integer-schema hint: inputs are float64 from ingest on, and integer
-    outputs (class labels) never carry missing values."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-        yield
 
 
 def _param_value(value: Any) -> Any:
