@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import cli_startup, training_overhead
+from benchmarks import cli_startup, training_overhead, validation_gate
 
 
 def main() -> None:
     sys.argv = sys.argv[:1]
     cli_startup.main()
+    validation_gate.main()
     training_overhead.main()
 
 

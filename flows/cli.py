@@ -26,6 +26,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Generate the embedded example data.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+expectations_app = typer.Typer(help="Great Expectations suites.", no_args_is_help=True)
+app.add_typer(expectations_app, name="expectations")
 console = Console()
 errors = Console(stderr=True)
 
@@ -77,6 +79,12 @@ def _quoted(value: str) -> str:
 
 def _run_training(root: Path, overrides: list[str], trigger: str = "manual") -> dict[str, Any]:
     from flows.training import training_flow
+    from tasks.config import ConfigError, load_params
+
+    try:  # fail fast, before Prefect starts: the same validation the flow applies
+        load_params(root / "params.yaml", overrides)
+    except ConfigError as error:
+        raise _fail(str(error)) from None
 
     try:
         result = training_flow(project=str(root), overrides=overrides, trigger=trigger)
@@ -223,10 +231,54 @@ def data_generate(
     _write_generated(out, rows, seed, covariate, concept)
 
 
+@expectations_app.command("init")
+def expectations_init(
+    data: Path | None = typer.Option(None, help="Reference data (default: ingest.path)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing suite."),
+) -> None:
+    """Profile the reference (training) data into the suite gx/expectations/<name>.json."""
+    root, params = _setup()
+    from flows.stages import init_suite, suite_path
+
+    existing = suite_path(root, params)
+    if existing.is_file() and not force:
+        raise _fail(f"{existing.relative_to(root)} exists; --force overwrites it")
+    try:
+        path = init_suite(root, params, data.resolve() if data else None)
+    except _user_errors() as error:
+        raise _fail(str(error)) from None
+    suite = json.loads(path.read_text())
+    console.print(
+        f"wrote {path.relative_to(root)}: {len(suite['expectations'])} expectations over "
+        f"{len(suite['meta']['columns'])} columns. Review every bound (git diff shows changes)."
+    )
+
+
+@app.command()
+def validate(
+    path: Path = typer.Argument(..., help="A CSV or Parquet file to validate."),
+) -> None:
+    """Validate any file against the data set's suite and print the report (exit 1 if it fails)."""
+    root, params = _setup()
+    from flows.stages import check_batch, suite_path
+
+    if not suite_path(root, params).is_file():
+        raise _fail(f"no suite at {suite_path(root, params)}: run `mlops expectations init`")
+    _, report = check_batch(root, path.resolve(), params)
+    style = "green" if report.success else "bold red"
+    lines = report.summary().splitlines()
+    console.print(f"[{style}]{lines[0]}[/]", highlight=False, soft_wrap=True)
+    for line in lines[1:]:
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
+    if not report.success:
+        raise typer.Exit(1)
+
+
 @app.command()
 def ui(
     host: str = typer.Option("127.0.0.1", help="Interface to bind (127.0.0.1: this machine)."),
     port: int = typer.Option(5000, help="Port of the MLflow UI."),
+    workers: int = typer.Option(1, min=1, help="Server worker processes."),
 ) -> None:
     """Start the MLflow UI on the project's tracking store."""
     root, _ = _setup()
@@ -235,9 +287,12 @@ def ui(
     uri = os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(root)
     if not uri.startswith(("sqlite:", "postgresql", "mysql", "file:", "/")):
         raise _fail(f"MLFLOW_TRACKING_URI={uri} is a server: open it in a browser instead")
-    console.print(f"MLflow UI on http://{host}:{port} (tracking store {uri}); Ctrl-C stops it")
+    console.print(
+        f"MLflow UI on http://{host}:{port} (tracking store {uri}); it answers once MLflow "
+        "has started (10-60 s); Ctrl-C stops it"
+    )
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
-    command += ["--host", host, "--port", str(port)]
+    command += ["--host", host, "--port", str(port), "--workers", str(workers)]
     raise typer.Exit(subprocess.call(command, cwd=root))
 
 

@@ -7,15 +7,21 @@ paths in ``params.paths``, so ``dvc repro`` and the flow produce the same files.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tasks import io
 from tasks.config import Params, load_params
 from tasks.ingest import TableSchema, ingest_table
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tasks.validate import ValidationFailed, ValidationReport
 
 Summary = dict[str, Any]
 
@@ -37,9 +43,120 @@ def _schema(root: Path, params: Params) -> TableSchema:
     return TableSchema.from_dict(io.read_json(_path(root, params.paths.schema_)))
 
 
+def suite_path(root: Path, params: Params) -> Path:
+    """Where the data set's expectation suite lives (GE 1.x file-context layout)."""
+    from tasks.validation import CONTEXT_DIR
+
+    name = params.validate_.resolved_suite(params.ingest.path)
+    return root / CONTEXT_DIR / "expectations" / f"{name}.json"
+
+
+def init_suite(root: Path, params: Params, data: Path | None = None) -> Path:
+    """Profile ``data`` (default: the training data) into the suite, for a person to review."""
+    from tasks.expectations import profile_suite
+    from tasks.ingest import infer_schema
+
+    source = data or _path(root, params.ingest.path)
+    frame = io.read_table(source)
+    schema, _ = infer_schema(frame, params.ingest)
+    path = suite_path(root, params)
+    suite = profile_suite(frame, schema, path.stem, params.validate_)
+    io.write_json(suite, path)
+    return path
+
+
+def check_batch(
+    root: Path, path: Path, params: Params
+) -> tuple[pd.DataFrame | None, ValidationReport]:
+    """Read ``path`` with the suite's types and validate it: reading, schema, expectations.
+
+    Any exception inside validation is a failed report, never a pass.
+    """
+    from tasks.expectations import declared_types
+    from tasks.validate import Failure, build_report, check_columns
+    from tasks.validation import run_suite
+
+    suite = io.read_json(suite_path(root, params))
+    declared = declared_types(suite)
+    size = params.validate_.sample_size
+    source = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+    try:
+        frame, problems = io.read_batch(path, declared, size)
+    except Exception as error:  # a crash while reading is a failure, never a pass
+        crash = Failure("read_error", None, f"{path.name}: reading crashed: {error!r}")
+        return None, build_report(source, suite, 0, [], [crash], [])
+    if frame is None:
+        return None, build_report(source, suite, 0, problems, [], [])
+    schema = check_columns(
+        [str(c) for c in frame.columns], list(declared), suite["meta"].get("target")
+    )
+    if schema:
+        return frame, build_report(source, suite, len(frame), problems, schema, [])
+    try:
+        outcomes = run_suite(frame, suite, size)
+    except Exception as error:  # a crash inside validation is a failure, never a pass
+        crash = Failure("validation_error", None, f"validation crashed: {error!r}")
+        return frame, build_report(source, suite, len(frame), problems, [crash], [])
+    return frame, build_report(source, suite, len(frame), problems, [], outcomes)
+
+
+def _gate_failed(
+    root: Path, path: Path, params: Params, frame: pd.DataFrame | None, report: ValidationReport
+) -> ValidationFailed:
+    """Set the failed batch aside, rebuild Data Docs, record the result; return the error."""
+    from datetime import UTC, datetime
+
+    from tasks import tracking
+    from tasks.validate import ValidationFailed
+    from tasks.validation import build_data_docs
+
+    when = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    note = (
+        f"# Quarantined: {report.source}\n\nValidated against suite '{report.suite}' at {when}; "
+        f"{len(report.errors)} rule(s) failed:\n\n"
+        + "\n".join(f"- {f.message}" for f in report.errors)
+        + "\n\nThe input file was left where it was. Fix it or the suite, then run again.\n"
+    )
+    folder = io.quarantine(
+        path, report.to_dict(), note, _path(root, params.validate_.quarantine_dir), when
+    )
+    lines = [f"quarantined: {folder.relative_to(root)}/"]
+    if frame is not None:
+        try:
+            docs = build_data_docs(root, frame, io.read_json(suite_path(root, params)))
+            lines.append(f"data docs: {docs}")
+        except Exception as error:  # the docs are a courtesy; the verdict stands
+            lines.append(f"data docs could not be built: {error!r}")
+    tracking.configure(root)
+    run_id = tracking.log_validation(
+        experiment=params.register_.resolved_experiment(params.ingest.path),
+        root=root,
+        report=report.to_dict(),
+        report_path=folder / "validation.json",
+    )
+    lines.append(f"mlflow run: {run_id} (tag validation.success=false)")
+    return ValidationFailed(report, "\n".join(lines))
+
+
+def validate(root: Path, params: Params, context: RunContext) -> Summary:
+    """The gate: validate the raw batch before anything else reads it. On failure the batch is
+    quarantined with its report, Data Docs are rebuilt, MLflow records it, and the stage raises
+    so that nothing downstream runs."""
+    path = _path(root, params.ingest.path)
+    if not suite_path(root, params).is_file():
+        created = init_suite(root, params)
+        print(f"no suite for {params.ingest.path}: profiled one into {created}; review it")
+    frame, report = check_batch(root, path, params)
+    if not report.success or frame is None:
+        raise _gate_failed(root, path, params, frame, report)
+    io.write_frame(frame, _path(root, params.paths.validated))
+    io.write_json(report.to_dict(), _path(root, params.paths.validation))
+    return {"success": True, "checks": report.checks, "warnings": len(report.warnings)}
+
+
 def ingest(root: Path, params: Params, context: RunContext) -> Summary:
-    """Read the raw table, type it, drop unlabeled rows; write the table, schema and report."""
-    raw = io.read_table(_path(root, params.ingest.path))
+    """Type the validated table, drop unlabeled rows; write the table, schema and report."""
+    raw = io.read_frame(_path(root, params.paths.validated))
     frame, schema, report = ingest_table(raw, params.ingest)
     io.write_frame(frame, _path(root, params.paths.ingested))
     io.write_json(schema.to_dict(), _path(root, params.paths.schema_))
@@ -51,18 +168,6 @@ def ingest(root: Path, params: Params, context: RunContext) -> Summary:
         "task": schema.task,
         "features": len(schema.features),
     }
-
-
-def validate(root: Path, params: Params, context: RunContext) -> Summary:
-    """Check the ingested table; write the result, and stop the pipeline when it fails."""
-    from tasks.validate import ValidationFailed, check_table
-
-    frame = io.read_frame(_path(root, params.paths.ingested))
-    result = check_table(frame, _schema(root, params), params.validate_)
-    if not result.success:
-        raise ValidationFailed(result, params.ingest.path)
-    io.write_json(result.to_dict(), _path(root, params.paths.validation))
-    return {"success": result.success, "checks": result.checks}
 
 
 def split(root: Path, params: Params, context: RunContext) -> Summary:
@@ -125,12 +230,24 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
 
     schema = _schema(root, params)
     metrics = io.read_json(_path(root, params.paths.metrics))
+    validation = io.read_json(_path(root, params.paths.validation))
     model = io.load_model(_path(root, params.paths.model))
     train_frame = io.read_frame(_path(root, params.paths.train))
     data_path = _path(root, params.ingest.path)
     md5, tracked = versioning.data_version(root, data_path)
     primary = primary_metric(params.evaluate, schema.task)
     tracking.configure(root)
+    model_name = params.register_.resolved_model_name(params.ingest.path)
+    # The same model bytes from the same data: the version that holds them is the answer.
+    fingerprint = hashlib.sha256(
+        _path(root, params.paths.model).read_bytes() + md5.encode()
+    ).hexdigest()[:32]
+    existing = tracking.find_version(model_name, fingerprint)
+    if existing is not None:
+        io.write_json(
+            {**existing.to_dict(), "data_md5": md5}, _path(root, params.paths.registration)
+        )
+        return {"model": model_name, "version": existing.version, "reused": True}
     experiment_id = tracking.ensure_experiment(
         params.register_.resolved_experiment(params.ingest.path), root
     )
@@ -148,6 +265,9 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
         "task": schema.task,
         "model.family": params.train.model,
         "primary_metric": primary,
+        "validation.success": str(validation["success"]).lower(),
+        "validation.suite": str(validation["suite"]),
+        "validation.warnings": str(sum(f["severity"] == "warn" for f in validation["failures"])),
     }
     registration = tracking.log_training_run(
         experiment_id=experiment_id,
@@ -165,9 +285,11 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
         dataset_source=str(data_path.resolve()),
         dataset_name=f"{data_path.name}@{md5[:8]}",
         target=schema.target,
-        model_name=params.register_.resolved_model_name(params.ingest.path),
+        model_name=model_name,
+        version_tags={"fingerprint": fingerprint, "data.dvc_md5": md5, "git.commit": commit},
         artifacts={
             "reports": _path(root, params.paths.metrics),
+            "validation": _path(root, params.paths.validation),
             "data": _path(root, params.paths.schema_),
         },
     )
@@ -178,8 +300,8 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
 
 
 STAGES: dict[str, Callable[[Path, Params, RunContext], Summary]] = {
-    "ingest": ingest,
     "validate": validate,
+    "ingest": ingest,
     "split": split,
     "train": train,
     "evaluate": evaluate,

@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.stages import STAGES, RunContext
 from tasks import io, tracking, versioning
 from tasks.config import Params, load_params, write_overrides
+from tasks.validate import ValidationFailed
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class TrainingResult:
     stages: list[StageOutcome]
     registration: dict[str, Any]
     metrics: dict[str, Any]
+    validation: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,10 +67,26 @@ def run_stage(root: Path, name: str, params: Params, context: RunContext) -> Sta
         return StageOutcome(name, False, time.perf_counter() - started, "up to date")
     reason = status.reason or "registered version missing from the current registry"
     print(f"{name}: running ({reason})")
-    summary = STAGES[name](root, params, context)
+    try:
+        summary = STAGES[name](root, params, context)
+    except ValidationFailed as failure:
+        create_markdown_artifact(markdown=_validation_markdown(failure), key="validation-report")
+        raise
     versioning.record_stage(root, name)
     print(f"{name}: {summary}")
     return StageOutcome(name, True, time.perf_counter() - started, reason, summary)
+
+
+def _validation_markdown(failure: ValidationFailed) -> str:
+    report = failure.report
+    rows = "\n".join(
+        f"| {f.severity} | {f.column or ''} | {f.message.replace('|', '/')} |"
+        for f in report.failures
+    )
+    return (
+        f"# Validation failed: {report.source}\n\nSuite `{report.suite}`, {report.rows} rows.\n\n"
+        f"| severity | column | what |\n|---|---|---|\n{rows}\n\n```\n{failure}\n```\n"
+    )
 
 
 def _summary_markdown(result: TrainingResult) -> str:
@@ -75,9 +94,14 @@ def _summary_markdown(result: TrainingResult) -> str:
         f"| {s.name} | {'ran' if s.ran else 'skipped'} | {s.seconds:.1f} | {s.reason} |"
         for s in result.stages
     )
-    registration = result.registration
+    registration, validation = result.registration, result.validation
+    warnings = [f["message"] for f in validation["failures"] if f["severity"] == "warn"]
     lines = [
         "# Training run",
+        "",
+        f"Validation of `{validation['source']}` against suite `{validation['suite']}`: "
+        f"passed, {validation['checks']} checks, {len(warnings)} warning(s).",
+        *[f"- warning: {w}" for w in warnings],
         "",
         "| stage | outcome | seconds | why |",
         "|---|---|---|---|",
@@ -98,7 +122,6 @@ def training_flow(
     ``overrides`` are ``stage.key=value`` strings, validated and written to params.yaml as
     ``dvc exp run -S`` does, so that DVC's view of the params is the one the flow used.
     """
-    from prefect.artifacts import create_markdown_artifact
     from prefect.runtime import flow_run
 
     root = Path(project).resolve()
@@ -114,6 +137,7 @@ def training_flow(
         stages=outcomes,
         registration=io.read_json(root / params.paths.registration),
         metrics=io.read_json(root / params.paths.metrics),
+        validation=io.read_json(root / params.paths.validation),
     )
     create_markdown_artifact(markdown=_summary_markdown(result), key="training-summary")
     return result

@@ -45,8 +45,17 @@ class IngestParams(_Section):
 
 
 class ValidateParams(_Section):
+    suite: str = Field(min_length=1)
     min_rows: int = Field(ge=1)
-    max_null_fraction: float = Field(ge=0.0, le=1.0)
+    null_fraction_margin: float = Field(ge=0.0, le=1.0)
+    range_margin: float = Field(ge=0.0)
+    max_duplicate_fraction: float = Field(ge=0.0, le=1.0)
+    sample_size: int = Field(ge=1)
+    quarantine_dir: str = Field(min_length=1)
+
+    def resolved_suite(self, data_path: str) -> str:
+        """``suite``, or the data file's stem when it is ``auto``."""
+        return PurePosixPath(data_path).stem if self.suite == "auto" else self.suite
 
 
 class SplitParams(_Section):
@@ -125,6 +134,7 @@ class RegisterParams(_Section):
 
 
 class PathsParams(_Section):
+    validated: str
     ingested: str
     schema_: str = Field(alias="schema")
     ingest_report: str

@@ -128,7 +128,8 @@ def detect_id_columns(frame: pd.DataFrame, candidates: list[str]) -> dict[str, s
             if _ID_NAME.search(str(name)) and str(name).lower().startswith("unnamed"):
                 found[name] = "unnamed index column written by a previous export"
             continue
-        if ptypes.is_integer_dtype(column):
+        whole = ptypes.is_float_dtype(column) and bool((column == column.round()).all())
+        if ptypes.is_integer_dtype(column) or whole:
             if int(column.max()) - int(column.min()) == n_rows - 1:
                 found[name] = "sequential integers, one per row (a row index or key)"
             elif _ID_NAME.search(str(name)):

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api import types as ptypes
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 
@@ -109,3 +112,240 @@ def load_model(path: Path) -> Any:
     import joblib
 
     return joblib.load(path)
+
+
+# --- Reading a batch explicitly, with the types its expectation suite declares -------------
+
+
+@dataclass(frozen=True)
+class ReadProblem:
+    """Why a batch (or one of its columns) could not be read as declared."""
+
+    rule: str
+    column: str | None
+    message: str
+    count: int = 0
+    sample: tuple[Any, ...] = ()
+    rows: tuple[int, ...] = ()
+
+
+def _clip(value: Any, limit: int = 60) -> Any:
+    text = str(value)
+    return value if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def _csv_header(path: Path) -> tuple[list[str] | None, ReadProblem | None]:
+    import csv
+
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            header = next(csv.reader(handle), None)
+    except UnicodeDecodeError:
+        return None, _not_utf8(path)
+    return header, None
+
+
+def _not_utf8(path: Path) -> ReadProblem:
+    """Where the first byte that is not UTF-8 is: line and byte offset in the whole file."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        return ReadProblem(
+            "utf8",
+            None,
+            f"{path.name}: not valid UTF-8: byte 0x{data[error.start]:02x} at line {line}, "
+            f"byte offset {error.start} ({error.reason}); save the file as UTF-8",
+        )
+    return ReadProblem("utf8", None, f"{path.name}: not valid UTF-8")
+
+
+def _truncated(path: Path, n_fields: int) -> ReadProblem | None:
+    """The last line cut mid-way: no final newline and fewer fields than the header."""
+    import csv
+
+    with path.open("rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        handle.seek(max(0, size - 65536))
+        tail = handle.read()
+    if tail.endswith(b"\n"):
+        return None
+    last = tail.rsplit(b"\n", 1)[-1].decode("utf-8", errors="replace")
+    try:
+        n_last = len(next(csv.reader([last]), []))
+    except csv.Error:  # a field beyond the csv module's size limit: count separators instead
+        n_last = last.count(",") + 1
+    if n_last >= n_fields:
+        return None
+    return ReadProblem(
+        "truncated",
+        None,
+        f"{path.name}: truncated: the last row has {n_last} of {n_fields} fields and no "
+        f"line end (file cut mid-way?): {_clip(last)!r}",
+    )
+
+
+def _first_row_width(path: Path, n_fields: int) -> ReadProblem | None:
+    """The first data row must have the header's number of fields: more would shift values."""
+    import csv
+
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader, None)
+        try:
+            first = next(reader, None)
+        except csv.Error:
+            return None
+    if first is None or len(first) == n_fields:
+        return None
+    more = len(first) > n_fields
+    hint = " (a trailing delimiter?)" if more and first[-1] == "" else ""
+    return ReadProblem(
+        "row_width",
+        None,
+        f"{path.name}: the first row has {len(first)} fields but the header has {n_fields}"
+        f"{hint}; values would land in the wrong columns",
+    )
+
+
+_BOOLEANS = {"True": "1", "False": "0", "true": "1", "false": "0"}
+
+
+def _cast_numbers(frame: pd.DataFrame, column: str, sample_size: int) -> ReadProblem | None:
+    """Cast a text column to float64 in place; report values that are not numbers.
+
+    ``True``/``False`` are 1 and 0, as when the reference data was profiled."""
+    text = frame[column]
+    numbers = pd.to_numeric(text.replace(_BOOLEANS), errors="coerce")
+    bad = text.notna() & numbers.isna()
+    frame[column] = numbers.astype("float64")
+    if not bad.any():
+        return _infinite(frame[column], sample_size)
+    values = text[bad]
+    count = int(bad.sum())
+    return ReadProblem(
+        "numeric_type",
+        column,
+        f"column '{column}': {count} value(s) ({count / len(text):.2%}) are not numbers, "
+        f"e.g. {[_clip(v) for v in values.head(sample_size)]} at rows "
+        f"{[int(i) for i in values.index[:sample_size]]}",
+        count=count,
+        sample=tuple(_clip(v) for v in values.head(sample_size)),
+        rows=tuple(int(i) for i in values.index[:sample_size]),
+    )
+
+
+def _infinite(numbers: pd.Series, sample_size: int) -> ReadProblem | None:
+    """Report inf and -inf: a measurement is a finite number."""
+    infinite = numbers[np.isinf(numbers.to_numpy(dtype="float64", na_value=np.nan))]
+    if infinite.empty:
+        return None
+    count = len(infinite)
+    sample = tuple(float(v) for v in infinite.head(sample_size))
+    rows = tuple(int(i) for i in infinite.index[:sample_size])
+    return ReadProblem(
+        "finite",
+        str(numbers.name),
+        f"column '{numbers.name}': {count} value(s) ({count / len(numbers):.2%}) are infinite, "
+        f"e.g. {list(sample)} at rows {list(rows)}",
+        count=count,
+        sample=sample,
+        rows=rows,
+    )
+
+
+def read_batch(
+    path: Path, declared: dict[str, str], sample_size: int = 5
+) -> tuple[pd.DataFrame | None, list[ReadProblem]]:
+    """Read ``path`` with the declared types: ``float64`` columns as numbers, ``str`` as text.
+
+    Only empty cells are missing (``n/a``, ``?`` or ``--`` in a number column are reported,
+    never turned into NaN). Problems are returned, not raised: the gate reports them all. Row
+    numbers are 0-based data rows (the header is not a row).
+    """
+    if not path.is_file():
+        return None, [ReadProblem("exists", None, f"{path}: file not found")]
+    if path.stat().st_size == 0:
+        return None, [ReadProblem("empty", None, f"{path.name}: file is empty (0 bytes)")]
+    suffix = path.suffix.lower()
+    problems: list[ReadProblem] = []
+    if suffix == ".csv":
+        header, problem = _csv_header(path)
+        if problem is not None:
+            return None, [problem]
+        header = header or []
+        duplicated = sorted({c for c in header if header.count(c) > 1})
+        if duplicated:
+            return None, [
+                ReadProblem("duplicate_columns", None, f"duplicate column names: {duplicated}")
+            ]
+        truncated = _truncated(path, len(header))
+        if truncated is not None:
+            return None, [truncated]
+        ragged = _first_row_width(path, len(header))
+        if ragged is not None:
+            return None, [ragged]
+        try:
+            frame = pd.read_csv(
+                path,
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+                encoding="utf-8",
+                low_memory=False,
+                index_col=False,  # never turn a column into the index when rows run long
+            )
+        except UnicodeDecodeError:
+            return None, [_not_utf8(path)]
+        except (ValueError, pd.errors.ParserError) as error:
+            return None, [ReadProblem("parse", None, f"{path.name}: cannot be parsed: {error}")]
+    elif suffix in (".parquet", ".pq"):
+        try:
+            frame = pd.read_parquet(path)
+        except (ValueError, OSError) as error:
+            return None, [ReadProblem("parse", None, f"{path.name}: not readable Parquet: {error}")]
+        for column, kind in declared.items():
+            if kind == "float64" and column in frame and ptypes.is_numeric_dtype(frame[column]):
+                infinite = _infinite(frame[column].astype("float64"), sample_size)
+                if infinite is not None:
+                    problems.append(infinite)
+            elif kind == "float64" and column in frame:
+                problems.append(
+                    ReadProblem(
+                        "numeric_type",
+                        column,
+                        f"column '{column}' is stored as {frame[column].dtype} (text) in the "
+                        "file; the suite declares a number",
+                    )
+                )
+        return frame, problems
+    else:
+        return None, [ReadProblem("suffix", None, f"{path.name}: unsupported type {suffix!r}")]
+    for column, kind in declared.items():
+        if column not in frame.columns:
+            continue
+        if kind == "float64":
+            problem = _cast_numbers(frame, column, sample_size)
+            if problem is not None:
+                problems.append(problem)
+    return frame, problems
+
+
+def quarantine(path: Path, report: dict[str, Any], note: str, base: Path, when: str) -> Path:
+    """Copy a failed batch to ``base/<when>-<name>/`` with its validation result and a note.
+
+    The input stays where it was: nothing is moved or deleted.
+    """
+    folder = base / f"{when}-{path.name}"
+    suffix = 1
+    while folder.exists():
+        suffix += 1
+        folder = base / f"{when}-{path.name}-{suffix}"
+    folder.mkdir(parents=True)
+    if path.is_file():
+        shutil.copy2(path, folder / path.name)
+    write_json(report, folder / "validation.json")
+    (folder / "NOTE.md").write_text(note, encoding="utf-8")
+    return folder

@@ -130,9 +130,10 @@ def log_training_run(
     target: str,
     model_name: str,
     artifacts: Mapping[str, Path],
+    version_tags: Mapping[str, str],
 ) -> Registration:
     """One MLflow run: params, metrics, tags, the training dataset, artifacts and the model,
-    registered as a new version of ``model_name``."""
+    registered as a new version of ``model_name`` carrying ``version_tags``."""
     import mlflow
     from mlflow.data.pandas_dataset import from_pandas
     from mlflow.models import infer_signature
@@ -163,6 +164,9 @@ def log_training_run(
     version = info.registered_model_version
     if version is None:
         raise TrackingError(f"model of run {run.info.run_id} was not registered as {model_name}")
+    client = mlflow.tracking.MlflowClient()
+    for key, value in version_tags.items():
+        client.set_model_version_tag(model_name, str(version), key, value)
     return Registration(
         model_name=model_name,
         version=str(version),
@@ -171,6 +175,35 @@ def log_training_run(
         tracking_uri=mlflow.get_tracking_uri(),
         aliases=(),
     )
+
+
+def log_validation(
+    *, experiment: str, root: Path, report: Mapping[str, Any], report_path: Path
+) -> str:
+    """Record a gate verdict as its own MLflow run (tag ``validation.success``); return its id."""
+    import mlflow
+
+    experiment_id = ensure_experiment(experiment, root)
+    success = bool(report.get("success"))
+    name = f"validation-{'passed' if success else 'failed'}-{Path(str(report['source'])).name}"
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name) as run:
+        mlflow.set_tags(
+            {
+                "validation.success": str(success).lower(),
+                "validation.suite": str(report.get("suite")),
+                "data.path": str(report.get("source")),
+            }
+        )
+        mlflow.log_metrics(
+            {
+                "validation_rows": float(report.get("rows", 0)),
+                "validation_failed_rules": float(
+                    sum(1 for f in report.get("failures", []) if f.get("severity") == "fail")
+                ),
+            }
+        )
+        mlflow.log_artifact(str(report_path), artifact_path="validation")
+    return str(run.info.run_id)
 
 
 def _param_value(value: Any) -> Any:
@@ -192,6 +225,33 @@ def assign_initial_aliases(model_name: str, version: str) -> tuple[str, ...]:
         client.set_registered_model_alias(model_name, CHAMPION, version)
         return (CHALLENGER, CHAMPION)
     return (CHALLENGER,)
+
+
+def find_version(model_name: str, fingerprint: str) -> Registration | None:
+    """The version of ``model_name`` tagged with ``fingerprint``, if one exists."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    try:
+        found = client.search_model_versions(
+            f"name='{model_name}' and tags.fingerprint = '{fingerprint}'"
+        )
+    except MlflowException:
+        return None
+    if not found:
+        return None
+    version = max(found, key=lambda v: int(v.version))
+    run = client.get_run(str(version.run_id))
+    return Registration(
+        model_name=model_name,
+        version=str(version.version),
+        run_id=str(version.run_id),
+        experiment_id=str(run.info.experiment_id),
+        tracking_uri=mlflow.get_tracking_uri(),
+        aliases=tuple(version.aliases),
+    )
 
 
 def version_exists(model_name: str, version: str, run_id: str) -> bool:

@@ -1,20 +1,23 @@
-"""The validation gate's first form: a schema check of the ingested table.
+"""The validation gate's verdict, in words a person reads at 3 a.m.
 
-Every check that fails is reported (not only the first), naming the column, the rule and a
-sample of the bad values. The validation-gate work replaces this with Great Expectations.
+Pure functions: the schema check (run first, so a missing column is reported as a missing
+column), the words for each Great Expectations outcome, and the report that combines reading
+problems, schema problems and expectation outcomes. Severity ``fail`` stops the run; ``warn``
+is reported and the run goes on.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
-import pandas as pd
-from pandas.api import types as ptypes
+from tasks.io import ReadProblem
+from tasks.validation import ExpectationOutcome
 
-from tasks.config import ValidateParams
-from tasks.ingest import TableSchema
+FAIL = "fail"
+WARN = "warn"
+_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
 @dataclass(frozen=True)
@@ -24,20 +27,39 @@ class Failure:
     rule: str
     column: str | None
     message: str
+    severity: str = FAIL
+    count: int = 0
+    percent: float = 0.0
     sample: list[Any] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
-class ValidationResult:
-    """The outcome of validating one batch."""
+class ValidationReport:
+    """The outcome of validating one batch against one suite."""
 
-    success: bool
+    source: str
+    suite: str
     rows: int
     checks: int
     failures: tuple[Failure, ...] = ()
 
+    @property
+    def success(self) -> bool:
+        return not any(f.severity == FAIL for f in self.failures)
+
+    @property
+    def errors(self) -> list[Failure]:
+        return [f for f in self.failures if f.severity == FAIL]
+
+    @property
+    def warnings(self) -> list[Failure]:
+        return [f for f in self.failures if f.severity == WARN]
+
     def to_dict(self) -> dict[str, Any]:
         return {
+            "source": self.source,
+            "suite": self.suite,
             "success": self.success,
             "rows": self.rows,
             "checks": self.checks,
@@ -45,95 +67,207 @@ class ValidationResult:
         }
 
     def summary(self) -> str:
-        """Human-readable report: one line per failure."""
-        if self.success:
-            return f"validation passed: {self.checks} checks on {self.rows} rows"
-        lines = [f"validation failed: {len(self.failures)} of {self.checks} checks"]
-        lines += [f"  - {f.message}" for f in self.failures]
+        """The report: one line per broken rule, failures first."""
+        verdict = "passed" if self.success else "FAILED"
+        lines = [
+            f"{self.source}: validation {verdict} against suite '{self.suite}' "
+            f"({self.rows} rows, {self.checks} checks, {len(self.errors)} failed, "
+            f"{len(self.warnings)} warnings)"
+        ]
+        lines += [f"  FAIL {f.message}" for f in self.errors]
+        lines += [f"  warn {f.message}" for f in self.warnings]
         return "\n".join(lines)
 
 
 class ValidationFailed(ValueError):
-    """A batch failed validation; carries the full result."""
+    """A batch failed the gate; carries the full report."""
 
-    def __init__(self, result: ValidationResult, source: str) -> None:
-        super().__init__(f"{source}: {result.summary()}")
-        self.result = result
-
-
-def _sample(values: pd.Series, limit: int = 5) -> list[Any]:
-    return [v.item() if hasattr(v, "item") else v for v in values.head(limit).tolist()]
+    def __init__(self, report: ValidationReport, extra: str = "") -> None:
+        super().__init__(report.summary() + (f"\n{extra}" if extra else ""))
+        self.report = report
 
 
-def check_table(
-    frame: pd.DataFrame, schema: TableSchema, params: ValidateParams
-) -> ValidationResult:
-    """Check ``frame`` against ``schema``: columns, row count, nulls, types, finite numbers,
-    and at least two classes for classification."""
-    failures: list[Failure] = []
-    checks = 0
-    expected = [*schema.features, schema.target]
-    missing = [c for c in expected if c not in frame.columns]
-    checks += 1
+def check_columns(
+    columns: Sequence[str], declared: Sequence[str], target: str | None
+) -> list[Failure]:
+    """The schema check: exactly the declared columns, with hints for the usual mistakes."""
+    present = set(columns)
+    missing = [c for c in declared if c not in present]
+    unexpected = [c for c in columns if c not in set(declared)]
+    if len(columns) == 1 and missing:
+        for char, name in _DELIMITERS.items():
+            if char in columns[0]:
+                return [
+                    Failure(
+                        "delimiter",
+                        None,
+                        f"wrong delimiter: one column {_short(columns[0])!r} was read; the file "
+                        f"seems to be {name}-separated, expected comma-separated",
+                    )
+                ]
+    failures = []
+    if target in missing:
+        failures.append(Failure("target_present", target, f"missing target column '{target}'"))
+        missing.remove(target)
     if missing:
+        hint = ""
+        if len(missing) == 1 and len(unexpected) == 1:
+            hint = f" ('{unexpected[0]}' is unexpected: renamed?)"
         failures.append(
-            Failure("columns_present", None, f"missing column(s) {missing}", sample=missing)
+            Failure("columns_present", None, f"missing column(s) {missing}{hint}", sample=missing)
         )
-    checks += 1
-    if len(frame) < params.min_rows:
+    if unexpected:
         failures.append(
             Failure(
-                "min_rows",
+                "no_extra_columns",
                 None,
-                f"{len(frame)} rows, fewer than validate.min_rows={params.min_rows}",
+                f"unexpected column(s) {unexpected}: not in the suite",
+                sample=unexpected,
             )
         )
-    for name in [c for c in schema.features if c in frame.columns]:
-        column = frame[name]
-        checks += 1
-        null_fraction = float(column.isna().mean()) if len(column) else 0.0
-        if null_fraction > params.max_null_fraction:
-            failures.append(
-                Failure(
-                    "max_null_fraction",
-                    name,
-                    f"column '{name}': {null_fraction:.1%} nulls, above "
-                    f"validate.max_null_fraction={params.max_null_fraction}",
-                )
+    return failures
+
+
+def _short(value: Any, limit: int = 60) -> Any:
+    text = str(value)
+    return value if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def _evidence(outcome: ExpectationOutcome) -> str:
+    if not outcome.sample:
+        return ""
+    sample = [_short(v) for v in outcome.sample]
+    rows = f" at rows {list(outcome.rows)}" if outcome.rows else ""
+    return f", e.g. {sample}{rows}"
+
+
+def describe(outcome: ExpectationOutcome, target: str | None) -> str:
+    """One expectation's failure in words: the column, the rule, counts and samples."""
+    column, kw = outcome.column, outcome.kwargs
+    share = (
+        f"{outcome.unexpected_count} of {outcome.element_count} ({outcome.unexpected_percent:.2f}%)"
+    )
+    subject = (
+        f"target '{column}'" if column is not None and column == target else f"column '{column}'"
+    )
+    if outcome.error is not None:
+        where = f" on {subject}" if column is not None else ""
+        return f"{outcome.type}{where} could not be evaluated: {outcome.error}"
+    kind = outcome.type
+    if kind == "expect_table_row_count_to_be_between":
+        return f"the batch has {outcome.observed} rows; at least {kw.get('min_value')} expected"
+    if kind == "expect_column_values_to_not_be_null":
+        if outcome.unexpected_count == outcome.element_count and outcome.element_count:
+            return f"{subject} is entirely null ({outcome.element_count} rows)"
+        allowed = 100 * (1 - float(kw.get("mostly", 1.0)))
+        return f"{subject}: {share} values are null, more than the {allowed:.1f}% allowed"
+    if kind == "expect_column_unique_value_count_to_be_between":
+        if column == target:
+            return (
+                f"{subject} has a single class ({outcome.observed} distinct value); "
+                "2 or more needed"
             )
-        if name in schema.numeric:
-            checks += 1
-            if not ptypes.is_numeric_dtype(column):
-                failures.append(
-                    Failure(
-                        "numeric_type", name, f"column '{name}' is not numeric ({column.dtype})"
-                    )
-                )
-                continue
-            infinite = column[np.isinf(column.to_numpy(dtype=float, na_value=np.nan))]
-            if not infinite.empty:
-                failures.append(
-                    Failure(
-                        "finite_values",
-                        name,
-                        f"column '{name}': {len(infinite)} infinite value(s) at rows "
-                        f"{[int(i) for i in infinite.index[:5]]}",
-                        sample=_sample(infinite),
-                    )
-                )
-    if schema.target in frame.columns and schema.task != "regression":
-        checks += 1
-        classes = frame[schema.target].dropna().unique()
-        if len(classes) < 2:
-            failures.append(
-                Failure(
-                    "target_classes",
-                    schema.target,
-                    f"target '{schema.target}' has {len(classes)} class(es) "
-                    f"{_sample(pd.Series(classes))}; at least 2 are needed",
-                    sample=_sample(pd.Series(classes)),
-                )
+        return (
+            f"{subject} is constant ({outcome.observed} distinct value); "
+            "it varied in the reference data"
+        )
+    if kind == "expect_column_values_to_be_between":
+        if kw.get("max_value") is None and kw.get("min_value") == 0:
+            return (
+                f"{subject}: {share} values are negative (never negative in the reference "
+                f"data){_evidence(outcome)}"
             )
-    return ValidationResult(
-        success=not failures, rows=len(frame), checks=checks, failures=tuple(failures)
+        bounds = f"[{kw.get('min_value')}, {kw.get('max_value')}]"
+        return f"{subject}: {share} values outside {bounds}{_evidence(outcome)}"
+    if kind == "expect_column_values_to_be_in_set":
+        what = (
+            "a class never seen in training"
+            if column == target
+            else "categories never seen in training"
+        )
+        return f"{subject}: {share} values are {what}{_evidence(outcome)}"
+    if kind == "expect_column_values_to_be_unique":
+        return (
+            f"{subject}: {share} values are duplicated (an ID must be unique){_evidence(outcome)}"
+        )
+    if kind == "expect_compound_columns_to_be_unique":
+        allowed = 100 * (1 - float(kw.get("mostly", 1.0)))
+        rows = f", e.g. rows {list(outcome.rows)}" if outcome.rows else ""
+        return (
+            f"{outcome.unexpected_count} of {outcome.element_count} rows "
+            f"({outcome.unexpected_percent:.2f}%) are duplicates of other rows, more than the "
+            f"{allowed:.1f}% allowed{rows}"
+        )
+    if kind == "expect_table_columns_to_match_set":
+        return f"columns {outcome.observed} do not match the suite's {kw.get('column_set')}"
+    where = f" on {subject}" if column is not None else ""
+    return f"{kind} failed{where}{_evidence(outcome)}"
+
+
+def _severity(outcome: ExpectationOutcome) -> str:
+    return WARN if outcome.severity in ("warning", "info") else FAIL
+
+
+def build_report(
+    source: str,
+    suite: dict[str, Any],
+    rows: int,
+    read_problems: Sequence[ReadProblem],
+    schema_failures: Sequence[Failure],
+    outcomes: Sequence[ExpectationOutcome],
+) -> ValidationReport:
+    """Combine what went wrong, in the order it was found: reading, schema, expectations.
+
+    Expectations on a column whose values could not be read are left out: the reading problem
+    is the reason, and its bad values would only reappear as nulls.
+    """
+    target = suite.get("meta", {}).get("target")
+    failures = [
+        Failure(p.rule, p.column, p.message, FAIL, p.count, 0.0, list(p.sample), list(p.rows))
+        for p in read_problems
+    ]
+    failures += schema_failures
+    unreadable = {p.column for p in read_problems if p.column is not None}
+    # An empty batch or an all-null column fails every check on its values: report the cause.
+    empty = {
+        o.column
+        for o in outcomes
+        if o.type == "expect_column_values_to_not_be_null"
+        and not o.success
+        and o.error is None
+        and o.element_count > 0
+        and o.unexpected_count == o.element_count
+    }
+    order = {
+        (e["type"], e.get("kwargs", {}).get("column")): i
+        for i, e in enumerate(suite.get("expectations", []))
+    }
+    ordered = sorted(outcomes, key=lambda o: order.get((o.type, o.column), len(order)))
+    for outcome in ordered:
+        if outcome.success or outcome.column in unreadable:
+            continue
+        drowned = rows == 0 or (
+            outcome.column in empty and outcome.type != "expect_column_values_to_not_be_null"
+        )
+        if outcome.column is not None and drowned:
+            continue
+        failures.append(
+            Failure(
+                rule=outcome.type,
+                column=outcome.column,
+                message=describe(outcome, target),
+                severity=_severity(outcome),
+                count=outcome.unexpected_count,
+                percent=round(outcome.unexpected_percent, 4),
+                sample=[_short(v) for v in outcome.sample],
+                rows=list(outcome.rows),
+            )
+        )
+    checks = len(read_problems) + len(schema_failures) + len(outcomes)
+    return ValidationReport(
+        source=source,
+        suite=str(suite.get("name")),
+        rows=rows,
+        checks=max(checks, 1),
+        failures=tuple(failures),
     )

@@ -34,6 +34,8 @@ def make_project(base: Path) -> Path:
             shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(source, root / name)
+    # no suite yet: the first validation profiles one from the project's own data
+    (root / "gx" / "expectations").mkdir(parents=True)
     run(["git", "init", "-q"], root)
     run([sys.executable, "-m", "dvc", "init", "-q"], root)
     run([sys.executable, "-m", "dvc", "remote", "add", "-d", "local", str(base / "remote")], root)

@@ -20,7 +20,7 @@ from tests.support import make_project, run
 pytestmark = pytest.mark.integration
 
 ROWS = 3000
-STAGES = ["ingest", "validate", "split", "train", "evaluate", "register"]
+STAGES = ["validate", "ingest", "split", "train", "evaluate", "register"]
 FAST = ["train.hist_gradient_boosting.max_iter=40"]
 
 
@@ -62,6 +62,10 @@ def test_flow_trains_registers_and_skips_unchanged_stages(
         assert run_data.metrics[f"valid_{name}"] == metrics["valid"][name]
     assert 0.7 < metrics["test"]["roc_auc"] < 0.95
     assert run_data.tags["data.dvc_md5"] == dvc_md5
+    assert run_data.tags["validation.success"] == "true"
+    assert run_data.tags["validation.suite"] == "customer-purchase"
+    artifacts = {a.path for a in client.list_artifacts(champion.run_id, "validation")}
+    assert artifacts == {"validation/validation.json"}
     head = run(["git", "rev-parse", "HEAD"], project).stdout.strip()
     assert run_data.tags["git.commit"] == head
     assert run_data.tags["prefect.flow_run_id"] == str(state.state_details.flow_run_id)
@@ -94,6 +98,14 @@ def test_flow_trains_registers_and_skips_unchanged_stages(
     assert client.get_model_version_by_alias("customer-purchase", "challenger").version == 2
     assert "max_iter: 60" in (project / "params.yaml").read_text()
 
+    # Back to the first params: the same model bytes from the same data are version 1 again,
+    # not a duplicate version 3.
+    fourth = training_flow(project=str(project), overrides=FAST)
+    assert ran(fourth) == ["train", "evaluate", "register"]
+    assert fourth.registration["version"] == "1"
+    versions = client.search_model_versions("name='customer-purchase'")
+    assert sorted(str(v.version) for v in versions) == ["1", "2"]
+
 
 def test_dvc_repro_and_flow_give_the_same_metrics(
     prefect_server: str, project: Path, tmp_path_factory: pytest.TempPathFactory
@@ -119,6 +131,9 @@ def test_dvc_repro_and_flow_give_the_same_metrics(
 def test_validation_failure_stops_the_flow_and_keeps_the_champion(
     prefect_server: str, project: Path
 ) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
     from tasks.validate import ValidationFailed
 
     data = add_generated_data(project)
@@ -126,16 +141,49 @@ def test_validation_failure_stops_the_flow_and_keeps_the_champion(
     downstream = ["data/processed/train.parquet", "models/model.pkl", "reports/metrics.json"]
     before = {name: (project / name).read_bytes() for name in downstream}
     frame = pd.read_csv(data)
-    frame["customer_age"] = float("inf")
+    frame.loc[[3, 5], "device"] = "smartwatch"
     frame.to_csv(data, index=False)
     versioning.add_data(project, data)
+    bad = data.read_bytes()
 
-    with pytest.raises(ValidationFailed, match=r"column 'customer_age': \d+ infinite value"):
+    with pytest.raises(ValidationFailed) as failed:
         training_flow(project=str(project), overrides=FAST)
+
+    message = str(failed.value)
+    assert (
+        "  FAIL column 'device': 2 of 3000 (0.07%) values are categories never seen in "
+        "training, e.g. ['smartwatch', 'smartwatch'] at rows [3, 5]"
+    ) in message
+    quarantined = sorted((project / "data/quarantine").glob("*-customer-purchase.csv"))
+    assert len(quarantined) == 1
+    assert f"quarantined: data/quarantine/{quarantined[0].name}/" in message
+    assert (quarantined[0] / "customer-purchase.csv").read_bytes() == bad
+    assert data.read_bytes() == bad
+    docs = project / "gx/uncommitted/docs/gx/uncommitted/data_docs/local_site/index.html"
+    assert f"data docs: {docs}" in message
+    assert docs.is_file()
+
     tracking.configure(project)
     client = MlflowClient()
     assert [str(v.version) for v in client.search_model_versions("name='customer-purchase'")] == [
         "1"
     ]
-    assert client.get_model_version_by_alias("customer-purchase", "champion").version == 1
+    assert str(client.get_model_version_by_alias("customer-purchase", "champion").version) == "1"
+    runs = client.search_runs(
+        [client.get_experiment_by_name("customer-purchase").experiment_id],
+        "tags.`validation.success` = 'false'",
+    )
+    assert [r.info.run_name for r in runs] == ["validation-failed-customer-purchase.csv"]
     assert {name: (project / name).read_bytes() for name in downstream} == before
+
+    async def artifacts() -> list[str]:
+        async with get_client() as prefect:
+            found = await prefect.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["validation-report"]))
+            )
+        return [a.description or a.data for a in found]
+
+    import asyncio
+
+    markdown = asyncio.run(artifacts())
+    assert any("categories never seen in training" in str(m) for m in markdown)

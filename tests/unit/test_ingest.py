@@ -112,7 +112,7 @@ def test_detect_id_columns() -> None:
 
 
 def test_unnamed_column_with_repeats_is_still_an_index() -> None:
-    frame = pd.DataFrame({"Unnamed: 0": [0, 1, 0, 1], "x": [1.0, 2.0, 3.0, 4.0]})
+    frame = pd.DataFrame({"Unnamed: 0": [0, 1, 0, 1], "x": [1.5, 2.0, 3.0, 4.0]})
 
     assert detect_id_columns(frame, ["Unnamed: 0", "x"]) == {
         "Unnamed: 0": "unnamed index column written by a previous export"

@@ -1,0 +1,151 @@
+"""Expectation suites as code: profile reference data into a Great Expectations 1.x suite.
+
+Pure functions: a DataFrame and its schema in, the suite as a JSON-ready dict out (GE 1.x's own
+file format, stored under ``gx/expectations/``). Ids are derived from the suite name and each
+expectation's type and column, so regenerating a suite from the same data gives the same file
+and a changed expectation shows as a small diff.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from typing import Any
+
+import pandas as pd
+from pandas.api import types as ptypes
+
+from tasks.config import ValidateParams
+from tasks.ingest import TableSchema
+
+NUMBER = "float64"
+TEXT = "str"
+_NAMESPACE = uuid.UUID("6f1d3c1e-8a8b-4d55-9a55-3c1f0b6f2a10")
+_MAX_CATEGORIES = 200  # above this, a text column is free text: no allowed set
+
+
+def _id(*parts: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, "/".join(parts)))
+
+
+def _number(value: float) -> float | int:
+    rounded = round(float(value), 6)
+    return int(rounded) if rounded.is_integer() else rounded
+
+
+def _label(value: Any) -> Any:
+    return _number(value) if isinstance(value, int | float) else str(value)
+
+
+def declared_types(suite: dict[str, Any]) -> dict[str, str]:
+    """Column name -> type (``float64`` or ``str``) as the suite declares them, in file order."""
+    columns: dict[str, str] = suite.get("meta", {}).get("columns", {})
+    return dict(columns)
+
+
+def profile_suite(
+    frame: pd.DataFrame, schema: TableSchema, name: str, params: ValidateParams
+) -> dict[str, Any]:
+    """A suite describing ``frame`` (the reference data) for a person to review."""
+    expectations: list[dict[str, Any]] = []
+
+    def expect(kind: str, column: str | None, severity: str, **kwargs: Any) -> None:
+        if column is not None:
+            kwargs = {"column": column, **kwargs}
+        expectations.append(
+            {
+                "id": _id(name, kind, column or "", severity),
+                "type": kind,
+                "kwargs": kwargs,
+                "meta": {},
+                "severity": severity,
+            }
+        )
+
+    columns = [str(c) for c in frame.columns]
+    expect(
+        "expect_table_columns_to_match_set", None, "critical", column_set=columns, exact_match=True
+    )
+    expect("expect_table_row_count_to_be_between", None, "critical", min_value=params.min_rows)
+    types = {
+        c: NUMBER
+        if c in schema.numeric
+        or (c not in schema.categorical and ptypes.is_numeric_dtype(frame[c]))
+        else TEXT
+        for c in columns
+    }
+    for column in columns:
+        values = frame[column]
+        present = values.dropna()
+        null_share = float(values.isna().mean()) if len(values) else 0.0
+        ceiling = min(1.0, null_share + params.null_fraction_margin)
+        # rows without a target are counted and left out at ingest, so the target gets a
+        # ceiling like any column: a batch of mostly unlabeled rows is broken
+        if ceiling < 1.0:
+            expect(
+                "expect_column_values_to_not_be_null",
+                column,
+                "critical",
+                mostly=_number(1.0 - ceiling),
+            )
+        if column in schema.id_columns:
+            expect("expect_column_values_to_be_unique", column, "critical")
+            continue
+        if present.nunique() >= 2:
+            expect(
+                "expect_column_unique_value_count_to_be_between", column, "critical", min_value=2
+            )
+        if column == schema.target and schema.task != "regression":
+            expect(
+                "expect_column_values_to_be_in_set",
+                column,
+                "critical",
+                value_set=[_label(v) for v in schema.classes],
+            )
+        elif types[column] == NUMBER and not present.empty:
+            low, high = float(present.min()), float(present.max())
+            margin = (high - low) * params.range_margin
+            lower = low - margin
+            if low >= 0:
+                # never negative in the reference: a sign is a hard rule (a negative count)
+                lower = max(lower, 0.0)
+                expect("expect_column_values_to_be_between", column, "critical", min_value=0)
+            # the observed range with a margin is a warning: a new extreme or a drifted
+            # distribution is for the drift monitor to judge, not a broken batch
+            expect(
+                "expect_column_values_to_be_between",
+                column,
+                "warning",
+                min_value=_number(math.floor(round(lower * 1e6, 3)) / 1e6),
+                max_value=_number(math.ceil(round((high + margin) * 1e6, 3)) / 1e6),
+            )
+        elif types[column] == TEXT and 0 < present.nunique() <= _MAX_CATEGORIES:
+            expect(
+                "expect_column_values_to_be_in_set",
+                column,
+                "critical",
+                value_set=sorted(str(v) for v in present.unique()),
+            )
+    features = [c for c in columns if c not in schema.id_columns]
+    expect(
+        "expect_compound_columns_to_be_unique",
+        None,
+        "critical",
+        column_list=features,
+        mostly=_number(1.0 - params.max_duplicate_fraction),
+    )
+    return {
+        "name": name,
+        "id": _id(name),
+        "expectations": expectations,
+        "meta": {
+            "columns": types,
+            "target": schema.target,
+            "task": schema.task,
+            "id_columns": list(schema.id_columns),
+            "reviewed": False,
+            "note": "Profiled by `mlops expectations init`. Review every bound, then set "
+            "reviewed: true. severity: critical stops the run; warning is reported only.",
+        },
+        "notes": None,
+    }
