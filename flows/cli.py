@@ -130,9 +130,10 @@ def _print_champion(model_name: str, primary: str) -> None:
             f"{champion.metrics.get('test_' + name, float('nan')):.4f}",
         )
     console.print(table)
+    console.print(f"aliases: {', '.join(champion.aliases)} · MLflow run {champion.run_id}")
     console.print(
-        f"aliases: {', '.join(champion.aliases)} · run {champion.run_id} · "
-        f"data md5 {champion.tags.get('data.dvc_md5', '?')}"
+        f"trained on {champion.tags.get('data.path', '?')} (DVC md5 "
+        f"{champion.tags.get('data.dvc_md5', '?')})"
     )
     console.print("Open the MLflow UI with: [bold]mlops ui[/] (http://127.0.0.1:5000)")
 

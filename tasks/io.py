@@ -7,6 +7,7 @@ import math
 import os
 import shutil
 import tempfile
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -256,6 +257,19 @@ def _infinite(numbers: pd.Series, sample_size: int) -> ReadProblem | None:
     )
 
 
+def _read_csv(path: Path, dtype: defaultdict[str, str]) -> pd.DataFrame:
+    """Only empty cells are missing; a row never becomes the index."""
+    return pd.read_csv(
+        path,
+        dtype=dtype,  # type: ignore[arg-type]
+        keep_default_na=False,
+        na_values=[""],
+        encoding="utf-8",
+        low_memory=False,
+        index_col=False,
+    )
+
+
 def read_batch(
     path: Path, declared: dict[str, str], sample_size: int = 5
 ) -> tuple[pd.DataFrame | None, list[ReadProblem]]:
@@ -288,17 +302,23 @@ def read_batch(
         if ragged is not None:
             return None, [ragged]
         try:
-            frame = pd.read_csv(
-                path,
-                dtype=str,
-                keep_default_na=False,
-                na_values=[""],
-                encoding="utf-8",
-                low_memory=False,
-                index_col=False,  # never turn a column into the index when rows run long
-            )
+            # Fast path: the C parser reads each column with its declared type; any value that
+            # is not a number makes it raise, and the slow path below finds and reports them.
+            numbers = {c: "float64" for c, k in declared.items() if k == "float64"}
+            frame = _read_csv(path, defaultdict(lambda: "object", numbers))
         except UnicodeDecodeError:
             return None, [_not_utf8(path)]
+        except (ValueError, TypeError, pd.errors.ParserError):
+            frame = None
+        if frame is not None:
+            for column, kind in declared.items():
+                if kind == "float64" and column in frame.columns:
+                    infinite = _infinite(frame[column], sample_size)
+                    if infinite is not None:
+                        problems.append(infinite)
+            return frame, problems
+        try:
+            frame = _read_csv(path, defaultdict(lambda: "object"))
         except (ValueError, pd.errors.ParserError) as error:
             return None, [ReadProblem("parse", None, f"{path.name}: cannot be parsed: {error}")]
     elif suffix in (".parquet", ".pq"):

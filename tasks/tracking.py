@@ -150,6 +150,9 @@ def log_training_run(
             training_data = from_pandas(
                 dataset, source=dataset_source, targets=target, name=dataset_name
             )
+        # MLflow infers a dataset's schema value by value in Python (16 s for 240k rows here);
+        # our frames are typed, so their dtypes say the same in milliseconds.
+        training_data.__dict__["schema"] = _frame_schema(dataset)
         mlflow.log_input(training_data, context="training")
         for artifact_path, path in artifacts.items():
             mlflow.log_artifact(str(path), artifact_path=artifact_path)
@@ -204,6 +207,23 @@ def log_validation(
         )
         mlflow.log_artifact(str(report_path), artifact_path="validation")
     return str(run.info.run_id)
+
+
+def _frame_schema(frame: pd.DataFrame) -> Any:
+    """An MLflow ``Schema`` from a typed frame's dtypes: a column with a gap is optional."""
+    from mlflow.types import ColSpec, DataType, Schema
+
+    kinds = {"f": DataType.double, "i": DataType.long, "u": DataType.long, "b": DataType.boolean}
+    return Schema(
+        [
+            ColSpec(
+                kinds.get(frame[name].dtype.kind, DataType.string),
+                str(name),
+                required=not bool(frame[name].isna().any()),
+            )
+            for name in frame.columns
+        ]
+    )
 
 
 def _param_value(value: Any) -> Any:

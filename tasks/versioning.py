@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import chdir, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,21 +35,27 @@ class StageStatus:
 
 @contextmanager
 def open_repo(root: Path) -> Iterator[Repo]:
-    """Open the DVC repository at ``root``."""
+    """Open the DVC repository at ``root``, working from inside it.
+
+    Parts of DVC (its run cache, relative targets) resolve paths against the working
+    directory, so a flow run from elsewhere (a Prefect worker, a test) would fail with
+    "outside of DVC repo"; the working directory is the project's for the duration.
+    """
     from dvc.exceptions import NotDvcRepoError
     from dvc.repo import Repo
 
     # DVC's INFO lines ("To track the changes with git, run: ...") are for its own CLI; our
     # commands say what to commit themselves.
     logging.getLogger("dvc").setLevel(logging.WARNING)
-    try:
-        repo = Repo(str(root))
-    except NotDvcRepoError:
-        raise VersioningError(f"{root}: not a DVC repository (run `dvc init`)") from None
-    try:
-        yield repo
-    finally:
-        repo.close()
+    with chdir(root):
+        try:
+            repo = Repo(str(root))
+        except NotDvcRepoError:
+            raise VersioningError(f"{root}: not a DVC repository (run `dvc init`)") from None
+        try:
+            yield repo
+        finally:
+            repo.close()
 
 
 def _describe_status(entries: list[Any]) -> str:

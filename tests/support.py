@@ -27,7 +27,7 @@ def run(command: list[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedPro
 def make_project(base: Path) -> Path:
     """A new project: git repo with one commit, DVC with a folder remote, our pipeline files."""
     root = base / "project"
-    root.mkdir()
+    root.mkdir(parents=True)
     for name in PROJECT_FILES:
         source = REPO / name
         if source.is_dir():

@@ -187,3 +187,21 @@ def test_validation_failure_stops_the_flow_and_keeps_the_champion(
 
     markdown = asyncio.run(artifacts())
     assert any("categories never seen in training" in str(m) for m in markdown)
+
+
+def test_flow_runs_from_another_working_directory(
+    prefect_server: str, project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # A Prefect worker does not run in the project folder; DVC's run cache must not mind.
+    add_generated_data(project)
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    import os
+
+    os.chdir(elsewhere)
+    result = training_flow(project=str(project), overrides=FAST)
+
+    assert ran(result) == STAGES
+    assert Path.cwd() == elsewhere
+    assert "Data and pipelines are up to date." in (
+        run([sys.executable, "-m", "dvc", "status"], project).stdout
+    )

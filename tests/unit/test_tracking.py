@@ -35,3 +35,21 @@ def test_flatten_nested_params() -> None:
         "train.hgb.max_iter": 5,
         "ingest.id_columns": ["a"],
     }
+
+
+def test_dataset_schema_comes_from_the_dtypes() -> None:
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {"age": [31.0, np.nan], "visits": [2.0, 3.0], "device": ["mobile", None], "y": [0, 1]}
+    )
+
+    schema = tracking._frame_schema(frame)
+
+    assert [(c.name, c.type.name, c.required) for c in schema.inputs] == [
+        ("age", "double", False),
+        ("visits", "double", True),
+        ("device", "string", False),
+        ("y", "long", True),
+    ]
