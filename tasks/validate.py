@@ -263,6 +263,10 @@ def build_report(
                 rows=list(outcome.rows),
             )
         )
+    # A value that breaks a hard rule (a negative count) also breaks the observed range: the
+    # range warning would only repeat the failure, so it is left out.
+    failed_rules = {(f.rule, f.column) for f in failures if f.severity == FAIL}
+    failures = [f for f in failures if f.severity == FAIL or (f.rule, f.column) not in failed_rules]
     checks = len(read_problems) + len(schema_failures) + len(outcomes)
     return ValidationReport(
         source=source,

@@ -3,6 +3,7 @@ the report, and a crash inside Great Expectations counting as a failure."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 from pathlib import Path
@@ -763,3 +764,37 @@ def test_an_exception_inside_great_expectations_is_a_failure(
         failures=(Failure("validation_error", None, "validation crashed: RuntimeError('boom')"),),
     )
     assert report.success is False
+
+
+def test_a_range_warning_that_repeats_a_failed_hard_rule_is_left_out() -> None:
+    suite = {
+        "name": "s",
+        "expectations": [
+            {"type": BETWEEN, "kwargs": {"column": "n", "min_value": 0}},
+            {"type": BETWEEN, "kwargs": {"column": "n", "min_value": 0, "max_value": 9}},
+        ],
+        "meta": {},
+    }
+    hard = _outcome(
+        BETWEEN,
+        "n",
+        {"min_value": 0},
+        element_count=4,
+        unexpected_count=1,
+        unexpected_percent=25.0,
+        sample=(-2.0,),
+        rows=(1,),
+    )
+    soft = dataclasses.replace(
+        hard, kwargs={"column": "n", "min_value": 0, "max_value": 9}, severity="warning"
+    )
+
+    report = build_report("b.csv", suite, 4, [], [], [hard, soft])
+
+    assert [(f.severity, f.message) for f in report.failures] == [
+        (
+            "fail",
+            "column 'n': 1 of 4 (25.00%) values are negative (never negative in the reference "
+            "data), e.g. [-2.0] at rows [1]",
+        )
+    ]
