@@ -127,14 +127,17 @@ def _gate_failed(
             lines.append(f"data docs: {docs}")
         except Exception as error:  # the docs are a courtesy; the verdict stands
             lines.append(f"data docs could not be built: {error!r}")
-    tracking.configure(root)
-    run_id = tracking.log_validation(
-        experiment=params.register_.resolved_experiment(params.ingest.path),
-        root=root,
-        report=report.to_dict(),
-        report_path=folder / "validation.json",
-    )
-    lines.append(f"mlflow run: {run_id} (tag validation.success=false)")
+    try:
+        tracking.configure(root)
+        run_id = tracking.log_validation(
+            experiment=params.register_.resolved_experiment(params.ingest.path),
+            root=root,
+            report=report.to_dict(),
+            report_path=folder / "validation.json",
+        )
+        lines.append(f"mlflow run: {run_id} (tag validation.success=false)")
+    except Exception as error:  # MLflow down must not hide the verdict or the quarantine
+        lines.append(f"mlflow could not record the failure: {error!r}")
     return ValidationFailed(report, "\n".join(lines))
 
 

@@ -130,7 +130,8 @@ class ReadProblem:
     rows: tuple[int, ...] = ()
 
 
-def _clip(value: Any, limit: int = 60) -> Any:
+def clip(value: Any, limit: int = 60) -> Any:
+    """A value as shown in a report: text beyond ``limit`` characters is cut and counted."""
     text = str(value)
     return value if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
@@ -184,7 +185,7 @@ def _truncated(path: Path, n_fields: int) -> ReadProblem | None:
         "truncated",
         None,
         f"{path.name}: truncated: the last row has {n_last} of {n_fields} fields and no "
-        f"line end (file cut mid-way?): {_clip(last)!r}",
+        f"line end (file cut mid-way?): {clip(last)!r}",
     )
 
 
@@ -230,10 +231,10 @@ def _cast_numbers(frame: pd.DataFrame, column: str, sample_size: int) -> ReadPro
         "numeric_type",
         column,
         f"column '{column}': {count} value(s) ({count / len(text):.2%}) are not numbers, "
-        f"e.g. {[_clip(v) for v in values.head(sample_size)]} at rows "
+        f"e.g. {[clip(v) for v in values.head(sample_size)]} at rows "
         f"{[int(i) for i in values.index[:sample_size]]}",
         count=count,
-        sample=tuple(_clip(v) for v in values.head(sample_size)),
+        sample=tuple(clip(v) for v in values.head(sample_size)),
         rows=tuple(int(i) for i in values.index[:sample_size]),
     )
 

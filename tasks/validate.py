@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tasks.io import ReadProblem
+from tasks.io import ReadProblem, clip
 from tasks.validation import ExpectationOutcome
 
 FAIL = "fail"
@@ -101,7 +101,7 @@ def check_columns(
                     Failure(
                         "delimiter",
                         None,
-                        f"wrong delimiter: one column {_short(columns[0])!r} was read; the file "
+                        f"wrong delimiter: one column {clip(columns[0])!r} was read; the file "
                         f"seems to be {name}-separated, expected comma-separated",
                     )
                 ]
@@ -128,15 +128,10 @@ def check_columns(
     return failures
 
 
-def _short(value: Any, limit: int = 60) -> Any:
-    text = str(value)
-    return value if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
-
-
 def _evidence(outcome: ExpectationOutcome) -> str:
     if not outcome.sample:
         return ""
-    sample = [_short(v) for v in outcome.sample]
+    sample = [clip(v) for v in outcome.sample]
     rows = f" at rows {list(outcome.rows)}" if outcome.rows else ""
     return f", e.g. {sample}{rows}"
 
@@ -259,7 +254,7 @@ def build_report(
                 severity=_severity(outcome),
                 count=outcome.unexpected_count,
                 percent=round(outcome.unexpected_percent, 4),
-                sample=[_short(v) for v in outcome.sample],
+                sample=[clip(v) for v in outcome.sample],
                 rows=list(outcome.rows),
             )
         )

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from flows import stages
-from tasks import io, validation
+from tasks import io, tracking, validation
 from tasks.config import load_params
 from tasks.expectations import profile_suite
 from tasks.ingest import TableSchema
@@ -798,3 +798,34 @@ def test_a_range_warning_that_repeats_a_failed_hard_rule_is_left_out() -> None:
             "data), e.g. [-2.0] at rows [1]",
         )
     ]
+
+
+def test_the_verdict_stands_when_mlflow_cannot_record_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copyfile(PARAMS_FILE, tmp_path / "params.yaml")
+    params = load_params(tmp_path / "params.yaml")
+    frame = pd.DataFrame({"visits": [1, 3, 2, 5], "purchased": [0, 1, 0, 1]})
+    schema = TableSchema("purchased", "binary", ("visits",), (), classes=(0, 1))
+    suite_file = stages.suite_path(tmp_path, params)
+    io.write_json(profile_suite(frame, schema, suite_file.stem, params.validate_), suite_file)
+    batch = tmp_path / params.ingest.path
+    batch.parent.mkdir(parents=True)
+    batch.write_bytes(b"")  # unreadable: no frame, so no Data Docs are built
+
+    def down(**kwargs: Any) -> str:
+        raise ConnectionError("tracking server unreachable")
+
+    monkeypatch.setattr(tracking, "log_validation", down)
+    monkeypatch.setattr(tracking, "configure", lambda root: "http://127.0.0.1:9")
+
+    with pytest.raises(ValidationFailed) as failed:
+        stages.validate(tmp_path, params, stages.RunContext())
+
+    message = str(failed.value)
+    assert "  FAIL customer-purchase.csv: file is empty (0 bytes)" in message
+    assert message.endswith(
+        "mlflow could not record the failure: ConnectionError('tracking server unreachable')"
+    )
+    (folder,) = (tmp_path / params.validate_.quarantine_dir).iterdir()
+    assert (folder / "customer-purchase.csv").read_bytes() == b""
