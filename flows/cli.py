@@ -107,16 +107,25 @@ def _print_result(result: dict[str, Any]) -> None:
         )
     console.print(stages)
     registration, metrics = result["registration"], result["metrics"]
+    promotion = result["promotion"]
+    decision = promotion.get("event") or promotion.get("decision")
+    console.print(
+        f"gate: version {registration['version']} -> [bold]{decision}[/]"
+        + (f" ({promotion['reason']})" if promotion.get("reason") else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
     _print_champion(registration["model_name"], metrics["primary_metric"])
 
 
 def _print_champion(model_name: str, primary: str) -> None:
-    from tasks import tracking
+    from tasks import registry
 
-    champion = tracking.model_by_alias(model_name, tracking.CHAMPION)
-    if champion is None:
+    version = registry.alias_version(model_name, registry.CHAMPION)
+    if version is None:
         console.print(f"[yellow]No champion for model '{model_name}' yet.[/]")
         return
+    champion = registry.version_info(model_name, version)
     table = Table(title=f"Champion: {model_name} version {champion.version}")
     table.add_column("metric")
     table.add_column("validation", justify="right")
@@ -132,8 +141,8 @@ def _print_champion(model_name: str, primary: str) -> None:
     console.print(table)
     console.print(f"aliases: {', '.join(champion.aliases)} · MLflow run {champion.run_id}")
     console.print(
-        f"trained on {champion.tags.get('data.path', '?')} (DVC md5 "
-        f"{champion.tags.get('data.dvc_md5', '?')})"
+        f"trained on {champion.run_tags.get('data.path', '?')} (DVC md5 "
+        f"{champion.run_tags.get('data.dvc_md5', '?')})"
     )
     console.print("Open the MLflow UI with: [bold]mlops ui[/] (http://127.0.0.1:5000)")
 
@@ -296,6 +305,10 @@ def ui(
     command += ["--host", host, "--port", str(port), "--workers", str(workers)]
     raise typer.Exit(subprocess.call(command, cwd=root))
 
+
+from flows import registry_cli  # noqa: E402  (registers its commands on ``app``)
+
+registry_cli.register(app)
 
 if __name__ == "__main__":
     app()

@@ -22,6 +22,8 @@ RUNTIME_DEFAULTS = {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     # MLflow's sqlite store logs every Alembic migration at INFO otherwise.
     "MLFLOW_LOGGING_LEVEL": "WARNING",
+    # Progress bars are for people at a terminal; flows and workers log to files.
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
 
 

@@ -31,8 +31,22 @@ class RunContext:
     """Who runs the pipeline: recorded as tags on the MLflow run."""
 
     flow_run_id: str | None = None
-    trigger: str = "manual"
+    trigger: str = "manual"  # manual | schedule | drift
     orchestrator: str = "dvc"
+    drift_report: str | None = None  # for trigger "drift": the id of the report that caused it
+    actor: str | None = None  # who moves aliases: user:<login>, schedule, drift:<report id>
+
+    def resolved_actor(self) -> str:
+        """``actor``, or one derived from the trigger."""
+        if self.actor:
+            return self.actor
+        if self.trigger == "drift":
+            return f"drift:{self.drift_report or 'unknown'}"
+        if self.trigger == "schedule":
+            return "schedule"
+        from flows.promotion import user_actor
+
+        return user_actor()
 
 
 def _path(root: Path, relative: str) -> Path:
@@ -228,7 +242,7 @@ def evaluate(root: Path, params: Params, context: RunContext) -> Summary:
 
 def register(root: Path, params: Params, context: RunContext) -> Summary:
     """Log the run to MLflow and register the model; new versions are challengers."""
-    from tasks import tracking, versioning
+    from tasks import registry, tracking, versioning
     from tasks.evaluate import primary_metric
 
     schema = _schema(root, params)
@@ -256,6 +270,8 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
     )
     features = list(schema.features)
     commit = versioning.git_commit(root)
+    params_text = (root / "params.yaml").read_text(encoding="utf-8")
+    params_hash = hashlib.sha256(params_text.encode()).hexdigest()
     tags = {
         "data.path": params.ingest.path,
         "data.dvc_md5": md5,
@@ -265,6 +281,8 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
         "prefect.flow_run_id": context.flow_run_id or "",
         "orchestrator": context.orchestrator,
         "trigger": context.trigger,
+        "trigger.drift_report": context.drift_report or "",
+        "params.sha256": params_hash,
         "task": schema.task,
         "model.family": params.train.model,
         "primary_metric": primary,
@@ -289,17 +307,61 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
         dataset_name=f"{data_path.name}@{md5[:8]}",
         target=schema.target,
         model_name=model_name,
-        version_tags={"fingerprint": fingerprint, "data.dvc_md5": md5, "git.commit": commit},
+        version_tags={
+            "fingerprint": fingerprint,
+            "data.path": params.ingest.path,
+            "data.dvc_md5": md5,
+            "git.commit": commit,
+            "params.sha256": params_hash,
+            "validation.success": tags["validation.success"],
+            "validation.suite": tags["validation.suite"],
+            "trigger": context.trigger,
+            "trigger.drift_report": context.drift_report or "",
+        },
         artifacts={
+            "config": root / "params.yaml",
             "reports": _path(root, params.paths.metrics),
             "validation": _path(root, params.paths.validation),
             "data": _path(root, params.paths.schema_),
         },
     )
-    aliases = tracking.assign_initial_aliases(registration.model_name, registration.version)
-    record = {**registration.to_dict(), "aliases": list(aliases), "data_md5": md5}
+    # A new version is the challenger; only the promote stage's gate can make it champion.
+    registry.move_alias(registration.model_name, registry.CHALLENGER, registration.version)
+    record = {**registration.to_dict(), "aliases": [registry.CHALLENGER], "data_md5": md5}
     io.write_json(record, _path(root, params.paths.registration))
-    return {"model": registration.model_name, "version": registration.version, "aliases": aliases}
+    return {"model": registration.model_name, "version": registration.version}
+
+
+def promote(root: Path, params: Params, context: RunContext) -> Summary:
+    """The promotion gate for the version just registered: promoted, refused or pending.
+
+    A version already judged against the current champion is not judged again (the flow and
+    ``dvc repro`` may both reach this stage with nothing new)."""
+    from flows.promotion import model_name
+    from flows.promotion import promote as run_gate
+    from tasks import registry, tracking
+
+    record = io.read_json(_path(root, params.paths.registration))
+    version = str(record["version"])
+    tracking.configure(root)
+    name = model_name(params)
+    champion = registry.alias_version(name, registry.CHAMPION)
+    tags = registry.version_info(name, version).tags
+    if champion == version or (
+        "gate.decision" in tags and tags.get("gate.against") == (champion or "none")
+    ):
+        state = "champion" if champion == version else tags["gate.decision"]
+        summary = {"version": version, "decision": state, "champion": champion, "judged": False}
+        io.write_json(summary, _path(root, params.paths.promotion))
+        return summary
+    outcome, _ = run_gate(root, params, version, actor=context.resolved_actor())
+    io.write_json(outcome.to_dict(), _path(root, params.paths.promotion))
+    return {
+        "version": version,
+        "decision": outcome.event,
+        "champion": outcome.champion_after,
+        "judged": True,
+    }
 
 
 STAGES: dict[str, Callable[[Path, Params, RunContext], Summary]] = {
@@ -309,6 +371,7 @@ STAGES: dict[str, Callable[[Path, Params, RunContext], Summary]] = {
     "train": train,
     "evaluate": evaluate,
     "register": register,
+    "promote": promote,
 }
 
 

@@ -16,6 +16,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.promotion import promotion_markdown
 from flows.stages import STAGES, RunContext
 from tasks import io, tracking, versioning
 from tasks.config import Params, load_params, write_overrides
@@ -41,6 +42,7 @@ class TrainingResult:
     registration: dict[str, Any]
     metrics: dict[str, Any]
     validation: dict[str, Any]
+    promotion: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,6 +75,9 @@ def run_stage(root: Path, name: str, params: Params, context: RunContext) -> Sta
         create_markdown_artifact(markdown=_validation_markdown(failure), key="validation-report")
         raise
     versioning.record_stage(root, name)
+    if name == "promote" and summary.get("judged"):
+        outcome = io.read_json(root / params.paths.promotion)
+        create_markdown_artifact(markdown=promotion_markdown(outcome), key="promotion-decision")
     print(f"{name}: {summary}")
     return StageOutcome(name, True, time.perf_counter() - started, reason, summary)
 
@@ -107,15 +112,19 @@ def _summary_markdown(result: TrainingResult) -> str:
         "|---|---|---|---|",
         rows,
         "",
-        f"Model **{registration.get('model_name')}** version **{registration.get('version')}** "
-        f"(aliases: {', '.join(registration.get('aliases', [])) or 'none'}).",
+        f"Model **{registration.get('model_name')}** version **{registration.get('version')}**: "
+        f"gate decision **{result.promotion.get('decision') or result.promotion.get('event')}**, "
+        f"champion {result.promotion.get('champion') or result.promotion.get('champion_after')}.",
     ]
     return "\n".join(lines)
 
 
 @flow(name="training", log_prints=True)
 def training_flow(
-    project: str = ".", overrides: list[str] | None = None, trigger: str = "manual"
+    project: str = ".",
+    overrides: list[str] | None = None,
+    trigger: str = "manual",
+    drift_report: str | None = None,
 ) -> TrainingResult:
     """Run the pipeline of dvc.yaml on the project at ``project``.
 
@@ -128,7 +137,12 @@ def training_flow(
     params_path = root / "params.yaml"
     write_overrides(params_path, overrides or [])
     params = load_params(params_path)
-    context = RunContext(flow_run_id=str(flow_run.id), trigger=trigger, orchestrator="prefect")
+    context = RunContext(
+        flow_run_id=str(flow_run.id),
+        trigger=trigger,
+        orchestrator="prefect",
+        drift_report=drift_report,
+    )
     outcomes = []
     for name in versioning.pipeline_stages(root):
         stage = run_stage.with_options(name=name, task_run_name=name)
@@ -138,6 +152,7 @@ def training_flow(
         registration=io.read_json(root / params.paths.registration),
         metrics=io.read_json(root / params.paths.metrics),
         validation=io.read_json(root / params.paths.validation),
+        promotion=io.read_json(root / params.paths.promotion),
     )
     create_markdown_artifact(markdown=_summary_markdown(result), key="training-summary")
     return result

@@ -123,6 +123,7 @@ class RegisterParams(_Section):
     model_name: str = Field(min_length=1)
     experiment: str = Field(min_length=1)
     input_example_rows: int = Field(ge=1)
+    require_approval: bool
 
     def resolved_model_name(self, data_path: str) -> str:
         """``model_name``, or the data file's stem when it is ``auto``."""
@@ -131,6 +132,27 @@ class RegisterParams(_Section):
     def resolved_experiment(self, data_path: str) -> str:
         """``experiment``, or the model name when it is ``auto``."""
         return self.resolved_model_name(data_path) if self.experiment == "auto" else self.experiment
+
+
+GateMetric = Literal[
+    "accuracy", "precision", "recall", "f1", "roc_auc", "specificity", "rmse", "mae", "r2", "mse"
+]
+
+
+class BootstrapParams(_Section):
+    enabled: bool
+    samples: int = Field(ge=100)
+    confidence: float = Field(gt=0.5, lt=1.0)
+    seed: int
+
+
+class PromoteParams(_Section):
+    floors: dict[GateMetric, float]
+    min_delta: float = Field(ge=0.0)
+    delta_mode: Literal["absolute", "relative"]
+    bootstrap: BootstrapParams
+    lock: Literal["auto", "file", "prefect"]
+    lock_timeout_seconds: float = Field(gt=0.0)
 
 
 class PathsParams(_Section):
@@ -147,6 +169,7 @@ class PathsParams(_Section):
     roc: str
     predictions: str
     registration: str
+    promotion: str
 
 
 class Params(_Section):
@@ -159,6 +182,7 @@ class Params(_Section):
     train: TrainParams
     evaluate: EvaluateParams
     register_: RegisterParams = Field(alias="register")
+    promote: PromoteParams
     paths: PathsParams
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -49,79 +50,119 @@ def primary_metric(params: EvaluateParams, task: TaskKind) -> str:
     return name
 
 
-def _classification(
-    model: Pipeline, x: pd.DataFrame, y: pd.Series, schema: TableSchema, threshold: float
-) -> Evaluation:
-    from sklearn import metrics as m
+@dataclass(frozen=True)
+class Outputs:
+    """What a model said about a labelled split: the raw material of every metric.
 
-    labels = list(schema.classes)
-    proba = model.predict_proba(x)
-    model_classes = list(model.classes_)
+    ``score`` is the positive-class probability (binary) or the class-probability matrix in
+    ``classes`` order (multiclass); regression has none. Row-aligned, so a bootstrap can
+    resample rows of the labels and of both models' outputs with the same indices.
+    """
+
+    task: TaskKind
+    actual: np.ndarray
+    predicted: np.ndarray
+    score: np.ndarray | None = None
+    classes: tuple[Any, ...] = ()
+    positive: Any = None
+
+    def take(self, rows: np.ndarray) -> Outputs:
+        """The same outputs for ``rows`` only (indices may repeat)."""
+        score = None if self.score is None else self.score[rows]
+        return Outputs(
+            self.task, self.actual[rows], self.predicted[rows], score, self.classes, self.positive
+        )
+
+
+def model_outputs(
+    model: Pipeline, frame: pd.DataFrame, schema: TableSchema, threshold: float
+) -> Outputs:
+    """Predictions (and probabilities) of ``model`` on a labelled ``frame``."""
+    if frame.empty:
+        raise EvaluationError("cannot evaluate on an empty split")
+    x, y = frame[list(schema.features)], frame[schema.target].to_numpy()
+    if schema.task == "regression":
+        return Outputs("regression", y, np.asarray(model.predict(x), dtype=float))
+    proba = np.asarray(model.predict_proba(x), dtype=float)
+    model_classes = tuple(model.classes_)
     if schema.task == "binary":
         positive = schema.positive_class
+        negative = next(c for c in schema.classes if c != positive)
         score = proba[:, model_classes.index(positive)]
-        negative = next(c for c in labels if c != positive)
         predicted = np.where(score >= threshold, positive, negative)
-        confusion = m.confusion_matrix(y, predicted, labels=[negative, positive])
-        tn, fp = int(confusion[0, 0]), int(confusion[0, 1])
-        values = {
-            "accuracy": m.accuracy_score(y, predicted),
-            "precision": m.precision_score(y, predicted, pos_label=positive, zero_division=0),
-            "recall": m.recall_score(y, predicted, pos_label=positive, zero_division=0),
-            "f1": m.f1_score(y, predicted, pos_label=positive, zero_division=0),
-            "specificity": tn / (tn + fp) if tn + fp else float("nan"),
-            "roc_auc": m.roc_auc_score(y == positive, score) if y.nunique() == 2 else float("nan"),
-        }
-        fpr, tpr, _ = m.roc_curve(y == positive, score) if y.nunique() == 2 else ([], [], [])
-        roc = pd.DataFrame({"fpr": fpr, "tpr": tpr})
-        ordered = [negative, positive]
-    else:
-        predicted = np.asarray(model_classes, dtype=object)[proba.argmax(axis=1)]
-        confusion = m.confusion_matrix(y, predicted, labels=labels)
-        values = {
-            "accuracy": m.accuracy_score(y, predicted),
-            "precision": m.precision_score(y, predicted, average="macro", zero_division=0),
-            "recall": m.recall_score(y, predicted, average="macro", zero_division=0),
-            "f1": m.f1_score(y, predicted, average="macro", zero_division=0),
-            "roc_auc": m.roc_auc_score(y, proba, multi_class="ovr", labels=model_classes)
-            if y.nunique() == len(model_classes)
-            else float("nan"),
-        }
-        roc = None
-        ordered = labels
-    return Evaluation(
-        metrics={k: float(v) for k, v in values.items()},
-        predictions=pd.DataFrame({"actual": y.to_numpy(), "predicted": predicted}),
-        confusion=confusion.astype(int).tolist(),
-        labels=tuple(ordered),
-        roc=roc,
-    )
+        return Outputs("binary", y, predicted, score, (negative, positive), positive)
+    predicted = np.asarray(model_classes, dtype=object)[proba.argmax(axis=1)]
+    return Outputs("multiclass", y, predicted, proba, model_classes)
 
 
-def _regression(model: Pipeline, x: pd.DataFrame, y: pd.Series) -> Evaluation:
+def _metric(name: str, out: Outputs) -> float:
     from sklearn import metrics as m
 
-    predicted = model.predict(x)
-    mse = float(m.mean_squared_error(y, predicted))
-    values = {
-        "mse": mse,
-        "rmse": float(np.sqrt(mse)),
-        "mae": float(m.mean_absolute_error(y, predicted)),
-        "r2": float(m.r2_score(y, predicted)),
-    }
-    return Evaluation(
-        metrics=values,
-        predictions=pd.DataFrame({"actual": y.to_numpy(), "predicted": predicted}),
-    )
+    y, predicted = out.actual, out.predicted
+    if out.task == "regression":
+        mse = float(m.mean_squared_error(y, predicted))
+        values = {
+            "mse": lambda: mse,
+            "rmse": lambda: float(np.sqrt(mse)),
+            "mae": lambda: float(m.mean_absolute_error(y, predicted)),
+            "r2": lambda: float(m.r2_score(y, predicted)),
+        }
+        return values[name]()
+    if name == "accuracy":
+        return float(m.accuracy_score(y, predicted))
+    if out.task == "binary":
+        assert out.score is not None
+        negative, positive = out.classes
+        both = len(set(y.tolist())) == 2
+        if name == "roc_auc":
+            return float(m.roc_auc_score(y == positive, out.score)) if both else float("nan")
+        if name == "specificity":
+            tn = int(np.sum((y == negative) & (predicted == negative)))
+            fp = int(np.sum((y == negative) & (predicted == positive)))
+            return tn / (tn + fp) if tn + fp else float("nan")
+        scorer = {"precision": m.precision_score, "recall": m.recall_score, "f1": m.f1_score}
+        return float(scorer[name](y, predicted, pos_label=positive, zero_division=0))
+    assert out.score is not None
+    if name == "roc_auc":
+        if len(set(y.tolist())) != len(out.classes):
+            return float("nan")
+        return float(m.roc_auc_score(y, out.score, multi_class="ovr", labels=list(out.classes)))
+    scorer = {"precision": m.precision_score, "recall": m.recall_score, "f1": m.f1_score}
+    return float(scorer[name](y, predicted, average="macro", zero_division=0))
+
+
+def compute_metrics(out: Outputs, names: Iterable[str] | None = None) -> dict[str, float]:
+    """The task's metrics (or only ``names``) from ``out``."""
+    chosen = list(names) if names is not None else sorted(_TASK_METRICS[out.task])
+    return {name: _metric(name, out) for name in chosen}
 
 
 def evaluate_model(
     model: Pipeline, frame: pd.DataFrame, schema: TableSchema, params: EvaluateParams
 ) -> Evaluation:
     """Metrics of ``model`` on a labelled ``frame`` (a validation or test split)."""
-    if frame.empty:
-        raise EvaluationError("cannot evaluate on an empty split")
-    x, y = frame[list(schema.features)], frame[schema.target]
-    if schema.task == "regression":
-        return _regression(model, x, y)
-    return _classification(model, x, y, schema, params.threshold)
+    from sklearn import metrics as m
+
+    out = model_outputs(model, frame, schema, params.threshold)
+    predictions = pd.DataFrame({"actual": out.actual, "predicted": out.predicted})
+    values = compute_metrics(out)
+    if out.task == "regression":
+        return Evaluation(metrics=values, predictions=predictions)
+    labels = list(out.classes) if out.task == "binary" else list(schema.classes)
+    confusion = m.confusion_matrix(out.actual, out.predicted, labels=labels)
+    roc = None
+    if out.task == "binary":
+        assert out.score is not None
+        fpr, tpr = (
+            m.roc_curve(out.actual == out.positive, out.score)[:2]
+            if len(set(out.actual.tolist())) == 2
+            else ([], [])
+        )
+        roc = pd.DataFrame({"fpr": fpr, "tpr": tpr})
+    return Evaluation(
+        metrics=values,
+        predictions=predictions,
+        confusion=confusion.astype(int).tolist(),
+        labels=tuple(labels),
+        roc=roc,
+    )

@@ -1,4 +1,4 @@
-"""The MLflow adapter: the only module that calls MLflow (runs, datasets, models, registry).
+"""The MLflow adapter for runs: runs, datasets, logged models (tasks/registry.py: aliases).
 
 Nothing happens at import time; :func:`configure` is called at the edge (CLI, flow, stage) and
 picks the tracking URI: ``MLFLOW_TRACKING_URI`` when set, else SQLite in the project folder.
@@ -23,9 +23,6 @@ TRUSTED_TYPES = (
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 )
 
-CHAMPION = "champion"
-CHALLENGER = "challenger"
-
 
 class TrackingError(RuntimeError):
     """MLflow could not record or find what was asked."""
@@ -46,18 +43,6 @@ class Registration:
         data = asdict(self)
         data["aliases"] = list(self.aliases)
         return data
-
-
-@dataclass(frozen=True)
-class ModelSummary:
-    """A registered version with the metrics of the run that made it."""
-
-    model_name: str
-    version: str
-    run_id: str
-    aliases: tuple[str, ...]
-    metrics: dict[str, float]
-    tags: dict[str, str]
 
 
 def default_tracking_uri(root: Path) -> str:
@@ -115,6 +100,18 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+# What a logged model needs to be loaded elsewhere, pinned to the versions it was made with.
+# Stating them spares MLflow's inference, which loads the model in a subprocess (11 s a model).
+MODEL_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "pandas", "scipy")
+
+
+def pip_requirements() -> list[str]:
+    """``name==version`` of :data:`MODEL_REQUIREMENTS` as installed here."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in MODEL_REQUIREMENTS]
+
+
 def log_training_run(
     *,
     experiment_id: str,
@@ -163,6 +160,7 @@ def log_training_run(
             input_example=example,
             registered_model_name=model_name,
             skops_trusted_types=list(TRUSTED_TYPES),
+            pip_requirements=pip_requirements(),
         )
     version = info.registered_model_version
     if version is None:
@@ -232,21 +230,6 @@ def _param_value(value: Any) -> Any:
     return value
 
 
-def assign_initial_aliases(model_name: str, version: str) -> tuple[str, ...]:
-    """Give ``version`` the challenger alias, and champion too when there is no champion."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient()
-    client.set_registered_model_alias(model_name, CHALLENGER, version)
-    try:
-        client.get_model_version_by_alias(model_name, CHAMPION)
-    except MlflowException:
-        client.set_registered_model_alias(model_name, CHAMPION, version)
-        return (CHALLENGER, CHAMPION)
-    return (CHALLENGER,)
-
-
 def find_version(model_name: str, fingerprint: str) -> Registration | None:
     """The version of ``model_name`` tagged with ``fingerprint``, if one exists."""
     import mlflow
@@ -284,26 +267,3 @@ def version_exists(model_name: str, version: str, run_id: str) -> bool:
     except MlflowException:
         return False
     return bool(found.run_id == run_id)
-
-
-def model_by_alias(model_name: str, alias: str) -> ModelSummary | None:
-    """The version holding ``alias`` with its run's metrics, or None when no version has it."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient()
-    try:
-        found = client.get_model_version_by_alias(model_name, alias)
-    except MlflowException:
-        return None
-    if found.run_id is None:
-        raise TrackingError(f"{model_name} version {found.version} has no run")
-    run = client.get_run(found.run_id)
-    return ModelSummary(
-        model_name=model_name,
-        version=str(found.version),
-        run_id=str(found.run_id),
-        aliases=tuple(found.aliases),
-        metrics=dict(run.data.metrics),
-        tags=dict(run.data.tags),
-    )

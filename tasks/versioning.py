@@ -175,3 +175,48 @@ def git_is_dirty(root: Path) -> bool:
     except (OSError, subprocess.CalledProcessError):
         return False
     return bool(result.stdout.strip())
+
+
+def fetch_data_version(root: Path, md5: str, destination: Path) -> str:
+    """Write the data of DVC version ``md5`` to ``destination``; return where it came from.
+
+    The content-addressed cache is tried first, then the default remote (``dvc pull`` of that
+    one object: a folder locally, S3-compatible storage in production). The copy is checked
+    against ``md5`` before it is used.
+    """
+    from dvc_data.hashfile.hash_info import HashInfo
+
+    with open_repo(root) as repo:
+        cache = repo.cache.local
+        source = "DVC cache"
+        if not cache.exists(md5):
+            if not repo.config.get("core", {}).get("remote"):
+                raise VersioningError(
+                    f"data version {md5} is not in the DVC cache and no DVC remote is configured"
+                )
+            result = repo.cloud.pull([HashInfo("md5", md5)])
+            if result.failed or not cache.exists(md5):
+                raise VersioningError(
+                    f"data version {md5} is in neither the DVC cache nor the default remote"
+                )
+            source = "DVC remote"
+        cached = Path(cache.oid_to_path(md5))
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    destination.write_bytes(cached.read_bytes())
+    got = file_md5(destination)
+    if got != md5:
+        raise VersioningError(f"{destination}: fetched data hashes to {got}, expected {md5}")
+    return source
+
+
+def git_show(root: Path, commit: str, path: str) -> bytes | None:
+    """The bytes of ``path`` at ``commit``, or None when git does not have it there."""
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(root), "show", f"{commit}:{path}"],
+            capture_output=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return result.stdout

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 
 from flows.training import training_flow
@@ -20,7 +21,7 @@ from tests.support import make_project, run
 pytestmark = pytest.mark.integration
 
 ROWS = 3000
-STAGES = ["validate", "ingest", "split", "train", "evaluate", "register"]
+STAGES = ["validate", "ingest", "split", "train", "evaluate", "register", "promote"]
 FAST = ["train.hist_gradient_boosting.max_iter=40"]
 
 
@@ -31,6 +32,30 @@ def add_generated_data(root: Path, rows: int = ROWS, seed: int = 7) -> Path:
     generate_sessions(rows, seed, Drift()).to_csv(path, index=False)
     versioning.add_data(root, path)
     return path
+
+
+def _artifact_markdown(key: str, flow_run_id: object) -> list[str]:
+    """The Markdown of the Prefect artifacts with ``key`` made by one flow run."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
+
+    async def read() -> list[str]:
+        async with get_client() as prefect:
+            found = await prefect.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    key=ArtifactFilterKey(any_=[key]),
+                    flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),  # type: ignore[list-item]
+                )
+            )
+        return [str(a.data) for a in sorted(found, key=lambda a: a.created or 0)]
+
+    return asyncio.run(read())
 
 
 def ran(result: object) -> list[str]:
@@ -48,7 +73,10 @@ def test_flow_trains_registers_and_skips_unchanged_stages(
     first = state.result()
     assert ran(first) == STAGES
     assert first.registration["version"] == "1"
-    assert first.registration["aliases"] == ["challenger", "champion"]
+    assert first.registration["aliases"] == ["challenger"]
+    assert first.promotion["event"] == "promote"
+    assert first.promotion["champion_before"] is None
+    assert first.promotion["champion_after"] == "1"
 
     tracking.configure(project)
     client = MlflowClient()
@@ -73,11 +101,40 @@ def test_flow_trains_registers_and_skips_unchanged_stages(
     assert run_data.params["split.seed"] == "42"
     inputs = client.get_run(champion.run_id).inputs.dataset_inputs
     assert [i.dataset.name for i in inputs] == [f"customer-purchase.csv@{dvc_md5[:8]}"]
+    version_tags = client.get_model_version("customer-purchase", "1").tags
+    assert version_tags["data.dvc_md5"] == dvc_md5
+    assert version_tags["git.commit"] == head
+    assert version_tags["trigger"] == "manual"
+    assert version_tags["validation.success"] == "true"
+    assert version_tags["gate.decision"] == "promote"
+    assert version_tags["gate.against"] == "none"
+    params_sha = hashlib.sha256((project / "params.yaml").read_bytes()).hexdigest()
+    assert version_tags["params.sha256"] == params_sha
+    flow_run_id = state.state_details.flow_run_id
+    assert _artifact_markdown("promotion-decision", flow_run_id) == [
+        f"# Promotion gate: version 1: promote\n\nchampion moved None -> 1.\n\n"
+        "| rule | result | numbers |\n|---|---|---|\n"
+        f"| floor roc_auc | pass | roc_auc {metrics['test']['roc_auc']:.4f} >= 0.7 |\n"
+        "| beats champion | pass | no champion yet: the first version leads |\n\n"
+        f"Reason: floor roc_auc: roc_auc {metrics['test']['roc_auc']:.4f} >= 0.7; "
+        "beats champion: no champion yet: the first version leads\n"
+    ]
+
+    # Rebuilt from its recorded data version (through DVC) and params: the same metrics.
+    from flows.reproduce import reproduce_version
+
+    rebuilt = reproduce_version(project, "customer-purchase", "1")
+    assert rebuilt.identical
+    assert rebuilt.metrics["test_roc_auc"] == (metrics["test"]["roc_auc"],) * 2
+    assert len(rebuilt.metrics) == 12
+    assert (
+        rebuilt.notes[0] == f"data: data/raw/customer-purchase.csv md5 {dvc_md5} from the DVC cache"
+    )
 
     # Nothing changed: every stage is skipped and no version is added.
     second = training_flow(project=str(project), overrides=FAST)
     assert ran(second) == []
-    assert [s.reason for s in second.stages] == ["up to date"] * 6
+    assert [s.reason for s in second.stages] == ["up to date"] * 7
     versions = client.search_model_versions("name='customer-purchase'")
     assert [str(v.version) for v in versions] == ["1"]
 
@@ -87,13 +144,17 @@ def test_flow_trains_registers_and_skips_unchanged_stages(
         in run([sys.executable, "-m", "dvc", "status"], project).stdout
     )
 
-    # A train param changed: upstream stages stay cached, the challenger moves, not the champion.
+    # A train param changed: upstream stages stay cached, the challenger moves; a gate that no
+    # model can pass (a gain of 1 in ROC AUC) keeps the champion.
     third = training_flow(
-        project=str(project), overrides=["train.hist_gradient_boosting.max_iter=60"]
+        project=str(project),
+        overrides=["train.hist_gradient_boosting.max_iter=60", "promote.min_delta=1.0"],
     )
-    assert ran(third) == ["train", "evaluate", "register"]
+    assert ran(third) == ["train", "evaluate", "register", "promote"]
     assert third.registration["version"] == "2"
     assert third.registration["aliases"] == ["challenger"]
+    assert third.promotion["event"] == "refuse"
+    assert third.promotion["champion_after"] == "1"
     assert client.get_model_version_by_alias("customer-purchase", "champion").version == 1
     assert client.get_model_version_by_alias("customer-purchase", "challenger").version == 2
     assert "max_iter: 60" in (project / "params.yaml").read_text()
@@ -101,8 +162,14 @@ def test_flow_trains_registers_and_skips_unchanged_stages(
     # Back to the first params: the same model bytes from the same data are version 1 again,
     # not a duplicate version 3.
     fourth = training_flow(project=str(project), overrides=FAST)
-    assert ran(fourth) == ["train", "evaluate", "register"]
+    assert ran(fourth) == ["train", "evaluate", "register", "promote"]
     assert fourth.registration["version"] == "1"
+    assert fourth.promotion == {
+        "version": "1",
+        "decision": "champion",
+        "champion": "1",
+        "judged": False,
+    }
     versions = client.search_model_versions("name='customer-purchase'")
     assert sorted(str(v.version) for v in versions) == ["1", "2"]
 
@@ -120,9 +187,14 @@ def test_dvc_repro_and_flow_give_the_same_metrics(
     run([sys.executable, "-m", "dvc", "repro"], other, timeout=600)
     repro_metrics = json.loads((other / "reports/metrics.json").read_text())
     assert repro_metrics == flow_result.metrics
-    lock = (other / "dvc.lock").read_text()
-    flow_lock = (project / "dvc.lock").read_text()
-    assert lock == flow_lock
+    # Every stage records the same hashes, except promote: its input is the registration in
+    # each project's own registry (another run id).
+    lock = yaml.safe_load((other / "dvc.lock").read_text())["stages"]
+    flow_lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
+    assert list(lock) == list(flow_lock) == STAGES
+    assert {k: v for k, v in lock.items() if k != "promote"} == {
+        k: v for k, v in flow_lock.items() if k != "promote"
+    }
     second = run([sys.executable, "-m", "dvc", "repro"], other, timeout=600)
     assert "didn't change, skipping" in second.stdout
     assert "Running stage" not in second.stdout

@@ -1,0 +1,309 @@
+"""``mlops status | promote | approve | reject | rollback | history | lineage | reproduce``.
+
+The commands an on-call engineer and a data scientist use on the model registry. Like the rest
+of the CLI, heavy libraries are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from tasks.config import Params
+    from tasks.registry import VersionInfo
+
+
+def _age(created: datetime) -> str:
+    seconds = int((datetime.now(UTC) - created).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _connect() -> tuple[Path, Params, str]:
+    from flows.cli import _setup
+    from flows.promotion import model_name
+    from tasks import tracking
+
+    root, params = _setup()
+    tracking.configure(root)
+    return root, params, model_name(params)
+
+
+def _primary(params: Params, info: VersionInfo) -> str:
+    name = info.run_tags.get("primary_metric", "")
+    value = info.metrics.get(f"test_{name}")
+    return f"{name} {value:.4f}" if value is not None else "?"
+
+
+def _registry_errors() -> tuple[type[Exception], ...]:
+    from flows.promotion import PromotionError
+    from tasks.registry import RegistryError
+
+    return (PromotionError, RegistryError)
+
+
+def status() -> None:
+    """Champion and challenger, the last gate decision and drift check, versions left waiting."""
+    from flows.cli import console
+    from tasks import registry
+
+    _, params, name = _connect()
+    if not registry.model_exists(name):
+        console.print(
+            f"[yellow]No registered model '{name}' yet: run `mlops demo` or `mlops train`.[/]"
+        )
+        raise typer.Exit(1)
+    held = registry.aliases(name)
+    table = Table(title=f"Model {name}")
+    for column in ("alias", "version", "test metric", "data (DVC md5)", "age", "gate"):
+        table.add_column(column)
+    for alias in (registry.CHAMPION, registry.CHALLENGER):
+        version = held.get(alias)
+        if version is None:
+            table.add_row(alias, "[yellow]none[/]", "", "", "", "")
+            continue
+        info = registry.version_info(name, version)
+        table.add_row(
+            alias,
+            version,
+            _primary(params, info),
+            info.tags.get("data.dvc_md5", "?")[:12],
+            _age(info.created),
+            info.tags.get("gate.decision", "[yellow]not judged[/]"),
+        )
+    console.print(table)
+    events = registry.history(name)
+    gate = [e for e in events if e.event in ("promote", "refuse", "pending", "force", "approve")]
+    if gate:
+        last = gate[-1]
+        console.print(
+            f"last gate decision: {last.event} version {last.version} against {last.previous} "
+            f"at {last.time} by {last.actor}: {last.reason}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    else:
+        console.print("last gate decision: none recorded")
+    drift = [e for e in events if e.event == "drift_check"]
+    console.print(
+        f"last drift check: {drift[-1].time}: {drift[-1].reason}"
+        if drift
+        else "last drift check: none recorded",
+        highlight=False,
+    )
+    chain = registry.champion_chain(events)
+    if held.get(registry.CHAMPION) and chain and chain[-1] != held[registry.CHAMPION]:
+        console.print(
+            f"[bold red]the champion alias points at {held[registry.CHAMPION]} but the history "
+            f"ends at {chain[-1]}: it was moved outside mlops[/]"
+        )
+    for version in registry.versions(name):
+        info = registry.version_info(name, version)
+        if info.tags.get("approval") == "pending":
+            console.print(f"pending approval: version {version} (`mlops approve {version}`)")
+        elif "gate.decision" not in info.tags and version != held.get(registry.CHAMPION):
+            console.print(
+                f"[yellow]orphan: version {version} was registered but never judged by the "
+                f"gate[/] (a run stopped before promotion); judge it with `mlops promote {version}`"
+            )
+
+
+def _print_outcome(outcome: dict[str, object]) -> None:
+    from flows.cli import console
+    from flows.promotion import promotion_markdown
+
+    style = "green" if outcome["champion_before"] != outcome["champion_after"] else "yellow"
+    console.print(
+        f"[{style}]{outcome['event']}[/]: version {outcome['version']}; champion "
+        f"{outcome['champion_before']} -> {outcome['champion_after']}",
+        highlight=False,
+    )
+    if outcome.get("decision"):
+        console.print(promotion_markdown(dict(outcome)), markup=False, highlight=False)
+
+
+def promote(
+    version: str = typer.Argument(..., help="The model version to promote."),
+    force: bool = typer.Option(False, "--force", help="Promote even if the gate refuses."),
+    reason: str = typer.Option("", help="Why (required with --force); recorded in the history."),
+) -> None:
+    """Judge VERSION against the champion with the gate and promote it if it passes."""
+    from flows.cli import _fail
+    from flows.promotion import promotion_flow, user_actor
+
+    root, _, _ = _connect()
+    try:
+        outcome = promotion_flow(str(root), version, user_actor(), force, reason)
+    except _registry_errors() as error:
+        raise _fail(str(error)) from None
+    _print_outcome(outcome)
+    if outcome["event"] == "refuse":
+        raise typer.Exit(1)
+
+
+def approve(
+    version: str = typer.Argument(..., help="A version pending approval."),
+    reason: str = typer.Option("", help="Recorded in the history."),
+) -> None:
+    """Approve a version that passed the gate and waits (register.require_approval)."""
+    from flows.cli import _fail
+    from flows.promotion import approve as do_approve
+    from flows.promotion import user_actor
+
+    root, params, _ = _connect()
+    try:
+        outcome = do_approve(root, params, version, actor=user_actor(), reason=reason)
+    except _registry_errors() as error:
+        raise _fail(str(error)) from None
+    _print_outcome(outcome.to_dict())
+
+
+def reject(
+    version: str = typer.Argument(..., help="A version pending approval."),
+    reason: str = typer.Option(..., help="Why; recorded in the history."),
+) -> None:
+    """Reject a version pending approval; it is recorded as rejected and never promoted."""
+    from flows.cli import _fail
+    from flows.promotion import reject as do_reject
+    from flows.promotion import user_actor
+
+    _, params, _ = _connect()
+    try:
+        outcome = do_reject(params, version, actor=user_actor(), reason=reason)
+    except _registry_errors() as error:
+        raise _fail(str(error)) from None
+    _print_outcome(outcome.to_dict())
+
+
+def rollback(
+    reason: str = typer.Option("", help="Why; recorded in the history."),
+) -> None:
+    """Put the previous champion back (one alias move, recorded)."""
+    from flows.cli import _fail
+    from flows.promotion import rollback as do_rollback
+    from flows.promotion import user_actor
+
+    root, params, _ = _connect()
+    try:
+        outcome = do_rollback(root, params, actor=user_actor(), reason=reason)
+    except _registry_errors() as error:
+        raise _fail(str(error)) from None
+    _print_outcome(outcome.to_dict())
+
+
+def history() -> None:
+    """Every gate decision and alias move: time, event, versions, actor, reason."""
+    from flows.cli import console
+    from tasks import registry
+
+    _, _, name = _connect()
+    events = registry.history(name)
+    if not events:
+        console.print(f"no history for model '{name}'")
+        return
+    table = Table(title=f"Promotion history of {name}")
+    for column in ("time (UTC)", "event", "version", "before", "actor"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("reason", overflow="fold", ratio=1)
+    for event in events:
+        style = "bold" if event.moved else "dim"
+        table.add_row(
+            event.time[:19].replace("T", " "),
+            f"[{style}]{event.event}[/]",
+            event.version or "",
+            event.previous or "",
+            event.actor,
+            event.reason,
+        )
+    console.print(table)
+
+
+def lineage(version: str = typer.Argument(..., help="A model version.")) -> None:
+    """Where VERSION came from: data version (and how to fetch it), commit, params, run, trigger."""
+    from flows.cli import _fail, console
+    from tasks import registry
+
+    _, _, name = _connect()
+    try:
+        info = registry.version_info(name, version)
+    except registry.RegistryError as error:
+        raise _fail(str(error)) from None
+    tags, run = info.tags, info.run_tags
+    data_path = run.get("data.path", tags.get("data.path", "?"))
+    commit = run.get("git.commit", tags.get("git.commit", "?"))
+    rows = [
+        ("model", f"{name} version {info.version} (aliases: {', '.join(info.aliases) or 'none'})"),
+        ("registered", f"{info.created:%Y-%m-%d %H:%M:%S} UTC ({_age(info.created)} ago)"),
+        ("data", f"{data_path} DVC md5 {run.get('data.dvc_md5', '?')}"),
+        (
+            "fetch the data",
+            f"git checkout {commit[:12]} -- {data_path}.dvc && dvc pull {data_path}",
+        ),
+        (
+            "code",
+            f"git commit {commit}"
+            + (" (work tree was dirty)" if run.get("git.dirty") == "true" else ""),
+        ),
+        (
+            "params",
+            f"sha256 {run.get('params.sha256', '?')[:16]}; "
+            "the file: MLflow artifact config/params.yaml",
+        ),
+        (
+            "validation",
+            f"{'passed' if run.get('validation.success') == 'true' else 'FAILED'} suite "
+            f"{run.get('validation.suite', '?')}, {run.get('validation.warnings', '0')} warning(s)",
+        ),
+        ("mlflow run", f"{info.run_id} (experiment {info.experiment_id})"),
+        ("prefect flow run", run.get("prefect.flow_run_id") or "none (dvc repro)"),
+        ("trigger", run.get("trigger", "?")),
+        ("drift report", run.get("trigger.drift_report") or "none"),
+        (
+            "gate",
+            f"{tags.get('gate.decision', 'not judged')} against "
+            f"{tags.get('gate.against', '-')}: {tags.get('gate.reason', '')}",
+        ),
+        ("reproduce", f"mlops reproduce {info.version}"),
+    ]
+    table = Table(title=f"Lineage of {name} version {info.version}", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value", overflow="fold")
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+
+
+def reproduce(version: str = typer.Argument(..., help="A model version.")) -> None:
+    """Retrain VERSION from its DVC data version and params; print the metric differences."""
+    from flows.cli import _fail, _user_errors, console
+    from flows.reproduce import ReproduceError, reproduce_version
+
+    root, _, name = _connect()
+    known: tuple[type[Exception], ...] = (*_registry_errors(), *_user_errors(), ReproduceError)
+    try:
+        result = reproduce_version(root, name, version)
+    except known as error:
+        raise _fail(str(error)) from None
+    table = Table(title=f"Reproduction of {name} version {version}")
+    for column in ("metric", "registered", "reproduced", "difference"):
+        table.add_column(column, justify="right")
+    for metric, (old, new) in sorted(result.metrics.items()):
+        table.add_row(metric, f"{old:.6f}", f"{new:.6f}", f"{new - old:+.2e}")
+    console.print(table)
+    for note in result.notes:
+        console.print(note, highlight=False, soft_wrap=True)
+    verdict = "identical" if result.identical else "DIFFERENT"
+    console.print(f"metrics {verdict} (largest difference {result.largest_difference:.2e})")
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the ``mlops`` app."""
+    for command in (status, promote, approve, reject, rollback, history, lineage, reproduce):
+        app.command()(command)

@@ -1,0 +1,269 @@
+"""The MLflow model registry side of the MLflow adapter: aliases, version tags, history, locks.
+
+The champion is sacred: it moves only through :func:`move_alias`, a single alias write (a
+reader sees the old champion or the new one, never none), called under :func:`promotion_lock`
+so that two promotions at once are serialized. Every move and every gate decision is one
+event in the model's history, stored as a registered-model tag in the MLflow backend (SQLite
+locally, PostgreSQL in production), so it survives restarts and is shared by every worker.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tasks.config import PromoteParams
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+HISTORY_PREFIX = "mlops.history."
+# Events that moved the champion alias; the others (refuse, pending, reject) left it.
+MOVES = frozenset({"promote", "force", "approve", "rollback"})
+
+
+class RegistryError(ValueError):
+    """The registry cannot do what was asked (unknown model or version, a lock timeout)."""
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """A registered version with what its run recorded."""
+
+    model_name: str
+    version: str
+    run_id: str
+    aliases: tuple[str, ...]
+    created: datetime
+    tags: dict[str, str]
+    run_tags: dict[str, str]
+    metrics: dict[str, float]
+    params: dict[str, str]
+    source: str = ""
+    experiment_id: str = ""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of the promotion history."""
+
+    time: str
+    event: str
+    model_name: str
+    version: str | None
+    previous: str | None
+    actor: str
+    reason: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def moved(self) -> bool:
+        return self.event in MOVES
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "time": self.time,
+            "event": self.event,
+            "model_name": self.model_name,
+            "version": self.version,
+            "previous": self.previous,
+            "actor": self.actor,
+            "reason": self.reason,
+            "details": self.details,
+        }
+
+
+def _client() -> Any:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient()
+
+
+def model_exists(model_name: str) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        _client().get_registered_model(model_name)
+    except MlflowException:
+        return False
+    return True
+
+
+def aliases(model_name: str) -> dict[str, str]:
+    """``{alias: version}`` of ``model_name`` (empty when the model is not registered)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        model = _client().get_registered_model(model_name)
+    except MlflowException:
+        return {}
+    return {str(alias): str(version) for alias, version in model.aliases.items()}
+
+
+def alias_version(model_name: str, alias: str) -> str | None:
+    return aliases(model_name).get(alias)
+
+
+def version_info(model_name: str, version: str) -> VersionInfo:
+    """``version`` of ``model_name`` with its run's tags, metrics and params."""
+    from mlflow.exceptions import MlflowException
+
+    client = _client()
+    try:
+        found = client.get_model_version(model_name, str(version))
+    except MlflowException:
+        raise RegistryError(f"model '{model_name}' has no version {version}") from None
+    run = client.get_run(found.run_id) if found.run_id else None
+    return VersionInfo(
+        model_name=model_name,
+        version=str(found.version),
+        run_id=str(found.run_id or ""),
+        aliases=tuple(found.aliases),
+        created=datetime.fromtimestamp(int(found.creation_timestamp) / 1000, UTC),
+        tags=dict(found.tags),
+        run_tags=dict(run.data.tags) if run else {},
+        metrics=dict(run.data.metrics) if run else {},
+        params=dict(run.data.params) if run else {},
+        source=str(found.source or ""),
+        experiment_id=str(run.info.experiment_id) if run else "",
+    )
+
+
+def versions(model_name: str) -> list[str]:
+    """Every version of ``model_name``, oldest first."""
+    found = _client().search_model_versions(f"name='{model_name}'")
+    return [str(v) for v in sorted(int(item.version) for item in found)]
+
+
+def tag_version(model_name: str, version: str, tags: Mapping[str, str]) -> None:
+    client = _client()
+    for key, value in tags.items():
+        client.set_model_version_tag(model_name, str(version), key, str(value))
+
+
+def load_version(model_name: str, version: str) -> Any:
+    """The scikit-learn Pipeline registered as ``version`` (skops, reviewed types only)."""
+    import mlflow.sklearn
+
+    return mlflow.sklearn.load_model(f"models:/{model_name}/{version}")
+
+
+def log_json(run_id: str, data: Mapping[str, Any], artifact_file: str) -> None:
+    """Attach ``data`` as a JSON artifact to the (finished) run ``run_id``."""
+    _client().log_dict(run_id, dict(data), artifact_file)
+
+
+def move_alias(model_name: str, alias: str, version: str) -> None:
+    """Point ``alias`` at ``version``: one write, so readers never see the alias missing."""
+    _client().set_registered_model_alias(model_name, alias, str(version))
+
+
+def record_event(event: Event) -> None:
+    """Append ``event`` to the model's history (a registered-model tag, sortable by time)."""
+    stamp = event.time.replace(":", "").replace("-", "").replace("+0000", "")
+    key = f"{HISTORY_PREFIX}{stamp}.{uuid.uuid4().hex[:8]}"
+    _client().set_registered_model_tag(event.model_name, key, json.dumps(event.to_dict()))
+
+
+def history(model_name: str) -> list[Event]:
+    """Every recorded event of ``model_name``, oldest first."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        model = _client().get_registered_model(model_name)
+    except MlflowException:
+        return []
+    events = []
+    for key in sorted(k for k in model.tags if k.startswith(HISTORY_PREFIX)):
+        data = json.loads(model.tags[key])
+        events.append(Event(**data))
+    return sorted(events, key=lambda e: e.time)
+
+
+def now() -> str:
+    """The current time as history records it (UTC, microseconds: sortable as text)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def champion_chain(events: list[Event]) -> list[str]:
+    """The versions that have been champion, in order, with rolled-back ones removed: the
+    last is the champion, the one before it is where a rollback goes."""
+    chain: list[str] = []
+    for event in events:
+        if event.event == "rollback":
+            if chain:
+                chain.pop()
+            if event.version is not None and (not chain or chain[-1] != event.version):
+                chain.append(event.version)
+        elif event.moved and event.version is not None:
+            chain.append(event.version)
+    return chain
+
+
+def _lock_backend(params: PromoteParams) -> str:
+    if params.lock != "auto":
+        return params.lock
+    return "prefect" if os.environ.get("PREFECT_API_URL") else "file"
+
+
+@contextmanager
+def promotion_lock(root: Path, model_name: str, params: PromoteParams) -> Iterator[str]:
+    """Hold the one promotion slot of ``model_name``; yields the backend used.
+
+    ``file``: an exclusive ``flock`` under ``<project>/.mlops/locks`` (threads and processes
+    of one machine). ``prefect``: a Prefect global concurrency limit of 1 named
+    ``promote:<model>``, held through the Prefect server, so workers on several machines are
+    serialized too.
+    """
+    backend = _lock_backend(params)
+    if backend == "prefect":
+        with _prefect_lock(model_name, params.lock_timeout_seconds):
+            yield backend
+        return
+    folder = root / ".mlops" / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + params.lock_timeout_seconds
+    with (folder / f"promote-{model_name}.lock").open("a+") as handle:
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise RegistryError(
+                        f"another promotion of '{model_name}' held the lock for more than "
+                        f"{params.lock_timeout_seconds:g} s ({handle.name}); try again later"
+                    ) from None
+                time.sleep(0.05)
+        try:
+            yield backend
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextmanager
+def _prefect_lock(model_name: str, timeout: float) -> Iterator[None]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.concurrency.sync import concurrency
+    from prefect.exceptions import ObjectAlreadyExists
+
+    name = f"promote:{model_name}"
+    with get_client(sync_client=True) as client, suppress(ObjectAlreadyExists):
+        client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+    try:
+        with concurrency(name, occupy=1, timeout_seconds=timeout, strict=True):
+            yield
+    except TimeoutError:
+        raise RegistryError(
+            f"another promotion of '{model_name}' held Prefect's '{name}' limit for more "
+            f"than {timeout:g} s; try again later"
+        ) from None

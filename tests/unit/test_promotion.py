@@ -1,0 +1,215 @@
+"""Unit tests for the promotion gate: each rule with hand-computed numbers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from tasks.config import BootstrapParams, PromoteParams
+from tasks.evaluate import Outputs
+from tasks.promotion import PROMOTE, REFUSE, bootstrap_interval, decide
+
+# Four positives, four negatives. The good scores rank every positive above every negative
+# (ROC AUC 1); the poor ones misorder 4 of the 16 pairs (ROC AUC 12/16 = 0.75).
+Y = np.array([1, 1, 1, 1, 0, 0, 0, 0])
+GOOD = np.array([0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.2, 0.1])
+POOR = np.array([0.9, 0.8, 0.35, 0.15, 0.4, 0.3, 0.2, 0.1])
+
+
+def _binary(score: np.ndarray, y: np.ndarray = Y) -> Outputs:
+    predicted = np.where(score >= 0.5, 1, 0)
+    return Outputs("binary", y, predicted, score, (0, 1), 1)
+
+
+def _regression(predicted: list[float], actual: list[float]) -> Outputs:
+    return Outputs("regression", np.array(actual), np.array(predicted))
+
+
+def _params(
+    floors: dict[str, float] | None = None,
+    min_delta: float = 0.01,
+    mode: str = "absolute",
+    bootstrap: bool = False,
+    samples: int = 200,
+) -> PromoteParams:
+    return PromoteParams(
+        floors=floors or {},  # type: ignore[arg-type]
+        min_delta=min_delta,
+        delta_mode=mode,  # type: ignore[arg-type]
+        bootstrap=BootstrapParams(enabled=bootstrap, samples=samples, confidence=0.95, seed=0),
+        lock="file",
+        lock_timeout_seconds=5,
+    )
+
+
+def _decide(new: Outputs, old: Outputs | None, params: PromoteParams, primary: str = "roc_auc"):  # type: ignore[no-untyped-def]
+    return decide(
+        challenger_version="2",
+        challenger=new,
+        champion_version=None if old is None else "1",
+        champion=old,
+        champion_error=None,
+        primary=primary,
+        params=params,
+    )
+
+
+def test_a_better_challenger_is_promoted_with_its_numbers() -> None:
+    decision = _decide(_binary(GOOD), _binary(POOR), _params(min_delta=0.2))
+
+    assert decision.verdict == PROMOTE
+    assert decision.challenger_metrics == {"roc_auc": 1.0}
+    assert decision.champion_metrics == {"roc_auc": 0.75}
+    (rule,) = decision.rules
+    assert rule.name == "beats champion"
+    assert rule.values == {"challenger": 1.0, "champion": 0.75, "improvement": 0.25, "needed": 0.2}
+
+
+def test_a_worse_challenger_is_refused() -> None:
+    decision = _decide(_binary(POOR), _binary(GOOD), _params())
+
+    assert decision.verdict == REFUSE
+    assert decision.reason == (
+        "beats champion: roc_auc 0.7500 vs champion 1.0000: improvement -0.2500 "
+        "(higher is better), needed >= 0.0100 (absolute min_delta 0.01)"
+    )
+
+
+def test_an_equal_challenger_is_refused_even_with_a_zero_min_delta() -> None:
+    decision = _decide(_binary(GOOD), _binary(GOOD), _params(min_delta=0.0))
+
+    assert decision.verdict == REFUSE
+    assert decision.rules[0].values["improvement"] == 0.0
+
+
+def test_a_gain_below_min_delta_is_refused() -> None:
+    decision = _decide(_binary(GOOD), _binary(POOR), _params(min_delta=0.3))
+
+    assert decision.verdict == REFUSE
+    assert decision.rules[0].values["needed"] == 0.3
+
+
+def test_relative_min_delta_is_a_share_of_the_champion_value() -> None:
+    # champion 0.75, relative 0.4 -> needed 0.3 > gain 0.25; relative 0.3 -> needed 0.225
+    refused = _decide(_binary(GOOD), _binary(POOR), _params(min_delta=0.4, mode="relative"))
+    passed = _decide(_binary(GOOD), _binary(POOR), _params(min_delta=0.3, mode="relative"))
+
+    assert refused.verdict == REFUSE
+    assert refused.rules[0].values["needed"] == pytest.approx(0.3)
+    assert passed.verdict == PROMOTE
+    assert passed.rules[0].values["needed"] == pytest.approx(0.225)
+
+
+def test_lower_is_better_for_error_metrics() -> None:
+    actual = [1.0, 2.0, 3.0, 4.0]
+    close = _regression([1.0, 2.0, 3.0, 5.0], actual)  # rmse 0.5
+    far = _regression([2.0, 3.0, 4.0, 5.0], actual)  # rmse 1.0
+
+    promoted = _decide(close, far, _params(min_delta=0.1), primary="rmse")
+    refused = _decide(far, close, _params(min_delta=0.1), primary="rmse")
+
+    assert promoted.verdict == PROMOTE
+    assert promoted.rules[0].values == {
+        "challenger": 0.5,
+        "champion": 1.0,
+        "improvement": 0.5,
+        "needed": 0.1,
+    }
+    assert refused.verdict == REFUSE
+    assert refused.rules[0].values["improvement"] == -0.5
+
+
+def test_a_failing_floor_refuses_even_a_better_challenger() -> None:
+    decision = _decide(
+        _binary(GOOD), _binary(POOR), _params(floors={"recall": 1.0, "accuracy": 0.9})
+    )
+
+    # GOOD at threshold 0.5: all four positives found (recall 1.0), accuracy 8/8
+    assert decision.verdict == PROMOTE
+    strict = _decide(_binary(POOR), None, _params(floors={"recall": 0.75}))
+    # POOR at 0.5: positives .9 .8 found, .35 .25 missed -> recall 0.5
+    assert strict.verdict == REFUSE
+    assert strict.reason == "floor recall: recall 0.5000 fails >= 0.75"
+
+
+def test_an_error_metric_floor_is_a_ceiling() -> None:
+    actual = [1.0, 2.0, 3.0, 4.0]
+    decision = _decide(
+        _regression([2.0, 3.0, 4.0, 5.0], actual), None, _params(floors={"mae": 0.5}), "rmse"
+    )
+
+    assert decision.verdict == REFUSE
+    assert decision.reason == "floor mae: mae 1.0000 fails <= 0.5"
+
+
+def test_the_first_version_needs_only_the_floors() -> None:
+    decision = _decide(_binary(POOR), None, _params(floors={"roc_auc": 0.7}))
+
+    assert decision.verdict == PROMOTE
+    assert decision.champion is None
+    assert [r.name for r in decision.rules] == ["floor roc_auc", "beats champion"]
+
+
+def test_a_nan_metric_is_a_refusal() -> None:
+    one_class = np.array([1, 1, 1, 1, 1, 1, 1, 1])  # ROC AUC undefined
+    decision = _decide(_binary(GOOD, one_class), _binary(POOR, one_class), _params())
+
+    assert decision.verdict == REFUSE
+    assert decision.reason == (
+        "metrics are numbers: challenger's roc_auc is NaN; "
+        "metrics are numbers: champion's roc_auc is NaN"
+    )
+    assert math.isnan(decision.challenger_metrics["roc_auc"])
+
+
+def test_a_champion_that_cannot_be_scored_is_a_refusal() -> None:
+    decision = decide(
+        challenger_version="2",
+        challenger=_binary(GOOD),
+        champion_version="1",
+        champion=None,
+        champion_error="KeyError('x')",
+        primary="roc_auc",
+        params=_params(),
+    )
+
+    assert decision.verdict == REFUSE
+    assert (
+        decision.reason == "champion scored: champion version 1 could not be scored: KeyError('x')"
+    )
+
+
+def test_bootstrap_interval_excludes_zero_for_a_clear_gain() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 400)
+    good = np.clip(y * 0.6 + rng.normal(0.2, 0.15, 400), 0, 1)
+    poor = rng.uniform(0, 1, 400)
+
+    low, high, used = bootstrap_interval("roc_auc", _binary(good, y), _binary(poor, y), _params())
+    decision = _decide(_binary(good, y), _binary(poor, y), _params(bootstrap=True))
+
+    assert used == 200
+    assert 0 < low < high
+    assert decision.verdict == PROMOTE
+    assert decision.rules[-1].name == "bootstrap"
+    assert decision.rules[-1].values == {"low": low, "high": high, "resamples": 200.0}
+
+
+def test_bootstrap_interval_including_zero_refuses() -> None:
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 300)
+    a = rng.uniform(0, 1, 300)
+    b = np.clip(a + rng.normal(0, 0.05, 300), 0, 1)  # the same model, give or take noise
+
+    decision = _decide(_binary(a, y), _binary(b, y), _params(min_delta=0.0, bootstrap=True))
+    low, high, _ = bootstrap_interval("roc_auc", _binary(a, y), _binary(b, y), _params())
+
+    assert low < 0 < high
+    assert decision.verdict == REFUSE
+    bootstrap = decision.rules[-1]
+    assert bootstrap.name == "bootstrap"
+    assert not bootstrap.passed
+    assert bootstrap.detail.endswith("over 200 resamples, includes zero")
+    assert bootstrap.values == {"low": low, "high": high, "resamples": 200.0}
