@@ -74,7 +74,7 @@ def status() -> None:
             alias,
             version,
             _primary(params, info),
-            info.tags.get("data.dvc_md5", "?")[:12],
+            (info.tags.get("data.dvc_md5") or info.run_tags.get("data.dvc_md5", "?"))[:12],
             _age(info.created),
             info.tags.get("gate.decision", "[yellow]not judged[/]"),
         )
@@ -104,15 +104,30 @@ def status() -> None:
             f"[bold red]the champion alias points at {held[registry.CHAMPION]} but the history "
             f"ends at {chain[-1]}: it was moved outside mlops[/]"
         )
-    for version in registry.versions(name):
-        info = registry.version_info(name, version)
-        if info.tags.get("approval") == "pending":
+    _print_waiting(registry.versions(name), held.get(registry.CHAMPION))
+
+
+def _print_waiting(tags_by_version: dict[str, dict[str, str]], champion: str | None) -> None:
+    """Versions pending approval, and orphans: registered after the last judged version but
+    never judged (a run that stopped between register and promote)."""
+    from flows.cli import console
+
+    judged = [int(v) for v, tags in tags_by_version.items() if "gate.decision" in tags]
+    newest_judged = max([*judged, int(champion or 0)], default=0)
+    older = 0
+    for version, tags in tags_by_version.items():
+        if tags.get("approval") == "pending":
             console.print(f"pending approval: version {version} (`mlops approve {version}`)")
-        elif "gate.decision" not in info.tags and version != held.get(registry.CHAMPION):
+        elif "gate.decision" not in tags and version != champion:
+            if int(version) < newest_judged:
+                older += 1
+                continue
             console.print(
                 f"[yellow]orphan: version {version} was registered but never judged by the "
                 f"gate[/] (a run stopped before promotion); judge it with `mlops promote {version}`"
             )
+    if older:
+        console.print(f"{older} older version(s) were never judged (superseded before the gate)")
 
 
 def _print_outcome(outcome: dict[str, object]) -> None:

@@ -137,10 +137,11 @@ def version_info(model_name: str, version: str) -> VersionInfo:
     )
 
 
-def versions(model_name: str) -> list[str]:
-    """Every version of ``model_name``, oldest first."""
+def versions(model_name: str) -> dict[str, dict[str, str]]:
+    """Every version of ``model_name`` with its tags, oldest first (one registry query)."""
     found = _client().search_model_versions(f"name='{model_name}'")
-    return [str(v) for v in sorted(int(item.version) for item in found)]
+    ordered = sorted(found, key=lambda item: int(item.version))
+    return {str(item.version): dict(item.tags) for item in ordered}
 
 
 def tag_version(model_name: str, version: str, tags: Mapping[str, str]) -> None:
