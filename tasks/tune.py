@@ -1,0 +1,419 @@
+"""Hyperparameter search over model families: grid and random (scikit-learn's search CV) and
+Bayesian (Optuna's TPE, with median pruning), cross-validated on the training split.
+
+Parallelism comes from existing engines only: scikit-learn's searches fan out over joblib (all
+local cores, or joblib's Dask backend when a Dask client is given), Optuna's trials run on Dask
+workers that share one study through ``optuna_integration.DaskStorage``. Model selection uses
+the validation split (each family's best trial, refit on the whole training split); the test
+split is not touched here.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tasks.config import Family, FeaturesParams, ModelsParams, TuneParams
+from tasks.evaluate import LOWER_IS_BETTER, compute_metrics, model_outputs
+from tasks.ingest import TableSchema
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from distributed import Client
+    from sklearn.pipeline import Pipeline
+
+
+class TuneError(ValueError):
+    """The search cannot run as configured (a grid over budget, a family that cannot do the
+    task)."""
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One candidate: a family and its hyperparameters, scored by cross-validation."""
+
+    family: str
+    number: int
+    params: dict[str, Any]
+    state: str  # complete | pruned | failed
+    cv_mean: float
+    cv_std: float
+    cv_scores: list[float]
+    seconds: float
+    valid: float | None = None  # the primary metric on the validation split (finalists only)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Every trial, the chosen family and hyperparameters, and the refit winner."""
+
+    method: str
+    primary: str
+    trials: list[Trial]
+    best_family: str
+    best_params: dict[str, Any]
+    seconds: float
+    workers: str
+    model: Any = field(repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("model")
+        return data
+
+    def leaderboard(self) -> list[Trial]:
+        """Finalists by validation score first, then every trial by its CV score; best first."""
+        sign = -1.0 if self.primary in LOWER_IS_BETTER else 1.0
+
+        def key(trial: Trial) -> tuple[int, float, float]:
+            valid = sign * trial.valid if trial.valid is not None else -math.inf
+            cv = sign * trial.cv_mean if math.isfinite(trial.cv_mean) else -math.inf
+            return (trial.valid is None, -valid, -cv)
+
+        return sorted(self.trials, key=key)
+
+
+def sklearn_scoring(metric: str, task: str) -> str:
+    """scikit-learn's scorer name for one of our metric names (errors are negated there)."""
+    names = {
+        "accuracy": "accuracy",
+        "precision": "precision" if task == "binary" else "precision_macro",
+        "recall": "recall" if task == "binary" else "recall_macro",
+        "f1": "f1" if task == "binary" else "f1_macro",
+        "f1_macro": "f1_macro",
+        "roc_auc": "roc_auc" if task == "binary" else "roc_auc_ovr",
+        "log_loss": "neg_log_loss",
+        "rmse": "neg_root_mean_squared_error",
+        "mse": "neg_mean_squared_error",
+        "mae": "neg_mean_absolute_error",
+        "r2": "r2",
+    }
+    if metric not in names:
+        raise TuneError(f"no cross-validation scorer for metric '{metric}' ({task})")
+    return names[metric]
+
+
+def _natural(metric: str, score: float) -> float:
+    """A scikit-learn score back in the metric's own units (errors are negated there)."""
+    return -score if metric in LOWER_IS_BETTER else score
+
+
+@contextmanager
+def dask_client(params: TuneParams) -> Iterator[Client | None]:
+    """A Dask client: the cluster at ``tune.dask_address``, or a local cluster of
+    ``tune.workers`` processes, or None (joblib's own processes on this machine's cores)."""
+    if not params.dask_address and params.workers <= 1:
+        yield None
+        return
+    from distributed import Client, LocalCluster
+
+    if params.dask_address:
+        with Client(params.dask_address) as client:
+            yield client
+        return
+    with (
+        LocalCluster(
+            n_workers=params.workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            host="127.0.0.1",
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def _pipeline(
+    schema: TableSchema,
+    features: FeaturesParams,
+    family: str,
+    hyperparams: dict[str, Any],
+    seed: int,
+) -> Pipeline:
+    from sklearn.pipeline import Pipeline
+
+    from tasks.features import build_preprocessor, estimator_class_weight
+    from tasks.models import make_estimator
+
+    preprocessor = build_preprocessor(schema, features, seed)
+    weight = estimator_class_weight(features.imbalance, schema.task)
+    estimator = make_estimator(family, schema.task, hyperparams, seed, weight)
+    return Pipeline([*preprocessor.steps, ("model", estimator)])
+
+
+def _folds(schema: TableSchema, params: TuneParams) -> Any:
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    kind = KFold if schema.task == "regression" else StratifiedKFold
+    return kind(n_splits=params.cv_folds, shuffle=True, random_state=params.seed)
+
+
+def _sklearn_search(
+    family: Family,
+    train: pd.DataFrame,
+    schema: TableSchema,
+    features: FeaturesParams,
+    models: ModelsParams,
+    params: TuneParams,
+    primary: str,
+    seed: int,
+    client: Client | None,
+    first_number: int,
+) -> tuple[list[Trial], dict[str, Any]]:
+    import joblib
+    from sklearn.model_selection import GridSearchCV, ParameterGrid, RandomizedSearchCV
+
+    from tasks.models import distributions, grid
+
+    family_params = models.family(family)
+    base = _pipeline(schema, features, family, dict(family_params.fixed), seed)
+    scoring = sklearn_scoring(primary, schema.task)
+    common: dict[str, Any] = {
+        "scoring": scoring,
+        "cv": _folds(schema, params),
+        "n_jobs": -1,
+        "refit": False,
+        "error_score": float("nan"),
+    }
+    if params.method == "grid":
+        values = {
+            f"model__{k}": v for k, v in grid(family_params.space, params.points_per_range).items()
+        }
+        size = len(ParameterGrid(values))
+        if size > params.trials:
+            raise TuneError(
+                f"tune.method=grid: the {family} grid has {size} points, over the budget of "
+                f"tune.trials={params.trials}; lower tune.points_per_range or raise tune.trials"
+            )
+        search: Any = GridSearchCV(base, values, **common)
+    else:
+        space = {f"model__{k}": v for k, v in distributions(family_params.space).items()}
+        search = RandomizedSearchCV(
+            base, space, n_iter=params.trials, random_state=params.seed, **common
+        )
+    x, y = train[list(schema.features)], train[schema.target]
+    backend = joblib.parallel_backend("dask") if client is not None else nullcontext()
+    with backend:
+        search.fit(x, y)
+    results = search.cv_results_
+    trials = []
+    for index, candidate in enumerate(results["params"]):
+        scores = [
+            _natural(primary, float(results[f"split{k}_test_score"][index]))
+            for k in range(params.cv_folds)
+        ]
+        finite = all(math.isfinite(s) for s in scores)
+        seconds = float(results["mean_fit_time"][index] + results["mean_score_time"][index])
+        trials.append(
+            Trial(
+                family=family,
+                number=first_number + index,
+                params={k.removeprefix("model__"): _plain(v) for k, v in candidate.items()},
+                state="complete" if finite else "failed",
+                cv_mean=float(sum(scores) / len(scores)) if finite else float("nan"),
+                cv_std=float(_std(scores)) if finite else float("nan"),
+                cv_scores=scores,
+                seconds=seconds * params.cv_folds,
+            )
+        )
+    return trials, dict(family_params.fixed)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python values (JSON, MLflow params)."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def _std(values: list[float]) -> float:
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+
+
+def _objective_scores(
+    pipeline: Pipeline,
+    x: pd.DataFrame,
+    y: pd.Series,
+    folds: list[tuple[Any, Any]],
+    scoring: str,
+    primary: str,
+    report: Any,
+) -> list[float]:
+    """Cross-validate fold by fold, reporting the running mean so a pruner can stop early."""
+    from sklearn.base import clone
+    from sklearn.metrics import get_scorer
+
+    scorer = get_scorer(scoring)
+    scores: list[float] = []
+    for step, (fit_rows, score_rows) in enumerate(folds):
+        model = clone(pipeline).fit(x.iloc[fit_rows], y.iloc[fit_rows])
+        scores.append(
+            _natural(primary, float(scorer(model, x.iloc[score_rows], y.iloc[score_rows])))
+        )
+        report(sum(scores) / len(scores), step)
+    return scores
+
+
+def _optuna_search(
+    family: Family,
+    train: pd.DataFrame,
+    schema: TableSchema,
+    features: FeaturesParams,
+    models: ModelsParams,
+    params: TuneParams,
+    primary: str,
+    seed: int,
+    client: Client | None,
+    first_number: int,
+    deadline: float,
+) -> tuple[list[Trial], dict[str, Any]]:
+    import optuna
+
+    from tasks.models import suggest
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    family_params = models.family(family)
+    fixed = dict(family_params.fixed)
+    x, y = train[list(schema.features)], train[schema.target]
+    folds = list(_folds(schema, params).split(x, y))
+    scoring = sklearn_scoring(primary, schema.task)
+    direction = "minimize" if primary in LOWER_IS_BETTER else "maximize"
+    pruner: optuna.pruners.BasePruner = (
+        optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+        if params.pruning
+        else optuna.pruners.NopPruner()
+    )
+
+    def objective(trial: optuna.Trial) -> float:
+        chosen = suggest(trial, family_params.space)
+        pipeline = _pipeline(schema, features, family, {**fixed, **chosen}, seed)
+
+        def report(value: float, step: int) -> None:
+            trial.report(value, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+
+        scores = _objective_scores(pipeline, x, y, folds, scoring, primary, report)
+        trial.set_user_attr("cv_scores", scores)
+        return float(sum(scores) / len(scores))
+
+    sampler = optuna.samplers.TPESampler(seed=params.seed)
+    timeout = max(deadline - time.monotonic(), 1.0)
+    if client is None:
+        study = optuna.create_study(direction=direction, sampler=sampler, pruner=pruner)
+        study.optimize(objective, n_trials=params.trials, timeout=timeout)
+    else:
+        from optuna_integration import DaskStorage
+
+        storage = DaskStorage(client=client)
+        name = f"{family}-{time.time_ns()}"
+        study = optuna.create_study(
+            study_name=name, storage=storage, direction=direction, sampler=sampler, pruner=pruner
+        )
+        workers = max(len(client.scheduler_info()["workers"]), 1)
+        shares = [params.trials // workers + (i < params.trials % workers) for i in range(workers)]
+
+        def run_share(count: int) -> None:
+            shared = optuna.load_study(
+                study_name=name, storage=DaskStorage(), sampler=sampler, pruner=pruner
+            )
+            shared.optimize(objective, n_trials=count, timeout=timeout)
+
+        futures = [client.submit(run_share, count, pure=False) for count in shares if count]
+        client.gather(futures)
+    trials = []
+    for found in sorted(study.trials, key=lambda t: t.number):
+        state = {"COMPLETE": "complete", "PRUNED": "pruned"}.get(found.state.name, "failed")
+        scores = [float(s) for s in found.user_attrs.get("cv_scores", [])]
+        if state == "pruned":
+            scores = [float(v) for _, v in sorted(found.intermediate_values.items())]
+        seconds = found.duration.total_seconds() if found.duration else 0.0
+        trials.append(
+            Trial(
+                family=family,
+                number=first_number + found.number,
+                params={k: _plain(v) for k, v in found.params.items()},
+                state=state,
+                cv_mean=float(found.value)
+                if state == "complete" and found.value is not None
+                else float("nan"),
+                cv_std=float(_std(scores)) if state == "complete" and scores else float("nan"),
+                cv_scores=scores,
+                seconds=seconds,
+            )
+        )
+    return trials, fixed
+
+
+def search(
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    schema: TableSchema,
+    features: FeaturesParams,
+    models: ModelsParams,
+    params: TuneParams,
+    primary: str,
+    threshold: float,
+    seed: int,
+) -> SearchResult:
+    """Search every family of ``tune.families``; the best trial of each is refit on ``train``
+    and scored on ``valid``; the best on ``valid`` wins and is returned fitted."""
+    if params.method == "none":
+        raise TuneError("tune.method is none: nothing to search")
+    started = time.monotonic()
+    deadline = started + params.minutes * 60
+    trials: list[Trial] = []
+    finalists: list[tuple[Trial, Any, float]] = []
+    sign = -1.0 if primary in LOWER_IS_BETTER else 1.0
+    with dask_client(params) as client:
+        where = (
+            f"dask {params.dask_address}"
+            if params.dask_address
+            else f"dask local cluster of {params.workers}"
+            if client is not None
+            else "joblib (local cores)"
+        )
+        for family in params.families:
+            if time.monotonic() > deadline and finalists:
+                break  # the budget is spent: families not reached are not searched
+            run = _optuna_search if params.method == "bayes" else _sklearn_search
+            kwargs: dict[str, Any] = {"deadline": deadline} if params.method == "bayes" else {}
+            found, fixed = run(
+                family, train, schema, features, models, params, primary, seed, client,
+                len(trials), **kwargs,
+            )  # fmt: skip
+            complete = [t for t in found if t.state == "complete"]
+            if not complete:
+                trials.extend(found)
+                continue
+            best = max(complete, key=lambda t: sign * t.cv_mean)
+            model = _pipeline(schema, features, family, {**fixed, **best.params}, seed)
+            model.fit(train[list(schema.features)], train[schema.target])
+            outputs = model_outputs(model, valid, schema, threshold)
+            valid_score = compute_metrics(outputs, [primary])[primary]
+            found = [
+                Trial(**{**asdict(t), "valid": valid_score}) if t is best else t for t in found
+            ]
+            trials.extend(found)
+            finalists.append((best, model, valid_score))
+    if not finalists:
+        raise TuneError(
+            f"no trial of {list(params.families)} completed: every candidate failed or was "
+            "pruned; see the trials in reports/tuning.json"
+        )
+    scored = [f for f in finalists if math.isfinite(f[2])] or finalists
+    winner, model, _ = max(scored, key=lambda f: sign * f[2])
+    return SearchResult(
+        method=params.method,
+        primary=primary,
+        trials=trials,
+        best_family=winner.family,
+        best_params=winner.params,
+        seconds=time.monotonic() - started,
+        workers=where,
+        model=model,
+    )
