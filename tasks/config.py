@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -99,6 +99,190 @@ class TrainParams(_Section):
     linear: LinearParams
 
 
+# ---------------------------------------------------------------------------------------------
+# The ``features`` section (used by tasks/features.py).
+
+
+PositiveShare = Annotated[float, Field(gt=0.0, lt=1.0)]
+PositiveCount = Annotated[int, Field(ge=1)]
+
+
+class MissingParams(_Section):
+    numeric_imputation: Literal["mean", "median", "most_frequent", "constant"]
+    numeric_fill_value: float
+    categorical_imputation: Literal["most_frequent", "constant"]
+    categorical_fill_value: str = Field(min_length=1)
+    indicators: bool
+    max_null_fraction: float = Field(ge=0.0, le=1.0)
+
+
+class OutliersParams(_Section):
+    clip: Literal["none", "iqr", "zscore"]
+    iqr_factor: float = Field(gt=0.0)
+    zscore_threshold: float = Field(gt=0.0)
+    rows: Literal["none", "isolation_forest", "local_outlier_factor"]
+    contamination: Literal["auto"] | Annotated[float, Field(gt=0.0, le=0.5)]
+    n_estimators: int = Field(ge=1)
+    n_neighbors: int = Field(ge=1)
+
+
+class TransformParams(_Section):
+    skew: Literal["none", "log", "yeo_johnson"]
+    skew_columns: Literal["auto"] | tuple[str, ...]
+    skew_threshold: float = Field(ge=0.0)
+    binning: Literal["none", "quantile", "uniform"]
+    bin_columns: tuple[str, ...]
+    n_bins: int = Field(ge=2)
+    scaling: Literal["standard", "minmax", "maxabs", "robust", "none"]
+
+
+class EncodingParams(_Section):
+    method: Literal["one_hot", "ordinal"]
+    min_frequency: float = Field(ge=0.0, lt=1.0)
+    unknown_value: int
+
+
+class FilterParams(_Section):
+    score: Literal["mutual_info", "f_test"]
+    k: int = Field(ge=1)
+
+
+class EmbeddedParams(_Section):
+    model: Literal["l1", "extra_trees", "random_forest"]
+    l1_solver: Literal["liblinear", "saga"]
+    C: float = Field(gt=0.0)
+    alpha: float = Field(gt=0.0)
+    max_iter: int = Field(ge=1)
+    n_estimators: int = Field(ge=1)
+    threshold: Literal["mean", "median"] | float | None
+    max_features: PositiveCount | None
+
+
+class WrapperParams(_Section):
+    method: Literal["rfe", "rfecv"]
+    n_features_to_select: PositiveCount | PositiveShare
+    min_features_to_select: int = Field(ge=1)
+    step: PositiveCount | PositiveShare
+    cv: int = Field(ge=2)
+    C: float = Field(gt=0.0)
+    alpha: float = Field(gt=0.0)
+    max_iter: int = Field(ge=1)
+
+
+class SelectionParams(_Section):
+    method: Literal["none", "variance", "filter", "embedded", "wrapper"]
+    variance_threshold: float = Field(ge=0.0)
+    filter: FilterParams
+    embedded: EmbeddedParams
+    wrapper: WrapperParams
+
+
+class PcaParams(_Section):
+    n_components: PositiveCount | PositiveShare | None
+
+
+class ImbalanceParams(_Section):
+    class_weight: Literal["balanced", "none"]
+    sampling: Literal["none", "over", "under"]
+    sampling_ratio: float = Field(gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _one_correction(self) -> ImbalanceParams:
+        if self.class_weight != "none" and self.sampling != "none":
+            raise ValueError(
+                f"class_weight={self.class_weight} and sampling={self.sampling} both correct "
+                "the class balance; choose one"
+            )
+        return self
+
+
+class FeaturesParams(_Section):
+    """The ``features`` section: everything between the typed table and the model."""
+
+    missing: MissingParams
+    outliers: OutliersParams
+    transform: TransformParams
+    encoding: EncodingParams
+    selection: SelectionParams
+    pca: PcaParams
+    imbalance: ImbalanceParams
+
+
+# ---------------------------------------------------------------------------------------------
+# The ``models`` section (used by tasks/models.py).
+
+Family = Literal[
+    "logistic_regression",
+    "linear",
+    "ridge",
+    "lasso",
+    "svm",
+    "decision_tree",
+    "random_forest",
+    "hist_gradient_boosting",
+    "knn",
+]
+
+Scalar = bool | int | float | str | None
+
+
+class RangeParams(_Section):
+    """A range to search: ``low`` to ``high`` inclusive, log-scaled or not, int or float."""
+
+    low: float
+    high: float
+    log: bool
+    type: Literal["int", "float"]
+
+    @model_validator(mode="after")
+    def _sound(self) -> RangeParams:
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log range needs low > 0, got {self.low}")
+        if self.type == "int" and not (self.low.is_integer() and self.high.is_integer()):
+            raise ValueError(f"an int range needs whole bounds, got {self.low} and {self.high}")
+        return self
+
+
+Choices = Annotated[tuple[Scalar, ...], Field(min_length=1)]
+SpaceEntry = Choices | RangeParams
+Space = Mapping[str, SpaceEntry]
+
+
+class FamilyParams(_Section):
+    """One family's ``fixed`` hyperparameters and the ``space`` searched around them."""
+
+    fixed: dict[str, Scalar]
+    space: dict[str, SpaceEntry]
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> FamilyParams:
+        both = sorted(set(self.fixed) & set(self.space))
+        if both:
+            raise ValueError(f"{both} are both fixed and searched; keep each in one place")
+        return self
+
+
+class ModelsParams(_Section):
+    """The ``models`` section: every family's default search space."""
+
+    logistic_regression: FamilyParams
+    linear: FamilyParams
+    ridge: FamilyParams
+    lasso: FamilyParams
+    svm: FamilyParams
+    decision_tree: FamilyParams
+    random_forest: FamilyParams
+    hist_gradient_boosting: FamilyParams
+    knn: FamilyParams
+
+    def family(self, name: Family) -> FamilyParams:
+        """The params of family ``name``."""
+        params: FamilyParams = getattr(self, name)
+        return params
+
+
 MetricName = Literal[
     "auto",
     "accuracy",
@@ -107,6 +291,8 @@ MetricName = Literal[
     "f1",
     "roc_auc",
     "specificity",
+    "f1_macro",
+    "log_loss",
     "rmse",
     "mae",
     "r2",
@@ -135,7 +321,18 @@ class RegisterParams(_Section):
 
 
 GateMetric = Literal[
-    "accuracy", "precision", "recall", "f1", "roc_auc", "specificity", "rmse", "mae", "r2", "mse"
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "f1_macro",
+    "roc_auc",
+    "specificity",
+    "log_loss",
+    "rmse",
+    "mae",
+    "r2",
+    "mse",
 ]
 
 

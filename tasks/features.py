@@ -22,11 +22,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, model_validator
-
-from tasks.config import TaskKind, _Section
+from tasks.config import (
+    FeaturesParams,
+    ImbalanceParams,
+    OutliersParams,
+    SelectionParams,
+    TaskKind,
+    TransformParams,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,114 +59,6 @@ FEATURE_TRUSTED_TYPES: tuple[str, ...] = (
 
 class FeaturesError(ValueError):
     """The features cannot be built or the rows prepared as configured."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Params: the ``features`` section of params.yaml, one model per group.
-
-PositiveShare = Annotated[float, Field(gt=0.0, lt=1.0)]
-PositiveCount = Annotated[int, Field(ge=1)]
-
-
-class MissingParams(_Section):
-    numeric_imputation: Literal["mean", "median", "most_frequent", "constant"]
-    numeric_fill_value: float
-    categorical_imputation: Literal["most_frequent", "constant"]
-    categorical_fill_value: str = Field(min_length=1)
-    indicators: bool
-    max_null_fraction: float = Field(ge=0.0, le=1.0)
-
-
-class OutliersParams(_Section):
-    clip: Literal["none", "iqr", "zscore"]
-    iqr_factor: float = Field(gt=0.0)
-    zscore_threshold: float = Field(gt=0.0)
-    rows: Literal["none", "isolation_forest", "local_outlier_factor"]
-    contamination: Literal["auto"] | Annotated[float, Field(gt=0.0, le=0.5)]
-    n_estimators: int = Field(ge=1)
-    n_neighbors: int = Field(ge=1)
-
-
-class TransformParams(_Section):
-    skew: Literal["none", "log", "yeo_johnson"]
-    skew_columns: Literal["auto"] | tuple[str, ...]
-    skew_threshold: float = Field(ge=0.0)
-    binning: Literal["none", "quantile", "uniform"]
-    bin_columns: tuple[str, ...]
-    n_bins: int = Field(ge=2)
-    scaling: Literal["standard", "minmax", "maxabs", "robust", "none"]
-
-
-class EncodingParams(_Section):
-    method: Literal["one_hot", "ordinal"]
-    min_frequency: float = Field(ge=0.0, lt=1.0)
-    unknown_value: int
-
-
-class FilterParams(_Section):
-    score: Literal["mutual_info", "f_test"]
-    k: int = Field(ge=1)
-
-
-class EmbeddedParams(_Section):
-    model: Literal["l1", "extra_trees", "random_forest"]
-    l1_solver: Literal["liblinear", "saga"]
-    C: float = Field(gt=0.0)
-    alpha: float = Field(gt=0.0)
-    max_iter: int = Field(ge=1)
-    n_estimators: int = Field(ge=1)
-    threshold: Literal["mean", "median"] | float | None
-    max_features: PositiveCount | None
-
-
-class WrapperParams(_Section):
-    method: Literal["rfe", "rfecv"]
-    n_features_to_select: PositiveCount | PositiveShare
-    min_features_to_select: int = Field(ge=1)
-    step: PositiveCount | PositiveShare
-    cv: int = Field(ge=2)
-    C: float = Field(gt=0.0)
-    alpha: float = Field(gt=0.0)
-    max_iter: int = Field(ge=1)
-
-
-class SelectionParams(_Section):
-    method: Literal["none", "variance", "filter", "embedded", "wrapper"]
-    variance_threshold: float = Field(ge=0.0)
-    filter: FilterParams
-    embedded: EmbeddedParams
-    wrapper: WrapperParams
-
-
-class PcaParams(_Section):
-    n_components: PositiveCount | PositiveShare | None
-
-
-class ImbalanceParams(_Section):
-    class_weight: Literal["balanced", "none"]
-    sampling: Literal["none", "over", "under"]
-    sampling_ratio: float = Field(gt=0.0, le=1.0)
-
-    @model_validator(mode="after")
-    def _one_correction(self) -> ImbalanceParams:
-        if self.class_weight != "none" and self.sampling != "none":
-            raise ValueError(
-                f"class_weight={self.class_weight} and sampling={self.sampling} both correct "
-                "the class balance; choose one"
-            )
-        return self
-
-
-class FeaturesParams(_Section):
-    """The ``features`` section: everything between the typed table and the model."""
-
-    missing: MissingParams
-    outliers: OutliersParams
-    transform: TransformParams
-    encoding: EncodingParams
-    selection: SelectionParams
-    pca: PcaParams
-    imbalance: ImbalanceParams
 
 
 # ---------------------------------------------------------------------------------------------

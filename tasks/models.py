@@ -32,26 +32,19 @@ Importing this module imports neither scikit-learn, SciPy nor Optuna.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
-from pydantic import Field, model_validator
-
-from tasks.config import TaskKind, _Section
+from tasks.config import (
+    Family,
+    RangeParams,
+    Scalar,
+    Space,
+    TaskKind,
+)
 
 if TYPE_CHECKING:
     from optuna.trial import BaseTrial
 
-Family = Literal[
-    "logistic_regression",
-    "linear",
-    "ridge",
-    "lasso",
-    "svm",
-    "decision_tree",
-    "random_forest",
-    "hist_gradient_boosting",
-    "knn",
-]
 FAMILIES: tuple[Family, ...] = get_args(Family)
 
 # Types a fitted model of any family holds beyond skops' own allow-list and
@@ -88,69 +81,6 @@ _REQUIRED: dict[str, dict[str, Any]] = {"SVC": {"probability": True}}
 
 class ModelError(ValueError):
     """A family, task, hyperparameter or search space that does not fit together."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Params: the ``models`` section of params.yaml.
-
-Scalar = bool | int | float | str | None
-
-
-class RangeParams(_Section):
-    """A range to search: ``low`` to ``high`` inclusive, log-scaled or not, int or float."""
-
-    low: float
-    high: float
-    log: bool
-    type: Literal["int", "float"]
-
-    @model_validator(mode="after")
-    def _sound(self) -> RangeParams:
-        if not self.low < self.high:
-            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
-        if self.log and self.low <= 0:
-            raise ValueError(f"a log range needs low > 0, got {self.low}")
-        if self.type == "int" and not (self.low.is_integer() and self.high.is_integer()):
-            raise ValueError(f"an int range needs whole bounds, got {self.low} and {self.high}")
-        return self
-
-
-Choices = Annotated[tuple[Scalar, ...], Field(min_length=1)]
-SpaceEntry = Choices | RangeParams
-Space = Mapping[str, SpaceEntry]
-
-
-class FamilyParams(_Section):
-    """One family's ``fixed`` hyperparameters and the ``space`` searched around them."""
-
-    fixed: dict[str, Scalar]
-    space: dict[str, SpaceEntry]
-
-    @model_validator(mode="after")
-    def _disjoint(self) -> FamilyParams:
-        both = sorted(set(self.fixed) & set(self.space))
-        if both:
-            raise ValueError(f"{both} are both fixed and searched; keep each in one place")
-        return self
-
-
-class ModelsParams(_Section):
-    """The ``models`` section: every family's default search space."""
-
-    logistic_regression: FamilyParams
-    linear: FamilyParams
-    ridge: FamilyParams
-    lasso: FamilyParams
-    svm: FamilyParams
-    decision_tree: FamilyParams
-    random_forest: FamilyParams
-    hist_gradient_boosting: FamilyParams
-    knn: FamilyParams
-
-    def family(self, name: Family) -> FamilyParams:
-        """The params of family ``name``."""
-        params: FamilyParams = getattr(self, name)
-        return params
 
 
 # ---------------------------------------------------------------------------------------------

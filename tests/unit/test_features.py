@@ -23,12 +23,10 @@ from sklearn.preprocessing import PowerTransformer
 from threadpoolctl import threadpool_limits
 
 from tasks import features
-from tasks.config import apply_overrides, load_params, read_raw
+from tasks.config import FeaturesParams, ImbalanceParams, apply_overrides, load_params, read_raw
 from tasks.features import (
     FEATURE_TRUSTED_TYPES,
     FeaturesError,
-    FeaturesParams,
-    ImbalanceParams,
     TrainingRowsReport,
     build_preprocessor,
     clipped_counts,

@@ -16,15 +16,12 @@ from pydantic import ValidationError
 from sklearn.model_selection import ParameterSampler
 from threadpoolctl import threadpool_limits
 
-from tasks.config import read_raw
+from tasks.config import FamilyParams, ModelsParams, RangeParams, read_raw
 from tasks.models import (
     FAMILIES,
     MODEL_TRUSTED_TYPES,
-    FamilyParams,
     IntLogUniform,
     ModelError,
-    ModelsParams,
-    RangeParams,
     distributions,
     estimator_class,
     grid,
