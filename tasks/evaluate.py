@@ -15,11 +15,12 @@ from tasks.ingest import TableSchema
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
-LOWER_IS_BETTER = frozenset({"rmse", "mae", "mse"})
+LOWER_IS_BETTER = frozenset({"rmse", "mae", "mse", "log_loss"})
 _DEFAULT_PRIMARY: dict[str, str] = {"binary": "roc_auc", "multiclass": "f1", "regression": "rmse"}
+_CLASSIFICATION = ("accuracy", "precision", "recall", "f1", "f1_macro", "roc_auc", "log_loss")
 _TASK_METRICS: dict[str, frozenset[str]] = {
-    "binary": frozenset({"accuracy", "precision", "recall", "f1", "roc_auc", "specificity"}),
-    "multiclass": frozenset({"accuracy", "precision", "recall", "f1", "roc_auc"}),
+    "binary": frozenset({*_CLASSIFICATION, "specificity"}),
+    "multiclass": frozenset(_CLASSIFICATION),
     "regression": frozenset({"mse", "rmse", "mae", "r2"}),
 }
 
@@ -30,13 +31,15 @@ class EvaluationError(ValueError):
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Metrics of one split, and the data behind the plots."""
+    """Metrics of one split, and the data behind the plots (``outputs``: what the model said,
+    so figures need not predict again)."""
 
     metrics: dict[str, float]
     predictions: pd.DataFrame
     confusion: list[list[int]] | None = None
     labels: tuple[Any, ...] = ()
     roc: pd.DataFrame | None = None
+    outputs: Outputs | None = None
 
 
 def primary_metric(params: EvaluateParams, task: TaskKind) -> str:
@@ -95,6 +98,26 @@ def model_outputs(
     return Outputs("multiclass", y, predicted, proba, model_classes)
 
 
+def _log_loss(out: Outputs) -> float:
+    """Mean of -log(probability given to the true class), over the task's classes."""
+    from sklearn import metrics as m
+
+    assert out.score is not None
+    if out.task == "binary":
+        # booleans, so the positive-class probability is the "True" column whatever the labels
+        truth = out.actual == out.positive
+        return float(m.log_loss(truth, out.score, labels=[False, True]))
+    # class codes in ``classes`` order: the columns of the score matrix, whatever the labels
+    code = {label: i for i, label in enumerate(out.classes)}
+    unknown = sorted({str(v) for v in out.actual.tolist() if v not in code})
+    if unknown:
+        raise EvaluationError(
+            f"log_loss: actual labels {unknown} are not classes of the model {list(out.classes)}"
+        )
+    codes = np.array([code[v] for v in out.actual.tolist()])
+    return float(m.log_loss(codes, out.score, labels=list(range(len(out.classes)))))
+
+
 def _metric(name: str, out: Outputs) -> float:
     from sklearn import metrics as m
 
@@ -110,6 +133,12 @@ def _metric(name: str, out: Outputs) -> float:
         return values[name]()
     if name == "accuracy":
         return float(m.accuracy_score(y, predicted))
+    if name == "log_loss":
+        return _log_loss(out)
+    if name == "f1_macro":
+        # both classes (binary) or every class, each weighing the same; like sklearn's
+        # "f1_macro" scorer, over the labels present in actual or predicted
+        return float(m.f1_score(y, predicted, average="macro", zero_division=0))
     if out.task == "binary":
         assert out.score is not None
         negative, positive = out.classes
@@ -132,8 +161,19 @@ def _metric(name: str, out: Outputs) -> float:
 
 
 def compute_metrics(out: Outputs, names: Iterable[str] | None = None) -> dict[str, float]:
-    """The task's metrics (or only ``names``) from ``out``."""
+    """The task's metrics (or only ``names``) from ``out``.
+
+    ``f1`` is the positive class's F1 (binary) or the macro average (multiclass); ``f1_macro``
+    is the macro average for both; ``log_loss`` is lower-is-better (see ``LOWER_IS_BETTER``).
+    """
     chosen = list(names) if names is not None else sorted(_TASK_METRICS[out.task])
+    known = _TASK_METRICS[out.task]
+    for name in chosen:
+        if name not in known:
+            raise EvaluationError(
+                f"metric '{name}' does not apply to a {out.task} task; "
+                f"choose one of {sorted(known)}"
+            )
     return {name: _metric(name, out) for name in chosen}
 
 
@@ -147,7 +187,7 @@ def evaluate_model(
     predictions = pd.DataFrame({"actual": out.actual, "predicted": out.predicted})
     values = compute_metrics(out)
     if out.task == "regression":
-        return Evaluation(metrics=values, predictions=predictions)
+        return Evaluation(metrics=values, predictions=predictions, outputs=out)
     labels = list(out.classes) if out.task == "binary" else list(schema.classes)
     confusion = m.confusion_matrix(out.actual, out.predicted, labels=labels)
     roc = None
@@ -165,4 +205,5 @@ def evaluate_model(
         confusion=confusion.astype(int).tolist(),
         labels=tuple(labels),
         roc=roc,
+        outputs=out,
     )

@@ -10,7 +10,14 @@ import pandas as pd
 import pytest
 
 from tasks.config import EvaluateParams
-from tasks.evaluate import EvaluationError, evaluate_model, primary_metric
+from tasks.evaluate import (
+    LOWER_IS_BETTER,
+    EvaluationError,
+    Outputs,
+    compute_metrics,
+    evaluate_model,
+    primary_metric,
+)
 from tasks.ingest import TableSchema
 
 
@@ -45,6 +52,25 @@ REGRESSION = TableSchema("y", "regression", ("x",), ())
 # ordered correctly, so ROC AUC is 7/9 at any threshold.
 BINARY_FRAME = pd.DataFrame({"x": range(6), "y": [1, 1, 1, 0, 0, 0]})
 BINARY_MODEL = FixedClassifier([0, 1], [[1 - p, p] for p in [0.9, 0.6, 0.4, 0.7, 0.2, 0.1]])
+# Log loss is -mean(log p_true) at any threshold: the positives' .9 .6 .4, the negatives'
+# 1 - score = .3 .8 .9.
+BINARY_LOG_LOSS = (
+    -(math.log(0.9) + math.log(0.6) + math.log(0.4) + math.log(0.3) + math.log(0.8) + math.log(0.9))
+    / 6
+)
+
+MULTICLASS_FRAME = pd.DataFrame({"x": range(6), "y": ["a", "a", "b", "b", "c", "c"]})
+MULTICLASS_MODEL = FixedClassifier(
+    ["a", "b", "c"],
+    [
+        [0.8, 0.1, 0.1],
+        [0.2, 0.7, 0.1],
+        [0.1, 0.8, 0.1],
+        [0.3, 0.4, 0.3],
+        [0.1, 0.2, 0.7],
+        [0.5, 0.2, 0.3],
+    ],
+)
 
 
 def _params(threshold: float = 0.5, primary: str = "auto") -> EvaluateParams:
@@ -53,6 +79,7 @@ def _params(threshold: float = 0.5, primary: str = "auto") -> EvaluateParams:
 
 def test_binary_at_threshold_one_half() -> None:
     # predicted 1 1 0 1 0 0 -> TP 2, FN 1, FP 1, TN 2
+    # class 0 as the positive: precision TN/(TN+FN) 2/3, recall TN/(TN+FP) 2/3, F1 2/3
     result = evaluate_model(BINARY_MODEL, BINARY_FRAME, BINARY, _params(0.5))
 
     assert result.metrics == pytest.approx(
@@ -61,8 +88,10 @@ def test_binary_at_threshold_one_half() -> None:
             "precision": 2 / 3,
             "recall": 2 / 3,
             "f1": 2 / 3,
+            "f1_macro": (2 / 3 + 2 / 3) / 2,
             "specificity": 2 / 3,
             "roc_auc": 7 / 9,
+            "log_loss": BINARY_LOG_LOSS,
         }
     )
     assert result.confusion == [[2, 1], [1, 2]]
@@ -73,6 +102,7 @@ def test_binary_at_threshold_one_half() -> None:
 
 def test_binary_at_a_lower_threshold() -> None:
     # predicted 1 1 1 1 0 0 -> TP 3, FN 0, FP 1, TN 2
+    # class 0: precision 2/2, recall 2/3, F1 2 * 1 * 2/3 / (1 + 2/3) = 4/5
     result = evaluate_model(BINARY_MODEL, BINARY_FRAME, BINARY, _params(0.3))
 
     assert result.metrics == pytest.approx(
@@ -81,8 +111,10 @@ def test_binary_at_a_lower_threshold() -> None:
             "precision": 3 / 4,
             "recall": 1.0,
             "f1": 6 / 7,
+            "f1_macro": (6 / 7 + 4 / 5) / 2,
             "specificity": 2 / 3,
             "roc_auc": 7 / 9,
+            "log_loss": BINARY_LOG_LOSS,  # the probabilities do not depend on the threshold
         }
     )
     assert result.confusion == [[2, 1], [0, 3]]
@@ -123,6 +155,13 @@ def test_binary_text_labels_and_class_order_of_the_model() -> None:
     assert result.metrics["roc_auc"] == pytest.approx(1.0)
     assert result.metrics["specificity"] == pytest.approx(1.0)
     assert result.metrics["recall"] == pytest.approx(1 / 2)
+    # 'yes' F1: P 1, R 1/2 -> 2/3; 'no' F1: P 2/3, R 1 -> 4/5
+    assert result.metrics["f1"] == pytest.approx(2 / 3)
+    assert result.metrics["f1_macro"] == pytest.approx((2 / 3 + 4 / 5) / 2)
+    # p_true: 'yes' rows .8 .4, 'no' rows 1 - .3, 1 - .1 (the 'no' column would give .2 .6 .3 .9)
+    assert result.metrics["log_loss"] == pytest.approx(
+        -(math.log(0.8) + math.log(0.7) + math.log(0.4) + math.log(0.9)) / 4
+    )
 
 
 def test_binary_split_with_one_class_has_nan_auc_and_specificity() -> None:
@@ -134,26 +173,22 @@ def test_binary_split_with_one_class_has_nan_auc_and_specificity() -> None:
     assert math.isnan(result.metrics["roc_auc"])
     assert math.isnan(result.metrics["specificity"])
     assert result.metrics["recall"] == pytest.approx(2 / 3)
+    # log loss needs no negative: p_true .9 .6 .4
+    assert result.metrics["log_loss"] == pytest.approx(
+        -(math.log(0.9) + math.log(0.6) + math.log(0.4)) / 3
+    )
+    # predicted 1 1 0: class 1 P 1, R 2/3, F1 4/5; class 0 (predicted once, never actual) F1 0
+    assert result.metrics["f1_macro"] == pytest.approx((4 / 5 + 0) / 2)
     assert result.roc is not None
     assert result.roc.empty
 
 
 def test_multiclass_macro_metrics() -> None:
-    frame = pd.DataFrame({"x": range(6), "y": ["a", "a", "b", "b", "c", "c"]})
-    proba = [
-        [0.8, 0.1, 0.1],
-        [0.2, 0.7, 0.1],
-        [0.1, 0.8, 0.1],
-        [0.3, 0.4, 0.3],
-        [0.1, 0.2, 0.7],
-        [0.5, 0.2, 0.3],
-    ]
-    model = FixedClassifier(["a", "b", "c"], proba)
-
-    result = evaluate_model(model, frame, MULTICLASS, _params())
+    result = evaluate_model(MULTICLASS_MODEL, MULTICLASS_FRAME, MULTICLASS, _params())
 
     # predicted a b b b c a; per class precision 1/2 2/3 1, recall 1/2 1 1/2,
-    # f1 1/2 4/5 2/3; one-vs-rest AUC a 6/8, b 7/8, c 7.5/8
+    # f1 1/2 4/5 2/3; one-vs-rest AUC a 6/8, b 7/8, c 7.5/8;
+    # probability of the true class .8 .2 .8 .4 .7 .3
     assert result.predictions["predicted"].tolist() == ["a", "b", "b", "b", "c", "a"]
     assert result.metrics == pytest.approx(
         {
@@ -161,7 +196,17 @@ def test_multiclass_macro_metrics() -> None:
             "precision": (1 / 2 + 2 / 3 + 1) / 3,
             "recall": (1 / 2 + 1 + 1 / 2) / 3,
             "f1": (1 / 2 + 4 / 5 + 2 / 3) / 3,
+            "f1_macro": (1 / 2 + 4 / 5 + 2 / 3) / 3,
             "roc_auc": (6 / 8 + 7 / 8 + 7.5 / 8) / 3,
+            "log_loss": -(
+                math.log(0.8)
+                + math.log(0.2)
+                + math.log(0.8)
+                + math.log(0.4)
+                + math.log(0.7)
+                + math.log(0.3)
+            )
+            / 6,
         }
     )
     assert result.confusion == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
@@ -178,6 +223,10 @@ def test_multiclass_split_missing_a_class_has_nan_auc() -> None:
     assert math.isnan(result.metrics["roc_auc"])
     assert result.metrics["accuracy"] == pytest.approx(2 / 3)
     assert result.confusion == [[1, 0, 1], [0, 1, 0], [0, 0, 0]]
+    # log loss stays defined over the three classes: p_true .8 .7 .3
+    assert result.metrics["log_loss"] == pytest.approx(
+        -(math.log(0.8) + math.log(0.7) + math.log(0.3)) / 3
+    )
 
 
 def test_regression_metrics() -> None:
@@ -194,6 +243,10 @@ def test_regression_metrics() -> None:
     assert result.confusion is None
     assert result.roc is None
     assert result.labels == ()
+    assert result.outputs is not None
+    assert result.outputs.task == "regression"
+    assert result.outputs.predicted.tolist() == [2.0, 3.0, 5.0, 9.0]
+    assert result.outputs.score is None
 
 
 @pytest.mark.parametrize(
@@ -206,7 +259,13 @@ def test_primary_metric_auto(task: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     ("metric", "task"),
-    [("specificity", "binary"), ("accuracy", "multiclass"), ("r2", "regression")],
+    [
+        ("specificity", "binary"),
+        ("accuracy", "multiclass"),
+        ("r2", "regression"),
+        ("log_loss", "binary"),
+        ("f1_macro", "multiclass"),
+    ],
 )
 def test_primary_metric_explicit(metric: str, task: str) -> None:
     assert primary_metric(_params(primary=metric), task) == metric  # type: ignore[arg-type]
@@ -218,9 +277,14 @@ def test_primary_metric_explicit(metric: str, task: str) -> None:
         (
             "rmse",
             "binary",
-            "['accuracy', 'f1', 'precision', 'recall', 'roc_auc', 'specificity']",
+            "['accuracy', 'f1', 'f1_macro', 'log_loss', 'precision', 'recall', 'roc_auc', "
+            "'specificity']",
         ),
-        ("specificity", "multiclass", "['accuracy', 'f1', 'precision', 'recall', 'roc_auc']"),
+        (
+            "specificity",
+            "multiclass",
+            "['accuracy', 'f1', 'f1_macro', 'log_loss', 'precision', 'recall', 'roc_auc']",
+        ),
         ("roc_auc", "regression", "['mae', 'mse', 'r2', 'rmse']"),
     ],
 )
@@ -238,3 +302,102 @@ def test_empty_frame() -> None:
         EvaluationError, match=f"^{re.escape('cannot evaluate on an empty split')}$"
     ):
         evaluate_model(FixedRegressor([]), BINARY_FRAME.iloc[:0], REGRESSION, _params())
+
+
+def test_evaluation_carries_the_outputs_for_the_plots() -> None:
+    result = evaluate_model(BINARY_MODEL, BINARY_FRAME, BINARY, _params())
+
+    out = result.outputs
+    assert out is not None
+    assert out.task == "binary"
+    assert out.classes == (0, 1)
+    assert out.positive == 1
+    assert out.actual.tolist() == [1, 1, 1, 0, 0, 0]
+    assert out.predicted.tolist() == [1, 1, 0, 1, 0, 0]
+    assert out.score is not None
+    assert out.score.tolist() == pytest.approx([0.9, 0.6, 0.4, 0.7, 0.2, 0.1])
+
+
+def test_multiclass_log_loss_follows_the_class_order_of_the_scores() -> None:
+    # the score columns are in the order c a b: the true class's column is found by label
+    out = Outputs(
+        "multiclass",
+        np.array(["a", "b", "c"], dtype=object),
+        np.array(["a", "b", "c"], dtype=object),
+        np.array([[0.1, 0.6, 0.3], [0.2, 0.3, 0.5], [0.9, 0.05, 0.05]]),
+        ("c", "a", "b"),
+    )
+
+    # p_true: a .6, b .5, c .9
+    assert compute_metrics(out, ["log_loss"]) == pytest.approx(
+        {"log_loss": -(math.log(0.6) + math.log(0.5) + math.log(0.9)) / 3}
+    )
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (["log_loss"], {"log_loss": BINARY_LOG_LOSS}),
+        (["f1_macro"], {"f1_macro": 2 / 3}),
+        (["roc_auc", "f1"], {"roc_auc": 7 / 9, "f1": 2 / 3}),
+    ],
+)
+def test_compute_metrics_of_a_subset(names: list[str], expected: dict[str, float]) -> None:
+    out = evaluate_model(BINARY_MODEL, BINARY_FRAME, BINARY, _params()).outputs
+    assert out is not None
+
+    values = compute_metrics(out, names)
+
+    assert list(values) == names
+    assert values == pytest.approx(expected)
+
+
+def test_compute_metrics_of_a_resample() -> None:
+    # rows 0 0 3: actual 1 1 0, scores .9 .9 .7 -> p_true .9 .9 .3
+    out = evaluate_model(BINARY_MODEL, BINARY_FRAME, BINARY, _params()).outputs
+    assert out is not None
+
+    values = compute_metrics(out.take(np.array([0, 0, 3])), ["log_loss", "roc_auc"])
+
+    assert values == pytest.approx(
+        {"log_loss": -(2 * math.log(0.9) + math.log(0.3)) / 3, "roc_auc": 1.0}
+    )
+
+
+def test_log_loss_is_lower_is_better() -> None:
+    assert frozenset({"log_loss", "rmse", "mae", "mse"}) == LOWER_IS_BETTER
+
+
+@pytest.mark.parametrize(
+    ("task", "name", "choices"),
+    [
+        ("regression", "log_loss", "['mae', 'mse', 'r2', 'rmse']"),
+        (
+            "multiclass",
+            "specificity",
+            "['accuracy', 'f1', 'f1_macro', 'log_loss', 'precision', 'recall', 'roc_auc']",
+        ),
+    ],
+)
+def test_compute_metrics_refuses_a_metric_of_another_task(
+    task: str, name: str, choices: str
+) -> None:
+    out = Outputs(task, np.array([1.0]), np.array([1.0]), np.array([[1.0]]), ("a",))  # type: ignore[arg-type]
+    message = f"metric '{name}' does not apply to a {task} task; choose one of {choices}"
+
+    with pytest.raises(EvaluationError, match=f"^{re.escape(message)}$"):
+        compute_metrics(out, [name])
+
+
+def test_multiclass_log_loss_refuses_an_unknown_label() -> None:
+    out = Outputs(
+        "multiclass",
+        np.array(["a", "z"], dtype=object),
+        np.array(["a", "b"], dtype=object),
+        np.array([[0.5, 0.5], [0.5, 0.5]]),
+        ("a", "b"),
+    )
+    message = "log_loss: actual labels ['z'] are not classes of the model ['a', 'b']"
+
+    with pytest.raises(EvaluationError, match=f"^{re.escape(message)}$"):
+        compute_metrics(out, ["log_loss"])
