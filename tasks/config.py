@@ -74,31 +74,6 @@ class SplitParams(_Section):
         return self
 
 
-class HistGradientBoostingParams(_Section):
-    learning_rate: float = Field(gt=0.0)
-    max_iter: int = Field(ge=1)
-    max_leaf_nodes: int = Field(ge=2)
-    min_samples_leaf: int = Field(ge=1)
-    l2_regularization: float = Field(ge=0.0)
-
-
-class LinearParams(_Section):
-    C: float = Field(gt=0.0)
-    alpha: float = Field(ge=0.0)
-    max_iter: int = Field(ge=1)
-
-
-class TrainParams(_Section):
-    model: Literal["hist_gradient_boosting", "linear"]
-    seed: int
-    numeric_imputation: Literal["median", "mean"]
-    categorical_imputation: Literal["most_frequent", "constant"]
-    scale: bool
-    one_hot_min_frequency: float = Field(ge=0.0, lt=1.0)
-    hist_gradient_boosting: HistGradientBoostingParams
-    linear: LinearParams
-
-
 # ---------------------------------------------------------------------------------------------
 # The ``features`` section (used by tasks/features.py).
 
@@ -283,6 +258,24 @@ class ModelsParams(_Section):
         return params
 
 
+class TrainParams(_Section):
+    model: Family
+    seed: int
+
+
+class TuneParams(_Section):
+    method: Literal["none", "grid", "random", "bayes"]
+    families: tuple[Family, ...] = Field(min_length=1)
+    cv_folds: int = Field(ge=2)
+    trials: int = Field(ge=1)
+    minutes: float = Field(gt=0.0)
+    points_per_range: int = Field(ge=2)
+    workers: int = Field(ge=1)
+    dask_address: str
+    pruning: bool
+    seed: int
+
+
 MetricName = Literal[
     "auto",
     "accuracy",
@@ -303,6 +296,9 @@ MetricName = Literal[
 class EvaluateParams(_Section):
     primary_metric: MetricName
     threshold: float = Field(gt=0.0, lt=1.0)
+    importance_repeats: int = Field(ge=1)
+    calibration_bins: int = Field(ge=2)
+    importance_top: int = Field(ge=1)
 
 
 class RegisterParams(_Section):
@@ -362,7 +358,10 @@ class PathsParams(_Section):
     valid: str
     test: str
     model: str
+    tuning: str
+    leaderboard: str
     metrics: str
+    plots: str
     roc: str
     predictions: str
     registration: str
@@ -376,7 +375,10 @@ class Params(_Section):
     ingest: IngestParams
     validate_: ValidateParams = Field(alias="validate")
     split: SplitParams
+    features: FeaturesParams
+    models: ModelsParams
     train: TrainParams
+    tune: TuneParams
     evaluate: EvaluateParams
     register_: RegisterParams = Field(alias="register")
     promote: PromoteParams
