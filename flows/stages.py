@@ -353,7 +353,14 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
             if tuning["method"] == "none"
             else f"tune-{tuning['method']}-{tuning['family']}-{md5[:8]}"
         ),
-        params=tracking.flatten(params.model_dump(by_alias=True, exclude={"paths"})),
+        params=tracking.flatten(
+            {
+                **params.model_dump(by_alias=True, exclude={"paths", "models"}),
+                # the chosen family's own hyperparameters only: the other eight are noise here
+                "models": {tuning["family"]: params.models.family(tuning["family"]).model_dump()},
+                **({"best": tuning["best_params"]} if tuning["method"] != "none" else {}),
+            }
+        ),
         metrics={
             **{
                 f"{split_name}_{name}": value

@@ -231,13 +231,6 @@ class FamilyParams(_Section):
     fixed: dict[str, Scalar]
     space: dict[str, SpaceEntry]
 
-    @model_validator(mode="after")
-    def _disjoint(self) -> FamilyParams:
-        both = sorted(set(self.fixed) & set(self.space))
-        if both:
-            raise ValueError(f"{both} are both fixed and searched; keep each in one place")
-        return self
-
 
 class ModelsParams(_Section):
     """The ``models`` section: every family's default search space."""
@@ -252,8 +245,12 @@ class ModelsParams(_Section):
     hist_gradient_boosting: FamilyParams
     knn: FamilyParams
 
-    def family(self, name: Family) -> FamilyParams:
+    def family(self, name: str) -> FamilyParams:
         """The params of family ``name``."""
+        if name not in type(self).model_fields:
+            raise ConfigError(
+                f"unknown model family '{name}' (families: {', '.join(type(self).model_fields)})"
+            )
         params: FamilyParams = getattr(self, name)
         return params
 
@@ -488,6 +485,10 @@ def write_overrides(path: Path, overrides: Iterable[str]) -> None:
 
     rt = YAML()
     rt.preserve_quotes = True
+    # ruamel writes a block-style null as an empty value; keep the file's own spelling.
+    rt.representer.add_representer(
+        type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null")
+    )
     document = rt.load(path.read_text(encoding="utf-8"))
     changed = False
     for text in overrides:
@@ -508,7 +509,7 @@ def write_overrides(path: Path, overrides: Iterable[str]) -> None:
 
 
 def dotted_keys(model: type[BaseModel], prefix: str = "") -> set[str]:
-    """Every dotted key the typed config accepts, e.g. ``train.hist_gradient_boosting.max_iter``."""
+    """Every dotted key the typed config accepts, e.g. ``features.missing.indicators``."""
     keys: set[str] = set()
     for name, field in model.model_fields.items():
         key = f"{prefix}{field.alias or name}"

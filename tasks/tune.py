@@ -302,6 +302,7 @@ def _optuna_search(
         from optuna_integration import DaskStorage
 
         storage = DaskStorage(client=client)
+        storage_name = storage.name  # the workers reach the same storage on the scheduler
         name = f"{family}-{time.time_ns()}"
         study = optuna.create_study(
             study_name=name, storage=storage, direction=direction, sampler=sampler, pruner=pruner
@@ -309,13 +310,22 @@ def _optuna_search(
         workers = max(len(client.scheduler_info()["workers"]), 1)
         shares = [params.trials // workers + (i < params.trials % workers) for i in range(workers)]
 
-        def run_share(count: int) -> None:
+        def run_share(count: int, offset: int) -> None:
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            # One seed per worker: workers sharing a seed would propose the same points.
             shared = optuna.load_study(
-                study_name=name, storage=DaskStorage(), sampler=sampler, pruner=pruner
+                study_name=name,
+                storage=DaskStorage(name=storage_name),
+                sampler=optuna.samplers.TPESampler(seed=params.seed + offset),
+                pruner=pruner,
             )
             shared.optimize(objective, n_trials=count, timeout=timeout)
 
-        futures = [client.submit(run_share, count, pure=False) for count in shares if count]
+        futures = [
+            client.submit(run_share, count, offset, pure=False)
+            for offset, count in enumerate(shares)
+            if count
+        ]
         client.gather(futures)  # type: ignore[no-untyped-call]
     trials = []
     for found in sorted(study.trials, key=lambda t: t.number):

@@ -120,9 +120,10 @@ def models() -> Models:
     train, _, test = split_frame(frame, schema, params.split)
 
     def fit(*overrides: str) -> Any:
-        return fit_pipeline(train, schema, load_params(REPO / "params.yaml", overrides).train)
+        chosen = load_params(REPO / "params.yaml", overrides)
+        return fit_pipeline(train, schema, chosen.features, chosen.models, chosen.train).model
 
-    hgb = "train.hist_gradient_boosting"
+    hgb = "models.hist_gradient_boosting.fixed"
     weak = fit(f"{hgb}.max_iter=2", f"{hgb}.max_leaf_nodes=2")
     mid = fit(f"{hgb}.max_iter=10", f"{hgb}.max_leaf_nodes=4")
     strong = fit(f"{hgb}.max_iter=60", f"{hgb}.learning_rate=0.1")

@@ -89,7 +89,7 @@ def _fit(frame: pd.DataFrame, schema: TableSchema) -> Any:
         if schema.task == "regression"
         else DecisionTreeClassifier(random_state=0)
     )
-    pipeline = Pipeline([("preprocess", preprocess), ("model", model)])
+    pipeline = Pipeline([("columns", preprocess), ("model", model)])
     return pipeline.fit(frame[list(schema.features)], frame[schema.target])
 
 
@@ -433,7 +433,13 @@ def test_importance_scoring_is_the_scorer_name_otherwise() -> None:
 
 def _evaluate(frame: pd.DataFrame, schema: TableSchema) -> tuple[Any, Evaluation]:
     model = _fit(frame, schema)
-    params = EvaluateParams(primary_metric="auto", threshold=0.5)
+    params = EvaluateParams(
+        primary_metric="auto",
+        threshold=0.5,
+        importance_repeats=5,
+        calibration_bins=10,
+        importance_top=20,
+    )
     return model, evaluate_model(model, frame, schema, params)
 
 
