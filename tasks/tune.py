@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
@@ -301,7 +302,9 @@ def _optuna_search(
     else:
         from optuna_integration import DaskStorage
 
-        storage = DaskStorage(client=client)
+        with warnings.catch_warnings():  # "DaskStorage is experimental": the documented way
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = DaskStorage(client=client)
         storage_name = storage.name  # the workers reach the same storage on the scheduler
         name = f"{family}-{time.time_ns()}"
         study = optuna.create_study(
@@ -313,9 +316,12 @@ def _optuna_search(
         def run_share(count: int, offset: int) -> None:
             optuna.logging.set_verbosity(optuna.logging.WARNING)
             # One seed per worker: workers sharing a seed would propose the same points.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                worker_storage = DaskStorage(name=storage_name)
             shared = optuna.load_study(
                 study_name=name,
-                storage=DaskStorage(name=storage_name),
+                storage=worker_storage,
                 sampler=optuna.samplers.TPESampler(seed=params.seed + offset),
                 pruner=pruner,
             )
