@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import cli_startup, training_overhead, validation_gate
+from benchmarks import cli_startup, training_overhead, tuning, validation_gate
 
 
 def main() -> None:
@@ -12,6 +12,7 @@ def main() -> None:
     cli_startup.main()
     validation_gate.main()
     training_overhead.main()
+    tuning.main()
 
 
 if __name__ == "__main__":

@@ -200,13 +200,50 @@ def split(root: Path, params: Params, context: RunContext) -> Summary:
 
 
 def train(root: Path, params: Params, context: RunContext) -> Summary:
-    """Fit the pipeline on the training split and save it."""
-    from tasks.train import fit_pipeline
+    """Fit ``train.model`` on the training split, or search ``tune.families`` with
+    ``tune.method`` (the validation split picks the winner); save it and the trials."""
+    from tasks.evaluate import primary_metric
+    from tasks.train import describe_fit, fit_pipeline, training_rows
 
     frame = io.read_frame(_path(root, params.paths.train))
-    model = fit_pipeline(frame, _schema(root, params), params.train)
-    io.save_model(model, _path(root, params.paths.model))
-    return {"model": params.train.model, "rows": len(frame)}
+    schema = _schema(root, params)
+    if params.tune.method == "none":
+        fitted = fit_pipeline(frame, schema, params.features, params.models, params.train)
+        tuning: dict[str, Any] = {
+            "method": "none",
+            "family": params.train.model,
+            "primary": primary_metric(params.evaluate, schema.task),
+            "trials": [],
+            "leaderboard": [],
+        }
+    else:
+        from tasks.tune import search
+
+        rows, counts = training_rows(frame, schema, params.features, params.train.seed)
+        result = search(
+            rows,
+            io.read_frame(_path(root, params.paths.valid)),
+            schema,
+            params.features,
+            params.models,
+            params.train,
+            params.tune,
+            primary_metric(params.evaluate, schema.task),
+            params.evaluate.threshold,
+        )
+        fitted = describe_fit(result.model, counts)
+        tuning = {**result.to_dict(), "family": result.best_family}
+    from tasks.tune import leaderboard_frame
+
+    io.write_csv(leaderboard_frame(tuning), _path(root, params.paths.leaderboard))
+    io.save_model(fitted.model, _path(root, params.paths.model))
+    io.write_json({**tuning, "training": fitted.report()}, _path(root, params.paths.tuning))
+    return {
+        "model": tuning["family"],
+        "method": tuning["method"],
+        "trials": len(tuning["trials"]),
+        "rows": fitted.rows["rows_out"],
+    }
 
 
 def evaluate(root: Path, params: Params, context: RunContext) -> Summary:
@@ -237,6 +274,20 @@ def evaluate(root: Path, params: Params, context: RunContext) -> Summary:
     )
     io.write_csv(roc, _path(root, params.paths.roc))
     io.write_csv(test.predictions, _path(root, params.paths.predictions))
+    from tasks.plots import figures_for, save_figures
+
+    figures = figures_for(
+        test,
+        model,
+        io.read_frame(_path(root, params.paths.valid)),
+        schema,
+        primary=primary,
+        repeats=params.evaluate.importance_repeats,
+        seed=params.train.seed,
+        bins=params.evaluate.calibration_bins,
+        top=params.evaluate.importance_top,
+    )
+    save_figures(figures, _path(root, params.paths.plots))
     return {f"{s}_{primary}": round(r.metrics[primary], 4) for s, r in results.items()}
 
 
@@ -244,11 +295,14 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
     """Log the run to MLflow and register the model; new versions are challengers."""
     from tasks import registry, tracking, versioning
     from tasks.evaluate import primary_metric
+    from tasks.features import FEATURE_TRUSTED_TYPES
+    from tasks.models import MODEL_TRUSTED_TYPES
 
     schema = _schema(root, params)
     metrics = io.read_json(_path(root, params.paths.metrics))
     validation = io.read_json(_path(root, params.paths.validation))
     model = io.load_model(_path(root, params.paths.model))
+    tuning = io.read_json(_path(root, params.paths.tuning))
     train_frame = io.read_frame(_path(root, params.paths.train))
     data_path = _path(root, params.ingest.path)
     md5, tracked = versioning.data_version(root, data_path)
@@ -284,7 +338,9 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
         "trigger.drift_report": context.drift_report or "",
         "params.sha256": params_hash,
         "task": schema.task,
-        "model.family": params.train.model,
+        "model.family": tuning["family"],
+        "tune.method": tuning["method"],
+        "tune.trials": str(len(tuning["trials"])),
         "primary_metric": primary,
         "validation.success": str(validation["success"]).lower(),
         "validation.suite": str(validation["suite"]),
@@ -292,12 +348,28 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
     }
     registration = tracking.log_training_run(
         experiment_id=experiment_id,
-        run_name=f"{params.train.model}-{md5[:8]}",
-        params=tracking.flatten(params.model_dump(by_alias=True, exclude={"paths"})),
+        run_name=(
+            f"{tuning['family']}-{md5[:8]}"
+            if tuning["method"] == "none"
+            else f"tune-{tuning['method']}-{tuning['family']}-{md5[:8]}"
+        ),
+        params=tracking.flatten(
+            {
+                **params.model_dump(by_alias=True, exclude={"paths", "models"}),
+                # the chosen family's own hyperparameters only: the other eight are noise here
+                "models": {tuning["family"]: params.models.family(tuning["family"]).model_dump()},
+                **({"best": tuning["best_params"]} if tuning["method"] != "none" else {}),
+            }
+        ),
         metrics={
-            f"{split_name}_{name}": value
-            for split_name in ("valid", "test")
-            for name, value in metrics[split_name].items()
+            **{
+                f"{split_name}_{name}": value
+                for split_name in ("valid", "test")
+                for name, value in metrics[split_name].items()
+            },
+            **{f"train_{k}": float(v) for k, v in tuning["training"]["rows"].items()},
+            "train_clipped_values": float(sum(tuning["training"]["clipped_values"].values())),
+            "train_dropped_columns": float(len(tuning["training"]["dropped_columns"])),
         },
         tags=tags,
         model=model,
@@ -318,8 +390,13 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
             "trigger": context.trigger,
             "trigger.drift_report": context.drift_report or "",
         },
+        trials=tuning["trials"],
+        primary=primary,
+        trusted_types=(*FEATURE_TRUSTED_TYPES, *MODEL_TRUSTED_TYPES),
         artifacts={
             "config": root / "params.yaml",
+            "tuning": _path(root, params.paths.tuning),
+            "plots": _path(root, params.paths.plots),
             "reports": _path(root, params.paths.metrics),
             "validation": _path(root, params.paths.validation),
             "data": _path(root, params.paths.schema_),

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.promotion import promotion_markdown
@@ -75,6 +75,18 @@ def run_stage(root: Path, name: str, params: Params, context: RunContext) -> Sta
         create_markdown_artifact(markdown=_validation_markdown(failure), key="validation-report")
         raise
     versioning.record_stage(root, name)
+    if name == "train" and summary.get("trials"):
+        from tasks.tune import leaderboard_frame
+
+        board = leaderboard_frame(io.read_json(root / params.paths.tuning))
+        create_table_artifact(
+            table=[
+                {str(k): (None if v != v else v) for k, v in row.items()}  # NaN: not JSON
+                for row in board.to_dict(orient="records")
+            ],
+            key="leaderboard",
+            description=f"{summary['trials']} trials of {summary['method']} search, best first",
+        )
     if name == "promote" and summary.get("judged"):
         outcome = io.read_json(root / params.paths.promotion)
         create_markdown_artifact(markdown=promotion_markdown(outcome), key="promotion-decision")

@@ -74,31 +74,6 @@ class SplitParams(_Section):
         return self
 
 
-class HistGradientBoostingParams(_Section):
-    learning_rate: float = Field(gt=0.0)
-    max_iter: int = Field(ge=1)
-    max_leaf_nodes: int = Field(ge=2)
-    min_samples_leaf: int = Field(ge=1)
-    l2_regularization: float = Field(ge=0.0)
-
-
-class LinearParams(_Section):
-    C: float = Field(gt=0.0)
-    alpha: float = Field(ge=0.0)
-    max_iter: int = Field(ge=1)
-
-
-class TrainParams(_Section):
-    model: Literal["hist_gradient_boosting", "linear"]
-    seed: int
-    numeric_imputation: Literal["median", "mean"]
-    categorical_imputation: Literal["most_frequent", "constant"]
-    scale: bool
-    one_hot_min_frequency: float = Field(ge=0.0, lt=1.0)
-    hist_gradient_boosting: HistGradientBoostingParams
-    linear: LinearParams
-
-
 # ---------------------------------------------------------------------------------------------
 # The ``features`` section (used by tasks/features.py).
 
@@ -256,13 +231,6 @@ class FamilyParams(_Section):
     fixed: dict[str, Scalar]
     space: dict[str, SpaceEntry]
 
-    @model_validator(mode="after")
-    def _disjoint(self) -> FamilyParams:
-        both = sorted(set(self.fixed) & set(self.space))
-        if both:
-            raise ValueError(f"{both} are both fixed and searched; keep each in one place")
-        return self
-
 
 class ModelsParams(_Section):
     """The ``models`` section: every family's default search space."""
@@ -277,10 +245,32 @@ class ModelsParams(_Section):
     hist_gradient_boosting: FamilyParams
     knn: FamilyParams
 
-    def family(self, name: Family) -> FamilyParams:
+    def family(self, name: str) -> FamilyParams:
         """The params of family ``name``."""
+        if name not in type(self).model_fields:
+            raise ConfigError(
+                f"unknown model family '{name}' (families: {', '.join(type(self).model_fields)})"
+            )
         params: FamilyParams = getattr(self, name)
         return params
+
+
+class TrainParams(_Section):
+    model: Family
+    seed: int
+
+
+class TuneParams(_Section):
+    method: Literal["none", "grid", "random", "bayes"]
+    families: tuple[Family, ...] = Field(min_length=1)
+    cv_folds: int = Field(ge=2)
+    trials: int = Field(ge=1)
+    minutes: float = Field(gt=0.0)
+    points_per_range: int = Field(ge=2)
+    workers: int = Field(ge=1)
+    dask_address: str
+    pruning: bool
+    seed: int
 
 
 MetricName = Literal[
@@ -303,6 +293,9 @@ MetricName = Literal[
 class EvaluateParams(_Section):
     primary_metric: MetricName
     threshold: float = Field(gt=0.0, lt=1.0)
+    importance_repeats: int = Field(ge=1)
+    calibration_bins: int = Field(ge=2)
+    importance_top: int = Field(ge=1)
 
 
 class RegisterParams(_Section):
@@ -362,7 +355,10 @@ class PathsParams(_Section):
     valid: str
     test: str
     model: str
+    tuning: str
+    leaderboard: str
     metrics: str
+    plots: str
     roc: str
     predictions: str
     registration: str
@@ -376,7 +372,10 @@ class Params(_Section):
     ingest: IngestParams
     validate_: ValidateParams = Field(alias="validate")
     split: SplitParams
+    features: FeaturesParams
+    models: ModelsParams
     train: TrainParams
+    tune: TuneParams
     evaluate: EvaluateParams
     register_: RegisterParams = Field(alias="register")
     promote: PromoteParams
@@ -486,6 +485,10 @@ def write_overrides(path: Path, overrides: Iterable[str]) -> None:
 
     rt = YAML()
     rt.preserve_quotes = True
+    # ruamel writes a block-style null as an empty value; keep the file's own spelling.
+    rt.representer.add_representer(
+        type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null")
+    )
     document = rt.load(path.read_text(encoding="utf-8"))
     changed = False
     for text in overrides:
@@ -506,7 +509,7 @@ def write_overrides(path: Path, overrides: Iterable[str]) -> None:
 
 
 def dotted_keys(model: type[BaseModel], prefix: str = "") -> set[str]:
-    """Every dotted key the typed config accepts, e.g. ``train.hist_gradient_boosting.max_iter``."""
+    """Every dotted key the typed config accepts, e.g. ``features.missing.indicators``."""
     keys: set[str] = set()
     for name, field in model.model_fields.items():
         key = f"{prefix}{field.alias or name}"

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from tasks.config import TaskKind
-from tasks.evaluate import Evaluation, Outputs
+from tasks.evaluate import Evaluation, Outputs, importance_scoring
 from tasks.ingest import TableSchema
 
 if TYPE_CHECKING:
@@ -25,36 +24,9 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
 IMPORTANCE_COLUMNS = ("feature", "importance_mean", "importance_std")
+
+
 # Our metric names -> scikit-learn scorer names (a loss becomes its negation: higher is better).
-_SCORERS: dict[str, dict[str, str]] = {
-    "binary": {
-        "accuracy": "accuracy",
-        "precision": "precision",
-        "recall": "recall",
-        "f1": "f1",
-        "f1_macro": "f1_macro",
-        "roc_auc": "roc_auc",
-        "log_loss": "neg_log_loss",
-    },
-    "multiclass": {
-        "accuracy": "accuracy",
-        "precision": "precision_macro",
-        "recall": "recall_macro",
-        "f1": "f1_macro",
-        "f1_macro": "f1_macro",
-        "roc_auc": "roc_auc_ovr",
-        "log_loss": "neg_log_loss",
-    },
-    "regression": {
-        "rmse": "neg_root_mean_squared_error",
-        "mse": "neg_mean_squared_error",
-        "mae": "neg_mean_absolute_error",
-        "r2": "r2",
-    },
-}
-_POSITIVE_LABEL_METRICS = frozenset({"precision", "recall", "f1", "specificity"})
-
-
 class PlotError(ValueError):
     """A figure cannot be drawn from what it was given."""
 
@@ -173,38 +145,6 @@ def calibration_figure(out: Outputs, bins: int) -> Figure:
     ax.set(title=title, xlabel="Mean predicted probability", ylabel="Fraction of positives")
     ax.legend(loc="upper left")
     return figure
-
-
-def sklearn_scorer(metric: str, task: TaskKind) -> str:
-    """scikit-learn's scorer name for our ``metric`` on a ``task`` (losses are negated)."""
-    names = _SCORERS.get(task, {})
-    if metric not in names:
-        raise PlotError(
-            f"no scikit-learn scorer for metric '{metric}' on a {task} task; "
-            f"choose one of {sorted(names)}"
-        )
-    return names[metric]
-
-
-def importance_scoring(metric: str, schema: TableSchema) -> str | Callable[..., float]:
-    """The scoring for permutation importance: the scorer name of :func:`sklearn_scorer`, or,
-    for a binary metric that depends on which class is positive (precision, recall, f1,
-    specificity), a scorer bound to the schema's positive class (specificity is the negative
-    class's recall). These score the model's own ``predict``, not the evaluation threshold."""
-    if schema.task != "binary" or metric not in _POSITIVE_LABEL_METRICS:
-        return sklearn_scorer(metric, schema.task)
-    from sklearn.metrics import f1_score, make_scorer, precision_score, recall_score
-
-    positive = schema.positive_class
-    negative = next(c for c in schema.classes if c != positive)
-    function, label = {
-        "precision": (precision_score, positive),
-        "recall": (recall_score, positive),
-        "f1": (f1_score, positive),
-        "specificity": (recall_score, negative),
-    }[metric]
-    scorer: Callable[..., float] = make_scorer(function, pos_label=label, zero_division=0)
-    return scorer
 
 
 def permutation_importance_frame(

@@ -2,73 +2,86 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from tasks.config import TrainParams
+from tasks.config import FeaturesParams, ModelsParams, TrainParams
 from tasks.ingest import TableSchema
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
 
-def build_pipeline(schema: TableSchema, params: TrainParams) -> Pipeline:
-    """Imputation, one-hot encoding, scaling and the model, in one Pipeline."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression, Ridge
-    from sklearn.pipeline import Pipeline, make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+@dataclass(frozen=True)
+class Fitted:
+    """A fitted pipeline and what feature engineering did to the training split."""
 
-    numeric_steps: list[object] = [SimpleImputer(strategy=params.numeric_imputation)]
-    if params.scale:
-        numeric_steps.append(StandardScaler())
-    categorical = make_pipeline(
-        SimpleImputer(strategy=params.categorical_imputation, fill_value="missing"),
-        OneHotEncoder(
-            handle_unknown="infrequent_if_exist",
-            min_frequency=params.one_hot_min_frequency or None,
-            sparse_output=False,
-        ),
-    )
-    preprocess = ColumnTransformer(
-        [
-            ("numeric", make_pipeline(*numeric_steps), list(schema.numeric)),
-            ("categorical", categorical, list(schema.categorical)),
-        ],
-        verbose_feature_names_out=False,
-    )
-    classify = schema.task != "regression"
-    model: object
-    if params.model == "hist_gradient_boosting":
-        hgb = params.hist_gradient_boosting
-        options = {
-            "learning_rate": hgb.learning_rate,
-            "max_iter": hgb.max_iter,
-            "max_leaf_nodes": hgb.max_leaf_nodes,
-            "min_samples_leaf": hgb.min_samples_leaf,
-            "l2_regularization": hgb.l2_regularization,
-            "early_stopping": False,
-            "random_state": params.seed,
+    model: Pipeline
+    rows: dict[str, int]
+    clipped: dict[str, int]
+    dropped_columns: tuple[str, ...]
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "clipped_values": self.clipped,
+            "dropped_columns": list(self.dropped_columns),
         }
-        model = (
-            HistGradientBoostingClassifier(**options)
-            if classify
-            else HistGradientBoostingRegressor(**options)
-        )
-    elif classify:
-        model = LogisticRegression(
-            C=params.linear.C, max_iter=params.linear.max_iter, random_state=params.seed
-        )
-    else:
-        model = Ridge(alpha=params.linear.alpha, random_state=params.seed)
-    return Pipeline([("preprocess", preprocess), ("model", model)])
 
 
-def fit_pipeline(train: pd.DataFrame, schema: TableSchema, params: TrainParams) -> Pipeline:
-    """Fit the pipeline on the training split's features and target."""
-    pipeline = build_pipeline(schema, params)
-    pipeline.fit(train[list(schema.features)], train[schema.target])
-    return pipeline
+def build_pipeline(
+    schema: TableSchema,
+    features: FeaturesParams,
+    models: ModelsParams,
+    params: TrainParams,
+    hyperparams: dict[str, Any] | None = None,
+    family: str | None = None,
+) -> Pipeline:
+    """Feature engineering (``features``) and the model (``family``, default ``train.model``,
+    with ``models.<family>.fixed`` and ``hyperparams`` on top), in one Pipeline."""
+    from sklearn.pipeline import Pipeline
+
+    from tasks.features import build_preprocessor, estimator_class_weight
+    from tasks.models import make_estimator
+
+    chosen = family or params.model
+    fixed = dict(models.family(chosen).fixed)  # type: ignore[arg-type]
+    preprocessor = build_preprocessor(schema, features, params.seed)
+    weight = estimator_class_weight(features.imbalance, schema.task)
+    estimator = make_estimator(
+        chosen, schema.task, {**fixed, **(hyperparams or {})}, params.seed, weight
+    )
+    return Pipeline([*preprocessor.steps, ("model", estimator)])
+
+
+def training_rows(
+    train: pd.DataFrame, schema: TableSchema, features: FeaturesParams, seed: int
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The training split's rows after outlier-row removal and class sampling, and the counts."""
+    from tasks.features import prepare_training_rows
+
+    rows, report = prepare_training_rows(train, schema, features, seed)
+    return rows, report.to_dict()
+
+
+def describe_fit(model: Pipeline, rows: dict[str, int]) -> Fitted:
+    """What the fitted preprocessing clipped and dropped, with the row counts."""
+    from tasks.features import clipped_counts, dropped_columns
+
+    return Fitted(model, rows, clipped_counts(model), dropped_columns(model))
+
+
+def fit_pipeline(
+    train: pd.DataFrame,
+    schema: TableSchema,
+    features: FeaturesParams,
+    models: ModelsParams,
+    params: TrainParams,
+) -> Fitted:
+    """Prepare the training rows, then fit the pipeline of ``train.model`` on them."""
+    rows, counts = training_rows(train, schema, features, params.seed)
+    pipeline = build_pipeline(schema, features, models, params)
+    pipeline.fit(rows[list(schema.features)], rows[schema.target])
+    return describe_fit(pipeline, counts)

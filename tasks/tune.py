@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tasks.config import Family, FeaturesParams, ModelsParams, TuneParams
-from tasks.evaluate import LOWER_IS_BETTER, compute_metrics, model_outputs
+from tasks.config import Family, FeaturesParams, ModelsParams, TrainParams, TuneParams
+from tasks.evaluate import LOWER_IS_BETTER, compute_metrics, importance_scoring, model_outputs
 from tasks.ingest import TableSchema
+from tasks.train import build_pipeline
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -63,6 +65,7 @@ class SearchResult:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("model")
+        data["leaderboard"] = [trial.number for trial in self.leaderboard()]
         return data
 
     def leaderboard(self) -> list[Trial]:
@@ -77,24 +80,32 @@ class SearchResult:
         return sorted(self.trials, key=key)
 
 
-def sklearn_scoring(metric: str, task: str) -> str:
-    """scikit-learn's scorer name for one of our metric names (errors are negated there)."""
-    names = {
-        "accuracy": "accuracy",
-        "precision": "precision" if task == "binary" else "precision_macro",
-        "recall": "recall" if task == "binary" else "recall_macro",
-        "f1": "f1" if task == "binary" else "f1_macro",
-        "f1_macro": "f1_macro",
-        "roc_auc": "roc_auc" if task == "binary" else "roc_auc_ovr",
-        "log_loss": "neg_log_loss",
-        "rmse": "neg_root_mean_squared_error",
-        "mse": "neg_mean_squared_error",
-        "mae": "neg_mean_absolute_error",
-        "r2": "r2",
-    }
-    if metric not in names:
-        raise TuneError(f"no cross-validation scorer for metric '{metric}' ({task})")
-    return names[metric]
+def leaderboard_frame(tuning: dict[str, Any]) -> pd.DataFrame:
+    """The trials of a search (as ``SearchResult.to_dict`` wrote them), best first: rank,
+    family, trial, state, CV mean and spread, validation score of finalists, seconds, params."""
+    import pandas as pd
+
+    by_number = {trial["number"]: trial for trial in tuning["trials"]}
+    primary = tuning["primary"]
+    columns = ["rank", "family", "trial", "state", f"cv_{primary}", f"cv_{primary}_std"]
+    columns += [f"valid_{primary}", "seconds", "params"]
+    rows = []
+    for rank, number in enumerate(tuning["leaderboard"], start=1):
+        trial = by_number[number]
+        rows.append(
+            {
+                "rank": rank,
+                "family": trial["family"],
+                "trial": number,
+                "state": trial["state"],
+                f"cv_{primary}": trial["cv_mean"],
+                f"cv_{primary}_std": trial["cv_std"],
+                f"valid_{primary}": trial["valid"],
+                "seconds": round(trial["seconds"], 3),
+                "params": ", ".join(f"{k}={v}" for k, v in sorted(trial["params"].items())),
+            }
+        )
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _natural(metric: str, score: float) -> float:
@@ -112,38 +123,20 @@ def dask_client(params: TuneParams) -> Iterator[Client | None]:
     from distributed import Client, LocalCluster
 
     if params.dask_address:
-        with Client(params.dask_address) as client:
+        with Client(params.dask_address) as client:  # type: ignore[no-untyped-call]
             yield client
         return
     with (
-        LocalCluster(
+        LocalCluster(  # type: ignore[no-untyped-call]
             n_workers=params.workers,
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
             host="127.0.0.1",
         ) as cluster,
-        Client(cluster) as client,
+        Client(cluster) as client,  # type: ignore[no-untyped-call]
     ):
         yield client
-
-
-def _pipeline(
-    schema: TableSchema,
-    features: FeaturesParams,
-    family: str,
-    hyperparams: dict[str, Any],
-    seed: int,
-) -> Pipeline:
-    from sklearn.pipeline import Pipeline
-
-    from tasks.features import build_preprocessor, estimator_class_weight
-    from tasks.models import make_estimator
-
-    preprocessor = build_preprocessor(schema, features, seed)
-    weight = estimator_class_weight(features.imbalance, schema.task)
-    estimator = make_estimator(family, schema.task, hyperparams, seed, weight)
-    return Pipeline([*preprocessor.steps, ("model", estimator)])
 
 
 def _folds(schema: TableSchema, params: TuneParams) -> Any:
@@ -161,7 +154,7 @@ def _sklearn_search(
     models: ModelsParams,
     params: TuneParams,
     primary: str,
-    seed: int,
+    base_params: TrainParams,
     client: Client | None,
     first_number: int,
 ) -> tuple[list[Trial], dict[str, Any]]:
@@ -171,8 +164,8 @@ def _sklearn_search(
     from tasks.models import distributions, grid
 
     family_params = models.family(family)
-    base = _pipeline(schema, features, family, dict(family_params.fixed), seed)
-    scoring = sklearn_scoring(primary, schema.task)
+    base = build_pipeline(schema, features, models, base_params, family=family)
+    scoring = importance_scoring(primary, schema)
     common: dict[str, Any] = {
         "scoring": scoring,
         "cv": _folds(schema, params),
@@ -239,7 +232,7 @@ def _objective_scores(
     x: pd.DataFrame,
     y: pd.Series,
     folds: list[tuple[Any, Any]],
-    scoring: str,
+    scoring: Any,
     primary: str,
     report: Any,
 ) -> list[float]:
@@ -266,7 +259,7 @@ def _optuna_search(
     models: ModelsParams,
     params: TuneParams,
     primary: str,
-    seed: int,
+    base_params: TrainParams,
     client: Client | None,
     first_number: int,
     deadline: float,
@@ -280,7 +273,7 @@ def _optuna_search(
     fixed = dict(family_params.fixed)
     x, y = train[list(schema.features)], train[schema.target]
     folds = list(_folds(schema, params).split(x, y))
-    scoring = sklearn_scoring(primary, schema.task)
+    scoring = importance_scoring(primary, schema)
     direction = "minimize" if primary in LOWER_IS_BETTER else "maximize"
     pruner: optuna.pruners.BasePruner = (
         optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
@@ -290,7 +283,7 @@ def _optuna_search(
 
     def objective(trial: optuna.Trial) -> float:
         chosen = suggest(trial, family_params.space)
-        pipeline = _pipeline(schema, features, family, {**fixed, **chosen}, seed)
+        pipeline = build_pipeline(schema, features, models, base_params, chosen, family)
 
         def report(value: float, step: int) -> None:
             trial.report(value, step)
@@ -309,7 +302,10 @@ def _optuna_search(
     else:
         from optuna_integration import DaskStorage
 
-        storage = DaskStorage(client=client)
+        with warnings.catch_warnings():  # "DaskStorage is experimental": the documented way
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = DaskStorage(client=client)
+        storage_name = storage.name  # the workers reach the same storage on the scheduler
         name = f"{family}-{time.time_ns()}"
         study = optuna.create_study(
             study_name=name, storage=storage, direction=direction, sampler=sampler, pruner=pruner
@@ -317,14 +313,26 @@ def _optuna_search(
         workers = max(len(client.scheduler_info()["workers"]), 1)
         shares = [params.trials // workers + (i < params.trials % workers) for i in range(workers)]
 
-        def run_share(count: int) -> None:
+        def run_share(count: int, offset: int) -> None:
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            # One seed per worker: workers sharing a seed would propose the same points.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                worker_storage = DaskStorage(name=storage_name)
             shared = optuna.load_study(
-                study_name=name, storage=DaskStorage(), sampler=sampler, pruner=pruner
+                study_name=name,
+                storage=worker_storage,
+                sampler=optuna.samplers.TPESampler(seed=params.seed + offset),
+                pruner=pruner,
             )
             shared.optimize(objective, n_trials=count, timeout=timeout)
 
-        futures = [client.submit(run_share, count, pure=False) for count in shares if count]
-        client.gather(futures)
+        futures = [
+            client.submit(run_share, count, offset, pure=False)
+            for offset, count in enumerate(shares)
+            if count
+        ]
+        client.gather(futures)  # type: ignore[no-untyped-call]
     trials = []
     for found in sorted(study.trials, key=lambda t: t.number):
         state = {"COMPLETE": "complete", "PRUNED": "pruned"}.get(found.state.name, "failed")
@@ -355,10 +363,10 @@ def search(
     schema: TableSchema,
     features: FeaturesParams,
     models: ModelsParams,
+    base_params: TrainParams,
     params: TuneParams,
     primary: str,
     threshold: float,
-    seed: int,
 ) -> SearchResult:
     """Search every family of ``tune.families``; the best trial of each is refit on ``train``
     and scored on ``valid``; the best on ``valid`` wins and is returned fitted."""
@@ -382,8 +390,8 @@ def search(
                 break  # the budget is spent: families not reached are not searched
             run = _optuna_search if params.method == "bayes" else _sklearn_search
             kwargs: dict[str, Any] = {"deadline": deadline} if params.method == "bayes" else {}
-            found, fixed = run(
-                family, train, schema, features, models, params, primary, seed, client,
+            found, _ = run(
+                family, train, schema, features, models, params, primary, base_params, client,
                 len(trials), **kwargs,
             )  # fmt: skip
             complete = [t for t in found if t.state == "complete"]
@@ -391,7 +399,7 @@ def search(
                 trials.extend(found)
                 continue
             best = max(complete, key=lambda t: sign * t.cv_mean)
-            model = _pipeline(schema, features, family, {**fixed, **best.params}, seed)
+            model = build_pipeline(schema, features, models, base_params, best.params, family)
             model.fit(train[list(schema.features)], train[schema.target])
             outputs = model_outputs(model, valid, schema, threshold)
             valid_score = compute_metrics(outputs, [primary])[primary]

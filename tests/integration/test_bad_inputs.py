@@ -44,7 +44,7 @@ class Project:
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     """A project with a suite profiled from its training data and a champion model."""
     root = make_project(tmp_path_factory.mktemp("corpus"))
-    params = load_params(root / "params.yaml", ["train.hist_gradient_boosting.max_iter=20"])
+    params = load_params(root / "params.yaml", ["models.hist_gradient_boosting.fixed.max_iter=20"])
     raw = root / params.generate.path
     raw.parent.mkdir(parents=True)
     good = generate_sessions(ROWS, 11)

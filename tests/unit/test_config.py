@@ -50,12 +50,18 @@ def test_repo_params_file_parses() -> None:
     assert params.validate_.min_rows == 50
     assert params.split.validation_size == 0.1
     assert params.split.test_size == 0.1
+    assert params.features.missing.numeric_imputation == "median"
+    assert params.features.transform.scaling == "standard"
+    assert params.features.encoding.min_frequency == 0.01
     assert params.train.model == "hist_gradient_boosting"
-    assert params.train.hist_gradient_boosting.max_iter == 200
-    assert params.train.linear.C == 1.0
+    assert params.models.hist_gradient_boosting.fixed == {"max_iter": 200, "early_stopping": False}
+    assert params.models.logistic_regression.fixed == {"max_iter": 1000}
+    assert params.tune.method == "none"
     assert params.evaluate.primary_metric == "auto"
+    assert params.evaluate.importance_repeats == 5
     assert params.register_.model_name == "auto"
     assert params.paths.schema_ == "data/processed/schema.json"
+    assert params.paths.tuning == "reports/tuning.json"
 
 
 def test_params_are_frozen() -> None:
@@ -75,11 +81,54 @@ def test_unknown_key_names_key_and_file() -> None:
 
 def test_unknown_nested_key_via_override_names_the_override() -> None:
     message = (
-        f"{PARAMS_FILE} with --set train.hist_gradient_boosting.bogus=1: "
-        "unknown key 'train.hist_gradient_boosting.bogus'"
+        f"{PARAMS_FILE} with --set features.selection.filter.bogus=1: "
+        "unknown key 'features.selection.filter.bogus'"
     )
     with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
-        load_params(PARAMS_FILE, ["train.hist_gradient_boosting.bogus=1"])
+        load_params(PARAMS_FILE, ["features.selection.filter.bogus=1"])
+
+
+def test_unknown_key_in_a_family_names_the_override() -> None:
+    message = (
+        f"{PARAMS_FILE} with --set models.hist_gradient_boosting.bogus=1: "
+        "unknown key 'models.hist_gradient_boosting.bogus'"
+    )
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        load_params(PARAMS_FILE, ["models.hist_gradient_boosting.bogus=1"])
+
+
+def test_fixed_hyperparameters_are_free_keys() -> None:
+    params = load_params(
+        PARAMS_FILE,
+        [
+            "models.hist_gradient_boosting.fixed.max_bins=63",
+            "models.ridge.space={}",
+            "models.ridge.fixed.alpha=2.0",
+        ],
+    )
+
+    assert params.models.hist_gradient_boosting.fixed == {
+        "max_iter": 200,
+        "early_stopping": False,
+        "max_bins": 63,
+    }
+    assert (params.models.ridge.fixed, params.models.ridge.space) == ({"alpha": 2.0}, {})
+
+
+def test_a_fixed_hyperparameter_may_also_be_searched() -> None:
+    # fixed: the value when one model is trained; space: what a search varies (it wins there)
+    params = load_params(PARAMS_FILE, ["models.logistic_regression.fixed.C=0.5"])
+
+    family = params.models.family("logistic_regression")
+    assert family.fixed == {"max_iter": 1000, "C": 0.5}
+    assert "C" in family.space
+
+
+def test_an_unknown_family_is_named() -> None:
+    params = load_params(PARAMS_FILE)
+    message = "unknown model family 'xgb' (families: logistic_regression, linear, ridge, "
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}"):
+        params.models.family("xgb")
 
 
 def test_unknown_stage() -> None:
@@ -111,17 +160,20 @@ def test_wrong_type() -> None:
 
 
 def test_wrong_literal_lists_the_choices() -> None:
-    message = "'train.model': Input should be 'hist_gradient_boosting' or 'linear' (got 'xgb')"
+    message = (
+        "'train.model': Input should be 'logistic_regression', 'linear', 'ridge', 'lasso', "
+        "'svm', 'decision_tree', 'random_forest', 'hist_gradient_boosting' or 'knn' (got 'xgb')"
+    )
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_params(PARAMS_FILE, ["train.model=xgb"])
 
 
 def test_section_given_a_value_does_not_show_dict_inputs() -> None:
     message = (
-        "'train.linear': Input should be a valid dictionary or instance of LinearParams (got 5)"
+        "'models.linear': Input should be a valid dictionary or instance of FamilyParams (got 5)"
     )
     with pytest.raises(ConfigError, match=re.escape(message)):
-        load_params(PARAMS_FILE, ["train.linear=5"])
+        load_params(PARAMS_FILE, ["models.linear=5"])
 
 
 def test_every_error_is_reported() -> None:
@@ -154,9 +206,9 @@ def test_split_sizes_just_below_one_are_accepted() -> None:
 
 
 def test_bounds_are_checked() -> None:
-    message = "'train.hist_gradient_boosting.max_iter': Input should be greater than or equal to 1"
+    message = "'features.selection.embedded.max_iter': Input should be greater than or equal to 1"
     with pytest.raises(ConfigError, match=re.escape(f"{message} (got 0)")):
-        load_params(PARAMS_FILE, ["train.hist_gradient_boosting.max_iter=0"])
+        load_params(PARAMS_FILE, ["features.selection.embedded.max_iter=0"])
 
 
 # --- read_raw ------------------------------------------------------------------------------
@@ -203,14 +255,18 @@ def test_read_raw_invalid_yaml(tmp_path: Path) -> None:
     [
         ("train.seed=7", (("train", "seed"), 7)),
         ("split.test_size=0.25", (("split", "test_size"), 0.25)),
-        ("train.scale=false", (("train", "scale"), False)),
+        ("features.missing.indicators=false", (("features", "missing", "indicators"), False)),
         ("split.stratify=true", (("split", "stratify"), True)),
         ("ingest.numeric=[a, b]", (("ingest", "numeric"), ["a", "b"])),
         ("ingest.numeric=[]", (("ingest", "numeric"), [])),
         ('register.model_name="yes"', (("register", "model_name"), "yes")),
         ("register.model_name='123'", (("register", "model_name"), "123")),
         ("register.model_name=churn", (("register", "model_name"), "churn")),
-        ("train.linear.C=0.5", (("train", "linear", "C"), 0.5)),
+        (
+            "models.logistic_regression.fixed.C=0.5",
+            (("models", "logistic_regression", "fixed", "C"), 0.5),
+        ),
+        ("models.ridge.space={}", (("models", "ridge", "space"), {})),
         (" train . seed =7", (("train", "seed"), 7)),
         ("ingest.path=a=b.csv", (("ingest", "path"), "a=b.csv")),
         ("ingest.target=", (("ingest", "target"), "")),
@@ -235,12 +291,14 @@ def test_apply_overrides_does_not_mutate_its_input() -> None:
     raw = _raw()
     before = _raw()
 
-    result = apply_overrides(raw, ["train.seed=7", "train.hist_gradient_boosting.max_iter=5"])
+    result = apply_overrides(
+        raw, ["train.seed=7", "models.hist_gradient_boosting.fixed.max_iter=5"]
+    )
 
     assert raw == before
     assert result["train"]["seed"] == 7
-    assert result["train"]["hist_gradient_boosting"]["max_iter"] == 5
-    assert raw["train"]["hist_gradient_boosting"]["max_iter"] == 200
+    assert result["models"]["hist_gradient_boosting"]["fixed"]["max_iter"] == 5
+    assert raw["models"]["hist_gradient_boosting"]["fixed"]["max_iter"] == 200
     assert result["split"] == raw["split"]
 
 
@@ -258,9 +316,9 @@ def test_apply_overrides_into_a_value_fails() -> None:
 
 
 def test_load_params_with_overrides() -> None:
-    params = load_params(PARAMS_FILE, ["train.model=linear", 'register.model_name="yes"'])
+    params = load_params(PARAMS_FILE, ["train.model=ridge", 'register.model_name="yes"'])
 
-    assert params.train.model == "linear"
+    assert params.train.model == "ridge"
     assert params.register_.model_name == "yes"
 
 
@@ -286,8 +344,10 @@ def test_write_overrides_changes_only_the_value_and_keeps_comments(params_copy: 
     changed = [(old, new) for old, new in zip(before, after, strict=True) if old != new]
     assert changed == [
         (
-            "  seed: 42                      # seed of the model",
-            "  seed: 7                       # seed of the model",
+            "  seed: 42                      # seed of the model, the preprocessing and "
+            "training-row sampling",
+            "  seed: 7                       # seed of the model, the preprocessing and "
+            "training-row sampling",
         )
     ]
     comments = [line for line in before if line.lstrip().startswith("#")]
@@ -300,16 +360,27 @@ def test_write_overrides_changes_only_the_value_and_keeps_comments(params_copy: 
 def test_write_overrides_nested_and_several(params_copy: Path) -> None:
     write_overrides(
         params_copy,
-        ["train.hist_gradient_boosting.max_iter=50", "split.test_size=0.2", "train.scale=false"],
+        [
+            "models.hist_gradient_boosting.fixed.max_iter=50",
+            "split.test_size=0.2",
+            "features.transform.scaling=none",
+        ],
     )
 
     params = load_params(params_copy)
-    assert params.train.hist_gradient_boosting.max_iter == 50
+    assert params.models.hist_gradient_boosting.fixed == {"max_iter": 50, "early_stopping": False}
     assert params.split.test_size == 0.2
-    assert params.train.scale is False
+    assert params.features.transform.scaling == "none"
     text = params_copy.read_text(encoding="utf-8")
-    assert "    max_iter: 50                # boosting iterations\n" in text
-    assert "    max_iter: 1000              # solver iterations\n" in text
+    assert (
+        "    fixed: {max_iter: 50, early_stopping: false}   # boosting iterations; "
+        "no internal hold-out\n"
+    ) in text
+    assert "    fixed: {max_iter: 1000}     # solver iterations\n" in text
+    assert (
+        "    scaling: none               # standard | minmax | maxabs | robust | none: "
+        "numeric scaling\n"
+    ) in text
 
 
 @pytest.mark.parametrize(
@@ -370,10 +441,14 @@ def test_write_overrides_string_yes_survives_a_round_trip(params_copy: Path) -> 
 def test_write_overrides_exponent_float_is_written_as_a_number(params_copy: Path) -> None:
     from ruamel.yaml import YAML  # what DVC reads params.yaml with (YAML 1.2)
 
-    write_overrides(params_copy, ["train.hist_gradient_boosting.learning_rate=1e-3"])
+    write_overrides(
+        params_copy,
+        ["features.selection.embedded.alpha=1e-3", "models.lasso.fixed.tol=1e-3"],
+    )
 
     as_dvc_sees_it = YAML(typ="safe").load(params_copy.read_text(encoding="utf-8"))
-    assert as_dvc_sees_it["train"]["hist_gradient_boosting"]["learning_rate"] == 0.001
+    assert as_dvc_sees_it["features"]["selection"]["embedded"]["alpha"] == 0.001
+    assert as_dvc_sees_it["models"]["lasso"]["fixed"] == {"max_iter": 5000, "tol": 0.001}
 
 
 # --- dotted keys and register names --------------------------------------------------------
@@ -384,9 +459,16 @@ def test_dotted_keys() -> None:
 
     assert {
         "train",
-        "train.hist_gradient_boosting",
-        "train.hist_gradient_boosting.max_iter",
-        "train.linear.C",
+        "train.model",
+        "features.missing.numeric_imputation",
+        "features.selection.filter.k",
+        "models",
+        "models.hist_gradient_boosting",
+        "models.hist_gradient_boosting.fixed",
+        "models.hist_gradient_boosting.space",
+        "tune.method",
+        "evaluate.importance_top",
+        "paths.leaderboard",
         "validate",
         "validate.min_rows",
         "register.model_name",
@@ -396,6 +478,9 @@ def test_dotted_keys() -> None:
     assert "validate_" not in keys
     assert "register_" not in keys
     assert "paths.schema_" not in keys
+    # fixed and space are free mappings (hyperparameter names are data, not config keys).
+    assert "models.hist_gradient_boosting.fixed.max_iter" not in keys
+    assert "models.hist_gradient_boosting.space.learning_rate" not in keys
 
 
 def test_dotted_keys_match_the_repo_params_file() -> None:
@@ -407,9 +492,12 @@ def test_dotted_keys_match_the_repo_params_file() -> None:
                 keys |= flatten(value, f"{prefix}{name}.")
         return keys
 
-    # promote.floors is a free mapping (metric: bound); its keys are data, not config keys.
-    in_file = {key for key in flatten(_raw()) if not key.startswith("promote.floors.")}
+    # promote.floors (metric: bound) and each family's fixed and space (hyperparameter: value
+    # or range) are free mappings: their keys are data, not config keys.
+    free = re.compile(r"^(promote\.floors|models\.[a-z_]+\.(fixed|space))\.")
+    in_file = {key for key in flatten(_raw()) if not free.match(key)}
     assert in_file == dotted_keys(Params)
+    assert {"models.svm.fixed", "models.svm.space", "promote.floors"} <= in_file
 
 
 def _register(model_name: str, experiment: str) -> RegisterParams:

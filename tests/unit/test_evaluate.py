@@ -74,7 +74,13 @@ MULTICLASS_MODEL = FixedClassifier(
 
 
 def _params(threshold: float = 0.5, primary: str = "auto") -> EvaluateParams:
-    return EvaluateParams(primary_metric=primary, threshold=threshold)  # type: ignore[arg-type]
+    return EvaluateParams(
+        primary_metric=primary,  # type: ignore[arg-type]
+        threshold=threshold,
+        importance_repeats=5,
+        calibration_bins=10,
+        importance_top=20,
+    )
 
 
 def test_binary_at_threshold_one_half() -> None:

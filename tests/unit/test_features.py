@@ -19,7 +19,7 @@ import skops.io as sio
 from pydantic import ValidationError
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import PowerTransformer
+from sklearn.preprocessing import PowerTransformer, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from tasks import features
@@ -39,10 +39,10 @@ from tasks.tracking import TRUSTED_TYPES
 from tasks.train import build_pipeline
 
 REPO = Path(__file__).parents[2]
-# The proposed params.yaml sections; once they are merged, point this at params.yaml.
-SNIPPET = Path(__file__).parent / "data" / "features_models.yaml"
+PARAMS_FILE = REPO / "params.yaml"
 
-# Today's train stage, as the features section says it (the snippet must parse to this).
+# The repo's features section (params.yaml must say exactly this): median / most_frequent
+# imputation, standard scaling, one-hot with min_frequency 0.01, nothing else on.
 BASELINE: dict[str, Any] = {
     "missing": {
         "numeric_imputation": "median",
@@ -132,13 +132,12 @@ def _numeric(pipeline: Pipeline, step: str) -> Any:
 # --- params ---------------------------------------------------------------------------------
 
 
-def test_the_params_snippet_parses_to_the_baseline() -> None:
-    raw = read_raw(SNIPPET)
+def test_the_repo_params_features_are_the_baseline() -> None:
+    assert read_raw(PARAMS_FILE)["features"] == BASELINE
+    assert load_params(PARAMS_FILE).features == _params()
 
-    assert FeaturesParams.model_validate(raw["features"]) == _params()
 
-
-def test_the_baseline_reproduces_todays_train_preprocessing() -> None:
+def test_the_baseline_imputes_scales_and_one_hot_encodes() -> None:
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(
         {
@@ -149,22 +148,25 @@ def test_the_baseline_reproduces_todays_train_preprocessing() -> None:
     )
     frame.loc[[3, 7], "a"] = np.nan
     frame.loc[[5, 9], "c"] = np.nan
-    today = (
-        build_pipeline(AB_C, load_params(REPO / "params.yaml").train)
-        .named_steps["preprocess"]
-        .fit(frame)
-    )
+    params = load_params(PARAMS_FILE)
+    preprocess = build_pipeline(AB_C, params.features, params.models, params.train)[:-1]
+    # By hand: median-filled, standardised numbers; gaps in c are its most frequent value, x.
+    numbers = StandardScaler().fit_transform(frame[["a", "b"]].fillna(frame[["a", "b"]].median()))
+    filled = frame["c"].fillna("x")
+    expected = np.column_stack([numbers, *((filled == v).to_numpy(float) for v in "xyz")])
 
-    pipeline, out = _fit(AB_C, frame)
+    out = preprocess.fit_transform(frame)
+    pipeline, baseline_out = _fit(AB_C, frame)
 
+    assert [name for name, _ in pipeline.steps] == [name for name, _ in preprocess.steps]
     assert [name for name, _ in pipeline.steps] == ["columns"]
     branches = pipeline.named_steps["columns"].named_transformers_
     assert list(branches["numeric"].named_steps) == ["impute", "scale"]
     assert list(branches["categorical"].named_steps) == ["impute", "encode"]
-    assert (
-        list(out.columns) == list(today.get_feature_names_out()) == ["a", "b", "c_x", "c_y", "c_z"]
-    )
-    np.testing.assert_array_equal(out.to_numpy(), today.transform(frame))
+    assert list(out.columns) == list(baseline_out.columns) == ["a", "b", "c_x", "c_y", "c_z"]
+    assert filled.value_counts().to_dict() == {"x": 22, "z": 10, "y": 8}
+    np.testing.assert_array_equal(out.to_numpy(), expected)
+    np.testing.assert_array_equal(baseline_out.to_numpy(), expected)
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,14 @@ import pandas as pd
 import pytest
 
 from tasks.config import EvaluateParams
-from tasks.evaluate import Evaluation, Outputs, evaluate_model
+from tasks.evaluate import (
+    Evaluation,
+    EvaluationError,
+    Outputs,
+    evaluate_model,
+    importance_scoring,
+    sklearn_scorer,
+)
 from tasks.ingest import TableSchema
 from tasks.plots import (
     PlotError,
@@ -19,13 +26,11 @@ from tasks.plots import (
     confusion_matrix_figure,
     figures_for,
     importance_figure,
-    importance_scoring,
     permutation_importance_frame,
     precision_recall_figure,
     residuals_figure,
     roc_figure,
     save_figures,
-    sklearn_scorer,
 )
 
 # Positives score .9 .6 .4, negatives .7 .2 .1 (as in test_evaluate): 7 of the 9
@@ -84,7 +89,7 @@ def _fit(frame: pd.DataFrame, schema: TableSchema) -> Any:
         if schema.task == "regression"
         else DecisionTreeClassifier(random_state=0)
     )
-    pipeline = Pipeline([("preprocess", preprocess), ("model", model)])
+    pipeline = Pipeline([("columns", preprocess), ("model", model)])
     return pipeline.fit(frame[list(schema.features)], frame[schema.target])
 
 
@@ -396,7 +401,7 @@ def test_sklearn_scorer_unknown(metric: str, task: str, choices: str) -> None:
     message = (
         f"no scikit-learn scorer for metric '{metric}' on a {task} task; choose one of {choices}"
     )
-    with pytest.raises(PlotError, match=_message(message)):
+    with pytest.raises(EvaluationError, match=_message(message)):
         sklearn_scorer(metric, task)  # type: ignore[arg-type]
 
 
@@ -428,7 +433,13 @@ def test_importance_scoring_is_the_scorer_name_otherwise() -> None:
 
 def _evaluate(frame: pd.DataFrame, schema: TableSchema) -> tuple[Any, Evaluation]:
     model = _fit(frame, schema)
-    params = EvaluateParams(primary_metric="auto", threshold=0.5)
+    params = EvaluateParams(
+        primary_metric="auto",
+        threshold=0.5,
+        importance_repeats=5,
+        calibration_bins=10,
+        importance_top=20,
+    )
     return model, evaluate_model(model, frame, schema, params)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,20 +12,18 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from tasks import io
-from tasks.config import TrainParams, load_params
+from tasks.config import Params, load_params
 from tasks.ingest import TableSchema
-from tasks.train import build_pipeline, fit_pipeline
+from tasks.train import Fitted, build_pipeline, fit_pipeline
 
 PARAMS_FILE = Path(__file__).parents[2] / "params.yaml"
 # Small models keep the suite fast; the structure is the same as with the repo's values.
-FAST = (
-    "train.hist_gradient_boosting.max_iter=20",
-    "train.hist_gradient_boosting.min_samples_leaf=5",
-)
+FAST = ("models.hist_gradient_boosting.fixed.max_iter=20",)
 
 BINARY = TableSchema("y", "binary", ("a", "b"), ("c",), classes=(0, 1))
 MULTICLASS = TableSchema("y", "multiclass", ("a", "b"), ("c",), classes=("p", "q", "r"))
@@ -39,8 +38,20 @@ def _one_openmp_thread() -> Iterator[None]:
         yield
 
 
-def _params(*overrides: str) -> TrainParams:
-    return load_params(PARAMS_FILE, [*FAST, *overrides]).train
+def _params(*overrides: str) -> Params:
+    return load_params(PARAMS_FILE, [*FAST, *overrides])
+
+
+def _build(
+    schema: TableSchema, *overrides: str, hyperparams: dict[str, Any] | None = None
+) -> Pipeline:
+    params = _params(*overrides)
+    return build_pipeline(schema, params.features, params.models, params.train, hyperparams)
+
+
+def _fit(frame: pd.DataFrame, schema: TableSchema, *overrides: str) -> Fitted:
+    params = _params(*overrides)
+    return fit_pipeline(frame, schema, params.features, params.models, params.train)
 
 
 def _frame(rows: int = 40) -> pd.DataFrame:
@@ -65,60 +76,89 @@ def _steps(pipeline: object) -> list[str]:
         ("hist_gradient_boosting", BINARY, HistGradientBoostingClassifier),
         ("hist_gradient_boosting", MULTICLASS, HistGradientBoostingClassifier),
         ("hist_gradient_boosting", REGRESSION, HistGradientBoostingRegressor),
-        ("linear", BINARY, LogisticRegression),
-        ("linear", MULTICLASS, LogisticRegression),
-        ("linear", REGRESSION, Ridge),
+        ("logistic_regression", BINARY, LogisticRegression),
+        ("logistic_regression", MULTICLASS, LogisticRegression),
+        ("ridge", REGRESSION, Ridge),
     ],
 )
 def test_build_pipeline_steps_and_estimator(
     model: str, schema: TableSchema, estimator: type
 ) -> None:
-    pipeline = build_pipeline(schema, _params(f"train.model={model}"))
+    pipeline = _build(schema, f"train.model={model}")
 
-    assert _steps(pipeline) == ["preprocess", "model"]
+    assert _steps(pipeline) == ["columns", "model"]
     assert type(pipeline.named_steps["model"]) is estimator
-    preprocess = pipeline.named_steps["preprocess"]
-    assert [(name, columns) for name, _, columns in preprocess.transformers] == [
+    columns = pipeline.named_steps["columns"]
+    assert [(name, names) for name, _, names in columns.transformers] == [
         ("numeric", ["a", "b"]),
         ("categorical", ["c"]),
     ]
-    numeric, categorical = preprocess.transformers[0][1], preprocess.transformers[1][1]
+    numeric, categorical = columns.transformers[0][1], columns.transformers[1][1]
     assert [type(step) for _, step in numeric.steps] == [SimpleImputer, StandardScaler]
     assert [type(step) for _, step in categorical.steps] == [SimpleImputer, OneHotEncoder]
 
 
 def test_model_options_come_from_params() -> None:
-    hgb = build_pipeline(BINARY, _params("train.seed=7")).named_steps["model"]
-    logistic = build_pipeline(BINARY, _params("train.model=linear", "train.linear.C=0.5"))
-    ridge = build_pipeline(REGRESSION, _params("train.model=linear", "train.linear.alpha=2.0"))
+    hgb = _build(BINARY, "train.seed=7", hyperparams={"min_samples_leaf": 5}).named_steps["model"]
+    # C and alpha are searched in the repo's spaces; a key is either fixed or searched, so
+    # fixing one takes it out of the space.
+    logistic = _build(
+        BINARY,
+        "train.model=logistic_regression",
+        "models.logistic_regression.space={}",
+        "models.logistic_regression.fixed.C=0.5",
+    )
+    ridge = _build(
+        REGRESSION, "train.model=ridge", "models.ridge.space={}", "models.ridge.fixed.alpha=2.0"
+    )
 
     assert (hgb.max_iter, hgb.min_samples_leaf, hgb.random_state) == (20, 5, 7)
+    # The searched space is not applied when training one model: scikit-learn's defaults.
     assert (hgb.learning_rate, hgb.max_leaf_nodes, hgb.l2_regularization) == (0.1, 31, 0.0)
     assert hgb.early_stopping is False
     assert (logistic.named_steps["model"].C, logistic.named_steps["model"].max_iter) == (0.5, 1000)
     assert ridge.named_steps["model"].alpha == 2.0
 
 
-def test_scale_false_drops_the_scaler() -> None:
-    pipeline = build_pipeline(BINARY, _params("train.scale=false"))
+def test_hyperparams_win_over_fixed_and_family_over_train_model() -> None:
+    params = _params()
 
-    numeric = pipeline.named_steps["preprocess"].transformers[0][1]
+    pipeline = build_pipeline(
+        REGRESSION,
+        params.features,
+        params.models,
+        params.train,
+        {"max_iter": 30},
+        family="hist_gradient_boosting",
+    )
+    ridge = build_pipeline(REGRESSION, params.features, params.models, params.train, family="ridge")
+
+    assert params.train.model == "hist_gradient_boosting"
+    assert (type(pipeline.named_steps["model"]), pipeline.named_steps["model"].max_iter) == (
+        HistGradientBoostingRegressor,
+        30,
+    )
+    assert type(ridge.named_steps["model"]) is Ridge
+
+
+def test_scale_none_drops_the_scaler() -> None:
+    pipeline = _build(BINARY, "features.transform.scaling=none")
+
+    numeric = pipeline.named_steps["columns"].transformers[0][1]
     assert [type(step) for _, step in numeric.steps] == [SimpleImputer]
 
 
 def test_imputation_and_encoding_options() -> None:
-    pipeline = build_pipeline(
+    pipeline = _build(
         BINARY,
-        _params(
-            "train.numeric_imputation=mean",
-            "train.categorical_imputation=constant",
-            "train.one_hot_min_frequency=0.0",
-        ),
+        "features.missing.numeric_imputation=mean",
+        "features.missing.categorical_imputation=constant",
+        "features.encoding.min_frequency=0.0",
     )
 
-    preprocess = pipeline.named_steps["preprocess"]
-    numeric_imputer = preprocess.transformers[0][1].steps[0][1]
-    categorical_imputer, encoder = (step for _, step in preprocess.transformers[1][1].steps)
+    columns = pipeline.named_steps["columns"]
+    numeric_imputer = columns.transformers[0][1].steps[0][1]
+    categorical_imputer, encoder = (step for _, step in columns.transformers[1][1].steps)
     assert numeric_imputer.strategy == "mean"
     assert (categorical_imputer.strategy, categorical_imputer.fill_value) == (
         "constant",
@@ -128,9 +168,9 @@ def test_imputation_and_encoding_options() -> None:
     assert encoder.handle_unknown == "infrequent_if_exist"
 
 
-@pytest.mark.parametrize("model", ["hist_gradient_boosting", "linear"])
+@pytest.mark.parametrize("model", ["hist_gradient_boosting", "logistic_regression"])
 def test_fit_with_missing_values_and_unseen_category(model: str) -> None:
-    pipeline = fit_pipeline(_frame(), BINARY, _params(f"train.model={model}"))
+    pipeline = _fit(_frame(), BINARY, f"train.model={model}").model
     new = pd.DataFrame({"a": [1.5, np.nan], "b": [0.1, np.nan], "c": ["never seen", np.nan]})
 
     proba = pipeline.predict_proba(new)
@@ -144,22 +184,37 @@ def test_fit_with_missing_values_and_unseen_category(model: str) -> None:
 def test_fit_uses_only_the_schema_features() -> None:
     frame = _frame().assign(session_id=range(40), extra=["noise"] * 40)
 
-    pipeline = fit_pipeline(frame, BINARY, _params())
+    fitted = _fit(frame, BINARY)
 
-    assert list(pipeline.feature_names_in_) == ["a", "b", "c"]
+    assert list(fitted.model.feature_names_in_) == ["a", "b", "c"]
+
+
+def test_fit_with_the_repo_features_reports_nothing_changed() -> None:
+    fitted = _fit(_frame(), BINARY)
+
+    assert fitted.rows == {
+        "rows_in": 40,
+        "outliers_removed": 0,
+        "sampling_added": 0,
+        "sampling_removed": 0,
+        "rows_out": 40,
+    }
+    assert fitted.clipped == {}
+    assert fitted.dropped_columns == ()
 
 
 def test_fit_regression() -> None:
     frame = _frame().assign(y=lambda f: np.arange(40) * 0.5)
 
-    pipeline = fit_pipeline(frame, REGRESSION, _params("train.model=linear"))
+    pipeline = _fit(frame, REGRESSION, "train.model=ridge").model
 
+    assert type(pipeline.named_steps["model"]) is Ridge
     assert pipeline.predict(frame[["a", "b", "c"]]).shape == (40,)
 
 
 def test_fit_learns_the_signal() -> None:
     frame = _frame()
-    pipeline = fit_pipeline(frame, BINARY, _params("train.model=linear"))
+    pipeline = _fit(frame, BINARY, "train.model=logistic_regression").model
 
     proba = pipeline.predict_proba(pd.DataFrame({"a": [-2.0, 2.0], "b": [0.0, 0.0], "c": "x"}))
 
@@ -170,8 +225,11 @@ def test_same_seed_gives_identical_probabilities() -> None:
     frame = _frame()
     params = _params("train.seed=11")
 
-    first = fit_pipeline(frame, BINARY, params).predict_proba(frame[["a", "b", "c"]])
-    second = fit_pipeline(frame, BINARY, params).predict_proba(frame[["a", "b", "c"]])
+    def fit() -> Pipeline:
+        return fit_pipeline(frame, BINARY, params.features, params.models, params.train).model
+
+    first = fit().predict_proba(frame[["a", "b", "c"]])
+    second = fit().predict_proba(frame[["a", "b", "c"]])
 
     np.testing.assert_array_equal(first, second)
 
@@ -182,10 +240,9 @@ def test_missing_text_read_back_from_parquet_is_imputed_like_nan(tmp_path: Path)
     path = tmp_path / "train.parquet"
     io.write_frame(_frame(), path)
     frame = io.read_frame(path)
-    preprocess = build_pipeline(BINARY, _params("train.one_hot_min_frequency=0.0")).named_steps[
-        "preprocess"
-    ]
+    preprocess = _build(BINARY, "features.encoding.min_frequency=0.0")[:-1]
 
     preprocess.fit(frame[["a", "b", "c"]])
 
+    assert _steps(preprocess) == ["columns"]
     assert list(preprocess.get_feature_names_out()) == ["a", "b", "c_x", "c_y", "c_z"]
