@@ -89,6 +89,20 @@ def test_random_search_on_two_dask_workers_logs_nested_runs_and_keeps_the_best(
     tuning_files = {a.path for a in client.list_artifacts(parent.info.run_id, "tuning")}
     assert tuning_files == {"tuning/tuning.json"}
 
+    from tests.integration.test_training_flow import _artifact_markdown
+
+    (table,) = _artifact_markdown("leaderboard", result_flow_run_id(project))
+    rows = json.loads(table)
+    assert [row["trial"] for row in rows] == tuning["leaderboard"]
+    assert rows[0]["rank"] == 1
+
+
+def result_flow_run_id(project: Path) -> str:
+    """The Prefect flow run that registered the project's last version (an MLflow run tag)."""
+    record = json.loads((project / "reports/registration.json").read_text())
+    run = MlflowClient().get_run(record["run_id"])
+    return str(run.data.tags["prefect.flow_run_id"])
+
 
 def _frames(rows: int = 1500) -> tuple[object, ...]:
     params = load_params(REPO / "params.yaml")
@@ -137,6 +151,19 @@ def test_bayes_on_two_dask_workers_shares_one_study() -> None:
     # two workers with one seed each: no point is proposed twice
     hgb = [tuple(sorted(t.params.items())) for t in trials if t.family == "hist_gradient_boosting"]
     assert len(set(hgb)) == 4
+
+
+def test_an_existing_dask_cluster_is_used_by_address() -> None:
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        result = _search("tune.method=random", f"tune.dask_address={cluster.scheduler_address}")
+        assert result.workers == f"dask {cluster.scheduler_address}"  # type: ignore[attr-defined]
+        assert len(result.trials) == 6  # type: ignore[attr-defined]
+        # the fits went through this cluster's scheduler (it runs in this process)
+        assert cluster.scheduler.task_prefixes, "the cluster's scheduler saw no task"
 
 
 def test_a_grid_over_the_budget_is_refused() -> None:
