@@ -222,15 +222,19 @@ def promote(
     return outcome, decision
 
 
+def _pending(name: str, version: str, verb: str) -> None:
+    """Refuse to ``verb`` a version that is not waiting for approval."""
+    state = registry.version_info(name, version).tags.get("approval", "not awaiting approval")
+    if state != "pending":
+        raise PromotionError(
+            f"{name} version {version} is {state}: only a pending version can be {verb}"
+        )
+
+
 def approve(root: Path, params: Params, version: str, *, actor: str, reason: str = "") -> Outcome:
     """Promote a pending version: it is judged again against the champion of now."""
     name = model_name(params)
-    info = registry.version_info(name, version)
-    if info.tags.get("approval") != "pending":
-        state = info.tags.get("approval", "not awaiting approval")
-        raise PromotionError(
-            f"{name} version {version} is {state}: only a pending version can be approved"
-        )
+    _pending(name, version, "approved")
     with registry.promotion_lock(root, name, params.promote):
         before = registry.alias_version(name, registry.CHAMPION)
         decision = judge(root, params, version, before)
@@ -252,12 +256,7 @@ def approve(root: Path, params: Params, version: str, *, actor: str, reason: str
 def reject(params: Params, version: str, *, actor: str, reason: str) -> Outcome:
     """Record that a pending version will not be promoted."""
     name = model_name(params)
-    info = registry.version_info(name, version)
-    if info.tags.get("approval") != "pending":
-        state = info.tags.get("approval", "not awaiting approval")
-        raise PromotionError(
-            f"{name} version {version} is {state}: only a pending version can be rejected"
-        )
+    _pending(name, version, "rejected")
     champion = registry.alias_version(name, registry.CHAMPION)
     registry.tag_version(name, version, {"approval": "rejected", "approval.actor": actor})
     registry.record_event(

@@ -15,7 +15,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from tasks.config import Family, FeaturesParams, ModelsParams, TrainParams, TuneParams
@@ -139,6 +139,27 @@ def dask_client(params: TuneParams) -> Iterator[Client | None]:
         yield client
 
 
+@dataclass(frozen=True)
+class _Search:
+    """What the searches of every family share."""
+
+    train: pd.DataFrame
+    schema: TableSchema
+    features: FeaturesParams
+    models: ModelsParams
+    params: TuneParams
+    primary: str
+    base: TrainParams
+    client: Client | None
+    deadline: float
+
+    def pipeline(self, family: str, hyperparams: dict[str, Any] | None = None) -> Pipeline:
+        """``family``'s pipeline with its fixed hyperparameters and ``hyperparams`` on top."""
+        return build_pipeline(
+            self.schema, self.features, self.models, self.base, hyperparams, family
+        )
+
+
 def _folds(schema: TableSchema, params: TuneParams) -> Any:
     from sklearn.model_selection import KFold, StratifiedKFold
 
@@ -146,25 +167,17 @@ def _folds(schema: TableSchema, params: TuneParams) -> Any:
     return kind(n_splits=params.cv_folds, shuffle=True, random_state=params.seed)
 
 
-def _sklearn_search(
-    family: Family,
-    train: pd.DataFrame,
-    schema: TableSchema,
-    features: FeaturesParams,
-    models: ModelsParams,
-    params: TuneParams,
-    primary: str,
-    base_params: TrainParams,
-    client: Client | None,
-    first_number: int,
-) -> tuple[list[Trial], dict[str, Any]]:
+def _sklearn_search(job: _Search, family: Family, first_number: int) -> list[Trial]:
+    """scikit-learn's grid or randomized search over ``family``'s space."""
     import joblib
     from sklearn.model_selection import GridSearchCV, ParameterGrid, RandomizedSearchCV
 
     from tasks.models import distributions, grid
 
-    family_params = models.family(family)
-    base = build_pipeline(schema, features, models, base_params, family=family)
+    train, schema, params, primary = job.train, job.schema, job.params, job.primary
+
+    family_params = job.models.family(family)
+    base = job.pipeline(family)
     scoring = importance_scoring(primary, schema)
     common: dict[str, Any] = {
         "scoring": scoring,
@@ -190,7 +203,7 @@ def _sklearn_search(
             base, space, n_iter=params.trials, random_state=params.seed, **common
         )
     x, y = train[list(schema.features)], train[schema.target]
-    backend = joblib.parallel_backend("dask") if client is not None else nullcontext()
+    backend = joblib.parallel_backend("dask") if job.client is not None else nullcontext()
     with backend:
         search.fit(x, y)
     results = search.cv_results_
@@ -214,7 +227,7 @@ def _sklearn_search(
                 seconds=seconds * params.cv_folds,
             )
         )
-    return trials, dict(family_params.fixed)
+    return trials
 
 
 def _plain(value: Any) -> Any:
@@ -251,26 +264,23 @@ def _objective_scores(
     return scores
 
 
-def _optuna_search(
-    family: Family,
-    train: pd.DataFrame,
-    schema: TableSchema,
-    features: FeaturesParams,
-    models: ModelsParams,
-    params: TuneParams,
-    primary: str,
-    base_params: TrainParams,
-    client: Client | None,
-    first_number: int,
-    deadline: float,
-) -> tuple[list[Trial], dict[str, Any]]:
+def _optuna_search(job: _Search, family: Family, first_number: int) -> list[Trial]:
+    """Optuna's TPE over ``family``'s space, fold-by-fold so the pruner can stop a trial."""
     import optuna
+
+    train, schema, params, primary, client = (
+        job.train,
+        job.schema,
+        job.params,
+        job.primary,
+        job.client,
+    )
+    job = replace(job, client=None)  # the objective travels to the workers; the client stays
 
     from tasks.models import suggest
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    family_params = models.family(family)
-    fixed = dict(family_params.fixed)
+    family_params = job.models.family(family)
     x, y = train[list(schema.features)], train[schema.target]
     folds = list(_folds(schema, params).split(x, y))
     scoring = importance_scoring(primary, schema)
@@ -283,7 +293,7 @@ def _optuna_search(
 
     def objective(trial: optuna.Trial) -> float:
         chosen = suggest(trial, family_params.space)
-        pipeline = build_pipeline(schema, features, models, base_params, chosen, family)
+        pipeline = job.pipeline(family, chosen)
 
         def report(value: float, step: int) -> None:
             trial.report(value, step)
@@ -295,7 +305,7 @@ def _optuna_search(
         return float(sum(scores) / len(scores))
 
     sampler = optuna.samplers.TPESampler(seed=params.seed)
-    timeout = max(deadline - time.monotonic(), 1.0)
+    timeout = max(job.deadline - time.monotonic(), 1.0)
     if client is None:
         study = optuna.create_study(direction=direction, sampler=sampler, pruner=pruner)
         study.optimize(objective, n_trials=params.trials, timeout=timeout)
@@ -354,7 +364,7 @@ def _optuna_search(
                 seconds=seconds,
             )
         )
-    return trials, fixed
+    return trials
 
 
 def search(
@@ -385,21 +395,20 @@ def search(
             if client is not None
             else "joblib (local cores)"
         )
+        job = _Search(
+            train, schema, features, models, params, primary, base_params, client, deadline
+        )
         for family in params.families:
             if time.monotonic() > deadline and finalists:
                 break  # the budget is spent: families not reached are not searched
             run = _optuna_search if params.method == "bayes" else _sklearn_search
-            kwargs: dict[str, Any] = {"deadline": deadline} if params.method == "bayes" else {}
-            found, _ = run(
-                family, train, schema, features, models, params, primary, base_params, client,
-                len(trials), **kwargs,
-            )  # fmt: skip
+            found = run(job, family, len(trials))
             complete = [t for t in found if t.state == "complete"]
             if not complete:
                 trials.extend(found)
                 continue
             best = max(complete, key=lambda t: sign * t.cv_mean)
-            model = build_pipeline(schema, features, models, base_params, best.params, family)
+            model = job.pipeline(family, best.params)
             model.fit(train[list(schema.features)], train[schema.target])
             outputs = model_outputs(model, valid, schema, threshold)
             valid_score = compute_metrics(outputs, [primary])[primary]
