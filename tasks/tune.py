@@ -59,6 +59,7 @@ class SearchResult:
     best_family: str
     best_params: dict[str, Any]
     seconds: float
+    search_seconds: float  # the trials themselves (cross-validation), without the refits
     workers: str
     model: Any = field(repr=False, compare=False)
 
@@ -386,6 +387,7 @@ def search(
     deadline = started + params.minutes * 60
     trials: list[Trial] = []
     finalists: list[tuple[Trial, Any, float]] = []
+    search_seconds = 0.0
     sign = -1.0 if primary in LOWER_IS_BETTER else 1.0
     with dask_client(params) as client:
         where = (
@@ -402,7 +404,9 @@ def search(
             if time.monotonic() > deadline and finalists:
                 break  # the budget is spent: families not reached are not searched
             run = _optuna_search if params.method == "bayes" else _sklearn_search
+            searching = time.monotonic()
             found = run(job, family, len(trials))
+            search_seconds += time.monotonic() - searching
             complete = [t for t in found if t.state == "complete"]
             if not complete:
                 trials.extend(found)
@@ -431,6 +435,7 @@ def search(
         best_family=winner.family,
         best_params=winner.params,
         seconds=time.monotonic() - started,
+        search_seconds=search_seconds,
         workers=where,
         model=model,
     )
