@@ -81,7 +81,7 @@ def _outputs(
 def judge(root: Path, params: Params, version: str, champion: str | None) -> Decision:
     """Score ``version`` and ``champion`` on the project's current test split and decide."""
     from tasks.evaluate import primary_metric
-    from tasks.promotion import Rule, decide
+    from tasks.promotion import REFUSE, Decision, Rule, decide
 
     schema = TableSchema.from_dict(io.read_json(root / params.paths.schema_))
     test_frame = io.read_frame(root / params.paths.test)
@@ -90,11 +90,8 @@ def judge(root: Path, params: Params, version: str, champion: str | None) -> Dec
     try:
         challenger = _outputs(name, version, test_frame, schema, params)
     except Exception as error:  # an evaluation error is a refusal, never a pass
-        from tasks.promotion import REFUSE
-        from tasks.promotion import Decision as Made
-
         rule = Rule("challenger scored", False, f"version {version} could not be scored: {error!r}")
-        return Made(REFUSE, version, champion, primary, (rule,), {}, {})
+        return Decision(REFUSE, version, champion, primary, (rule,), {}, {})
     champion_outputs, champion_error = None, None
     if champion is not None:
         try:

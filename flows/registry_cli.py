@@ -36,7 +36,7 @@ def _connect() -> tuple[Path, Params, str]:
     return root, params, model_name(params)
 
 
-def _primary(params: Params, info: VersionInfo) -> str:
+def _primary(info: VersionInfo) -> str:
     name = info.run_tags.get("primary_metric", "")
     value = info.metrics.get(f"test_{name}")
     return f"{name} {value:.4f}" if value is not None else "?"
@@ -54,7 +54,7 @@ def status() -> None:
     from flows.cli import console
     from tasks import registry
 
-    _, params, name = _connect()
+    _, _, name = _connect()
     if not registry.model_exists(name):
         console.print(
             f"[yellow]No registered model '{name}' yet: run `mlops demo` or `mlops train`.[/]"
@@ -73,7 +73,7 @@ def status() -> None:
         table.add_row(
             alias,
             version,
-            _primary(params, info),
+            _primary(info),
             (info.tags.get("data.dvc_md5") or info.run_tags.get("data.dvc_md5", "?"))[:12],
             _age(info.created),
             info.tags.get("gate.decision", "[yellow]not judged[/]"),

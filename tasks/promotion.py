@@ -63,7 +63,7 @@ def _better(primary: str, delta: float) -> float:
     return -delta if primary in LOWER_IS_BETTER else delta
 
 
-def _finite(values: dict[str, float]) -> list[str]:
+def _not_finite(values: dict[str, float]) -> list[str]:
     return sorted(name for name, value in values.items() if not math.isfinite(value))
 
 
@@ -153,15 +153,15 @@ def decide(
     new_metrics = compute_metrics(challenger, names)
     old_metrics = compute_metrics(champion, names) if champion is not None else {}
     rules = [_floor_rule(m, bound, new_metrics.get(m)) for m, bound in params.floors.items()]
-    bad = _finite(new_metrics)
+    bad = _not_finite(new_metrics)
     if bad:
         rules.append(Rule("metrics are numbers", False, f"challenger's {', '.join(bad)} is NaN"))
     if champion_version is not None:
         if champion is None:
             detail = f"champion version {champion_version} could not be scored: {champion_error}"
             rules.append(Rule("champion scored", False, detail))
-        elif _finite(old_metrics):
-            detail = f"champion's {', '.join(_finite(old_metrics))} is NaN"
+        elif _not_finite(old_metrics):
+            detail = f"champion's {', '.join(_not_finite(old_metrics))} is NaN"
             rules.append(Rule("metrics are numbers", False, detail))
         elif not bad:
             rules.append(_delta_rule(primary, new_metrics[primary], old_metrics[primary], params))

@@ -169,7 +169,7 @@ def move_alias(model_name: str, alias: str, version: str) -> None:
 
 def record_event(event: Event) -> None:
     """Append ``event`` to the model's history (a registered-model tag, sortable by time)."""
-    stamp = event.time.replace(":", "").replace("-", "").replace("+0000", "")
+    stamp = event.time.replace(":", "").replace("-", "")
     key = f"{HISTORY_PREFIX}{stamp}.{uuid.uuid4().hex[:8]}"
     _client().set_registered_model_tag(event.model_name, key, json.dumps(event.to_dict()))
 
