@@ -306,6 +306,44 @@ def ui(
     raise typer.Exit(subprocess.call(command, cwd=root))
 
 
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to bind (127.0.0.1: this machine)."),
+    port: int = typer.Option(8080, help="Port to listen on."),
+    workers: int = typer.Option(1, min=1, help="Worker processes (each loads the model)."),
+    access_log: bool = typer.Option(True, help="One log line per scoring request."),
+) -> None:
+    """Serve the champion over HTTP (MLflow's scoring protocol) and follow its alias."""
+    root, params = _setup()
+    import uvicorn
+
+    from serving.app import Settings, create_app, log_config
+    from tasks import tracking
+
+    tracking.configure(root)
+    settings = Settings.from_project(root, params)
+    auth = (
+        "bearer token required (SERVING_TOKEN)"
+        if settings.token
+        else "no auth (SERVING_TOKEN unset)"
+    )
+    console.print(
+        f"serving models:/{settings.model_name}@{params.serve.alias} on http://{host}:{port} "
+        f"({auth}); following the alias every {params.serve.poll_seconds:g} s",
+        highlight=False,
+        soft_wrap=True,
+    )
+    config = log_config(access_log)
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=config,
+                    access_log=False, timeout_graceful_shutdown=10)  # fmt: skip
+        return
+    os.environ["MLOPS_PROJECT"] = str(root)
+    uvicorn.run("serving.app:app_from_environment", factory=True, host=host, port=port,
+                workers=workers, log_config=config, access_log=False,
+                timeout_graceful_shutdown=10)  # fmt: skip
+
+
 from flows import registry_cli  # noqa: E402  (registers its commands on ``app``)
 
 registry_cli.register(app)

@@ -345,6 +345,32 @@ class PromoteParams(_Section):
     lock_timeout_seconds: float = Field(gt=0.0)
 
 
+class ServeParams(_Section):
+    alias: str = Field(min_length=1)
+    poll_seconds: float = Field(gt=0.0)
+    canary_fraction: float = Field(ge=0.0, le=1.0)
+    shadow: bool
+    max_batch_rows: int = Field(ge=1)
+    max_body_bytes: int = Field(ge=1024)
+    max_rows: int = Field(ge=1)
+    timeout_seconds: float = Field(gt=0.0)
+    log_flush_seconds: float = Field(gt=0.0)
+
+    @model_validator(mode="after")
+    def _one_challenger_role(self) -> ServeParams:
+        if self.shadow and self.canary_fraction > 0:
+            raise ValueError(
+                f"shadow=true and canary_fraction={self.canary_fraction} both send traffic to "
+                "the challenger; choose one"
+            )
+        return self
+
+
+class PredictParams(_Section):
+    chunk_rows: int = Field(ge=1)
+    probabilities: bool
+
+
 class PathsParams(_Section):
     validated: str
     ingested: str
@@ -363,6 +389,9 @@ class PathsParams(_Section):
     predictions: str
     registration: str
     promotion: str
+    inference_log: str
+    feedback: str
+    predictions_dir: str
 
 
 class Params(_Section):
@@ -379,6 +408,8 @@ class Params(_Section):
     evaluate: EvaluateParams
     register_: RegisterParams = Field(alias="register")
     promote: PromoteParams
+    serve: ServeParams
+    predict: PredictParams
     paths: PathsParams
 
 

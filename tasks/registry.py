@@ -157,6 +157,68 @@ def load_version(model_name: str, version: str) -> Any:
     return mlflow.sklearn.load_model(f"models:/{model_name}/{version}")
 
 
+@dataclass(frozen=True)
+class Column:
+    """One input column of a model's signature: MLflow's type name and whether it must be sent."""
+
+    name: str
+    type: str
+    required: bool
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A registered version ready to answer requests: the Pipeline, its input columns and what
+    its version records (data version, run)."""
+
+    model_name: str
+    version: str
+    model: Any
+    columns: tuple[Column, ...]
+    classes: tuple[Any, ...]
+    task: str
+    threshold: float
+    run_id: str
+    data_md5: str
+    tags: dict[str, str]
+
+
+def load_served(model_name: str, version: str) -> ServedModel:
+    """Download ``version`` once and load its Pipeline and signature (no signature: an error,
+    since the endpoint validates every request against it)."""
+    import mlflow
+    from mlflow.models import Model
+
+    info = version_info(model_name, version)
+    local = Path(mlflow.artifacts.download_artifacts(f"models:/{model_name}/{version}"))
+    signature = Model.load(str(local / "MLmodel")).signature
+    if signature is None or signature.inputs is None:
+        raise RegistryError(
+            f"model '{model_name}' version {version} was logged without a signature; "
+            "the endpoint needs one to check requests (retrain it with `mlops train`)"
+        )
+    columns = tuple(
+        Column(str(spec.name), str(spec.type.name), bool(spec.required))
+        for spec in signature.inputs.inputs
+    )
+    model = mlflow.sklearn.load_model(str(local))
+    classes = tuple(getattr(model, "classes_", ()))
+    default_task = "regression" if not classes else "binary" if len(classes) == 2 else "multiclass"
+    return ServedModel(
+        model_name=model_name,
+        version=str(version),
+        model=model,
+        columns=columns,
+        classes=classes,
+        # the decision rule evaluate used: the task and, for binary, the threshold it was run with
+        task=info.run_tags.get("task", default_task),
+        threshold=float(info.params.get("evaluate.threshold", 0.5)),
+        run_id=info.run_id,
+        data_md5=info.tags.get("data.dvc_md5", info.run_tags.get("data.dvc_md5", "")),
+        tags=info.tags,
+    )
+
+
 def log_json(run_id: str, data: Mapping[str, Any], artifact_file: str) -> None:
     """Attach ``data`` as a JSON artifact to the (finished) run ``run_id``."""
     _client().log_dict(run_id, dict(data), artifact_file)

@@ -1,0 +1,569 @@
+"""The HTTP scoring service: ``mlops serve``.
+
+MLflow's scoring protocol (``POST /invocations``, ``GET /ping``, ``/health``, ``/version``) plus
+``GET /metadata``, ``POST /feedback`` and Prometheus ``GET /metrics``. It serves
+``models:/NAME@<serve.alias>`` and follows the alias (:class:`serving.engine.Follower`); with
+``serve.canary_fraction`` or ``serve.shadow`` it also loads the ``challenger``. Every response
+names the version that answered (``X-Model-Version``) and every scored row goes to the
+inference log. With ``SERVING_TOKEN`` set, every route but ``/ping`` and ``/health`` needs
+``Authorization: Bearer <token>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from serving.engine import (
+    CHALLENGER,
+    CHAMPION,
+    Follower,
+    NoModel,
+    Scored,
+    Scorer,
+    feedback_taker,
+    route,
+)
+from serving.protocol import Parsed, RequestError, parse_request
+from tasks.config import Params, ServeParams
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+logger = logging.getLogger("mlops.serving")
+access = logging.getLogger("mlops.serving.access")
+
+OPEN_PATHS = frozenset({"/ping", "/health"})
+KNOWN_PATHS = frozenset(
+    {"/invocations", "/ping", "/health", "/version", "/metadata", "/feedback", "/metrics"}
+)
+TOKEN_ENV = "SERVING_TOKEN"
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+@dataclass
+class Settings:
+    """What the service needs, resolved once from the project and the environment."""
+
+    model_name: str
+    serve: ServeParams
+    log_path: Path
+    feedback_dir: Path
+    token: str | None = None
+    loader: Callable[[str, str], Any] | None = None
+    aliases: Callable[[str], dict[str, str]] | None = None
+    roles: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_project(cls, root: Path, params: Params) -> Settings:
+        return cls(
+            model_name=params.register_.resolved_model_name(params.ingest.path),
+            serve=params.serve,
+            log_path=root / params.paths.inference_log,
+            feedback_dir=root / params.paths.feedback,
+            token=os.environ.get(TOKEN_ENV) or None,
+        )
+
+
+class Metrics:
+    """The service's Prometheus metrics, in a registry of its own."""
+
+    def __init__(self) -> None:
+        from prometheus_client import (
+            CollectorRegistry,
+            Counter,
+            Gauge,
+            Histogram,
+            disable_created_metrics,
+        )
+
+        disable_created_metrics()  # type: ignore[no-untyped-call]
+
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "mlops_requests", "HTTP requests by path and status", ["path", "status"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "mlops_request_seconds", "Time to answer a request", ["path"],
+            buckets=(.001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )  # fmt: skip
+        self.rows = Counter(
+            "mlops_predictions", "Rows scored, by role and model version", ["role", "version"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.batch_rows = Histogram(
+            "mlops_batch_rows", "Rows per call of the model (requests scored together)",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096), registry=self.registry,
+        )  # fmt: skip
+        self.errors = Counter("mlops_errors", "Failures by kind", ["kind"], registry=self.registry)
+        self.version = Gauge(
+            "mlops_model_version", "The version loaded per role (0: none)", ["model", "role"],
+            registry=self.registry,
+        )  # fmt: skip
+
+    def render(self) -> bytes:
+        from prometheus_client import generate_latest
+
+        data: bytes = generate_latest(self.registry)
+        return data
+
+
+class Service:
+    """The scorers, the follower and the inference log behind one app."""
+
+    def __init__(self, settings: Settings) -> None:
+        from tasks import inference_log, registry
+
+        self.settings = settings
+        serve = settings.serve
+        self.metrics = Metrics()
+        self.roles = settings.roles or {CHAMPION: serve.alias}
+        if (serve.canary_fraction > 0 or serve.shadow) and CHALLENGER not in self.roles:
+            self.roles[CHALLENGER] = registry.CHALLENGER
+        self.scorers = {role: Scorer(role, serve.max_batch_rows) for role in self.roles}
+        for scorer in self.scorers.values():
+            scorer.on_batch = self._counted
+        self.follower = Follower(
+            settings.model_name,
+            self.roles,
+            self.scorers,
+            serve.poll_seconds,
+            loader=settings.loader or registry.load_served,
+            aliases=settings.aliases or registry.aliases,
+            feedback=feedback_taker(settings.log_path, settings.feedback_dir),
+            on_load_failure=lambda role, version, error: self.metrics.errors.labels(
+                "model_load"
+            ).inc(),
+        )
+        self.log = inference_log.LogWriter(settings.log_path, serve.log_flush_seconds)
+        self.background: set[asyncio.Task[Any]] = set()
+
+    def _counted(self, served: Any, rows: int) -> None:
+        self.metrics.batch_rows.observe(rows)
+
+    def publish_versions(self) -> None:
+        for role, scorer in self.scorers.items():
+            version = scorer.served.version if scorer.served else "0"
+            self.metrics.version.labels(self.settings.model_name, role).set(float(version))
+
+    def start(self) -> None:
+        # The scoring thread holds the GIL for a whole call of the model; a shorter switch
+        # interval (5 ms by default) lets the event loop take requests in meanwhile.
+        sys.setswitchinterval(0.0005)
+        self.follower.poll()  # the first load happens before the first request is accepted
+        self.publish_versions()
+        self.follower.start()
+
+    def stop(self) -> None:
+        self.follower.stop()
+        self.log.close()
+        for scorer in self.scorers.values():
+            scorer.close()
+
+    def record(self, scored: Scored, parsed: Parsed, request_id: str, role: str, answered: bool,
+               latency_ms: float | None) -> None:  # fmt: skip
+        from tasks.inference_log import Prediction, now
+
+        served = scored.served
+        self.metrics.rows.labels(role, served.version).inc(parsed.rows)
+        self.log.put(
+            Prediction(
+                time=now(),
+                request_id=request_id,
+                model_name=served.model_name,
+                model_version=served.version,
+                role=role,
+                answered=answered,
+                source="http",
+                latency_ms=latency_ms,
+                features=parsed.records(),
+                predictions=scored.predictions,
+                probabilities=scored.probabilities,
+            )
+        )
+
+    async def shadow(self, parsed: Parsed, request_id: str) -> None:
+        scorer = self.scorers.get(CHALLENGER)
+        if scorer is None or scorer.served is None:
+            return
+        started = time.perf_counter()
+        try:
+            scored = await scorer.score(parsed)
+        except Exception as error:  # the shadow never affects the answer
+            self.metrics.errors.labels("shadow").inc()
+            logger.error("shadow scoring of %s failed: %r", request_id, error)
+            return
+        latency = (time.perf_counter() - started) * 1000
+        self.record(scored, parsed, request_id, CHALLENGER, False, latency)
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    import orjson
+    from starlette.responses import Response
+
+    body = orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY)
+    return Response(body, status, headers=headers, media_type="application/json")
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return _json({"error_code": _CODES.get(status, "ERROR"), "message": message}, status, headers)
+
+
+_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    404: "NOT_FOUND",
+    413: "REQUEST_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    503: "NO_MODEL",
+    504: "TIMEOUT",
+}
+
+
+async def _read_body(request: Any, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise RequestError(
+            413, f"the body is {int(declared)} bytes; the limit is {limit} (serve.max_body_bytes)"
+        )
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(
+                413, f"the body is over {limit} bytes, the limit (serve.max_body_bytes)"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class Guard:
+    """Outermost layer: bearer token, latency and request metrics, the access log (one line per
+    scoring request, naming the version that answered)."""
+
+    def __init__(self, app: ASGIApp, service: Service) -> None:
+        self.app = app
+        self.service = service
+        token = service.settings.token
+        self.expected = f"Bearer {token}".encode() if token else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        label = path if path in KNOWN_PATHS else "other"
+        started = time.perf_counter()
+        sent: dict[str, Any] = {}
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                sent["status"] = message["status"]
+                sent["headers"] = message.get("headers", [])
+            await send(message)
+
+        if self.expected is not None and path not in OPEN_PATHS:
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                response = _error(
+                    401,
+                    "missing or wrong bearer token (Authorization: Bearer <SERVING_TOKEN>)",
+                    {"WWW-Authenticate": "Bearer"},
+                )
+                await response(scope, receive, sending)
+                _observe(self.service.metrics, label, 401, started)
+                return
+        await self.app(scope, receive, sending)
+        status = int(sent.get("status", 500))
+        _observe(self.service.metrics, label, status, started)
+        if path == "/invocations" and access.isEnabledFor(logging.INFO):
+            answered = dict(sent.get("headers", []))
+            access.info(
+                "%s %s %d %.1fms request_id=%s model_version=%s role=%s",
+                scope["method"],
+                path,
+                status,
+                (time.perf_counter() - started) * 1000,
+                answered.get(b"x-request-id", b"-").decode(),
+                answered.get(b"x-model-version", b"-").decode(),
+                answered.get(b"x-model-role", b"-").decode(),
+            )
+
+
+def _observe(metrics: Metrics, label: str, status: int, started: float) -> None:
+    metrics.requests.labels(label, str(status)).inc()
+    metrics.latency.labels(label).observe(time.perf_counter() - started)
+
+
+Endpoint = Callable[["Request"], Awaitable["Response"]]
+
+
+def route_of(api: Any, path: str, method: str) -> Callable[[Endpoint], Endpoint]:
+    """Register a plain Starlette endpoint (the request in, a response out: no dependency
+    injection on the scoring path)."""
+
+    def register(endpoint: Endpoint) -> Endpoint:
+        api.add_route(path, endpoint, methods=[method])
+        return endpoint
+
+    return register
+
+
+def create_app(settings: Settings) -> Guard:
+    """The ASGI application for ``settings`` (models load when it starts)."""
+    from fastapi import FastAPI
+    from starlette.responses import PlainTextResponse, Response
+
+    service = Service(settings)
+    serve = settings.serve
+
+    @asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[None]:
+        await asyncio.get_running_loop().run_in_executor(None, service.start)
+        try:
+            yield
+        finally:
+            service.stop()
+
+    api = FastAPI(
+        title="mlops scoring service",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    api.state.service = service
+
+    def model_headers(scored: Scored, role: str, request_id: str) -> dict[str, str]:
+        return {
+            "X-Model-Name": scored.served.model_name,
+            "X-Model-Version": scored.served.version,
+            "X-Model-Role": role,
+            "X-Request-ID": request_id,
+        }
+
+    @route_of(api, "/invocations", "POST")
+    async def invocations(request: Request) -> Response:
+        started = time.perf_counter()
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        role = route(
+            request_id,
+            serve.canary_fraction,
+            CHALLENGER in service.scorers and service.scorers[CHALLENGER].served is not None,
+        )
+        champion = service.scorers[CHAMPION]
+        served = champion.served
+        if served is None:
+            return _error(503, f"no version of '{settings.model_name}' is '{serve.alias}' yet")
+        try:
+            body = await _read_body(request, serve.max_body_bytes)
+            parsed = parse_request(
+                body,
+                request.headers.get("content-type", "application/json"),
+                served.columns,
+                serve.max_rows,
+                dict(request.query_params),
+            )
+            scored = await asyncio.wait_for(
+                service.scorers[role].score(parsed), serve.timeout_seconds
+            )
+        except RequestError as error:
+            return _error(error.status, error.message, {"X-Request-ID": request_id})
+        except TimeoutError:
+            service.metrics.errors.labels("timeout").inc()
+            return _error(
+                504,
+                f"not answered within {serve.timeout_seconds:g} s (serve.timeout_seconds)",
+                {"X-Request-ID": request_id},
+            )
+        except NoModel as error:
+            return _error(503, str(error), {"X-Request-ID": request_id})
+        except Exception as error:
+            if role == CHALLENGER:  # a failing canary falls back to the champion
+                service.metrics.errors.labels("canary").inc()
+                logger.error("canary scoring of %s failed: %r", request_id, error)
+                role = CHAMPION
+                scored = await asyncio.wait_for(champion.score(parsed), serve.timeout_seconds)
+            else:
+                service.metrics.errors.labels("predict").inc()
+                logger.exception("scoring %s failed", request_id)
+                return _error(500, f"the model failed on this input: {type(error).__name__}")
+        latency = (time.perf_counter() - started) * 1000
+        service.record(scored, parsed, request_id, role, True, latency)
+        if serve.shadow and role == CHAMPION:
+            task = asyncio.create_task(service.shadow(parsed, request_id))
+            service.background.add(task)
+            task.add_done_callback(service.background.discard)
+        answer: dict[str, Any] = {"predictions": scored.predictions}
+        if parsed.probabilities and scored.probabilities is not None:
+            answer["probabilities"] = scored.probabilities
+            answer["classes"] = list(scored.served.classes)
+        return _json(answer, headers=model_headers(scored, role, request_id))
+
+    @route_of(api, "/ping", "GET")
+    async def ping(request: Request) -> Response:
+        ready = service.scorers[CHAMPION].served is not None
+        return PlainTextResponse("\n", status_code=200 if ready else 503)
+
+    @route_of(api, "/health", "GET")
+    async def health(request: Request) -> Response:
+        scorer = service.scorers[CHAMPION]
+        served = scorer.served
+        body = {
+            "status": "ok" if served else "no model",
+            "model": settings.model_name,
+            "alias": serve.alias,
+            "version": served.version if served else None,
+            "loaded_at": scorer.loaded_at,
+            "last_poll": service.follower.last_poll,
+            "last_error": service.follower.last_error,
+            "inference_log": {"written": service.log.written, "failed": service.log.failures},
+        }
+        return _json(body, 200 if served else 503)
+
+    @route_of(api, "/version", "GET")
+    async def version(request: Request) -> Response:
+        from importlib.metadata import version as installed
+
+        served = service.scorers[CHAMPION].served
+        return _json(
+            {
+                "mlflow": installed("mlflow"),
+                "model": settings.model_name,
+                "version": served.version if served else None,
+            }
+        )
+
+    @route_of(api, "/metadata", "GET")
+    async def metadata(request: Request) -> Response:
+        def describe(scorer: Scorer) -> dict[str, Any] | None:
+            served = scorer.served
+            if served is None:
+                return None
+            return {
+                "version": served.version,
+                "run_id": served.run_id,
+                "data_version": served.data_md5,
+                "task": served.task,
+                "classes": list(served.classes),
+                "threshold": served.threshold if served.task == "binary" else None,
+                "loaded_at": scorer.loaded_at,
+                "signature": {
+                    "inputs": [
+                        {"name": c.name, "type": c.type, "required": c.required}
+                        for c in served.columns
+                    ]
+                },
+            }
+
+        return _json(
+            {
+                "model": settings.model_name,
+                "alias": serve.alias,
+                **(describe(service.scorers[CHAMPION]) or {"version": None}),
+                "challenger": describe(service.scorers[CHALLENGER])
+                if CHALLENGER in service.scorers
+                else None,
+                "routing": {"canary_fraction": serve.canary_fraction, "shadow": serve.shadow},
+                "poll_seconds": serve.poll_seconds,
+            }
+        )
+
+    @route_of(api, "/feedback", "POST")
+    async def feedback(request: Request) -> Response:
+        import orjson
+
+        from tasks import inference_log
+
+        try:
+            body = await _read_body(request, serve.max_body_bytes)
+            payload = orjson.loads(body)
+        except RequestError as error:
+            return _error(error.status, error.message)
+        except orjson.JSONDecodeError as error:
+            return _error(400, f"the body is not valid JSON: {error.args[0]}")
+        items = payload.get("labels", payload) if isinstance(payload, dict) else payload
+        items = [items] if isinstance(items, dict) else items
+        labels = []
+        for index, item in enumerate(items if isinstance(items, list) else [None]):
+            if not isinstance(item, dict) or "request_id" not in item or "label" not in item:
+                return _error(
+                    400, f"label {index}: each label needs 'request_id' and 'label' (and 'row')"
+                )
+            row = item.get("row", 0)
+            if type(row) is not int or row < 0:
+                return _error(400, f"label {index}: 'row' must be a whole number >= 0")
+            labels.append((str(item["request_id"]), row, item["label"]))
+        taken, matched = await asyncio.get_running_loop().run_in_executor(
+            None, inference_log.add_feedback, settings.log_path, labels, "http"
+        )
+        return _json({"accepted": taken, "matched": matched})
+
+    @route_of(api, "/metrics", "GET")
+    async def metrics(request: Request) -> Response:
+        service.publish_versions()
+        return Response(
+            service.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
+
+    return Guard(api, service)
+
+
+def app_from_environment() -> Any:
+    """The app for the project in ``MLOPS_PROJECT`` (for ``uvicorn --factory``, several workers)."""
+    from flows.runtime import apply_defaults, project_root
+    from tasks import tracking
+    from tasks.config import load_params
+
+    apply_defaults()
+    root = project_root(
+        Path(os.environ["MLOPS_PROJECT"]) if "MLOPS_PROJECT" in os.environ else None
+    )
+    params = load_params(root / "params.yaml")
+    tracking.configure(root)
+    return create_app(Settings.from_project(root, params))
+
+
+def log_config(access_log: bool) -> dict[str, Any]:
+    """uvicorn's logging, plus the service's own loggers (the access log names the version)."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["mlops"] = {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    config["handlers"]["mlops"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "mlops",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["mlops.serving"] = {
+        "handlers": ["mlops"],
+        "level": "INFO",
+        "propagate": False,
+    }
+    config["loggers"]["mlops.inference_log"] = {"handlers": ["mlops"], "level": "INFO"}
+    config["loggers"]["mlops.serving.access"] = {
+        "handlers": ["mlops"] if access_log else [],
+        "level": "INFO" if access_log else "WARNING",
+        "propagate": False,
+    }
+    return config
