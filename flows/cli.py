@@ -307,6 +307,60 @@ def ui(
 
 
 @app.command()
+def predict(
+    input: Path = typer.Option(..., "--input", help="A CSV or Parquet file to score."),
+    output: Path | None = typer.Option(
+        None, "--output", help="Where to write (.csv or .parquet); default: paths.predictions_dir."
+    ),
+    alias: str | None = typer.Option(None, help="Score with this alias (default: serve.alias)."),
+) -> None:
+    """Validate a batch, score it with the champion, write the predictions and record the run."""
+    root, _ = _setup()
+    from flows.batch import batch_predict_flow
+    from tasks.predict import ScoringError
+    from tasks.registry import RegistryError
+
+    refused: tuple[type[Exception], ...] = (*_user_errors(), ScoringError, RegistryError)
+    try:
+        result = batch_predict_flow(
+            input=str(input.resolve()),
+            output=str(output.resolve()) if output else None,
+            project=str(root),
+            alias=alias,
+        )
+    except refused as error:
+        raise _fail(str(error)) from None
+    console.print(
+        f"scored {result.rows} rows of {result.input} with {result.model_name} version "
+        f"{result.model_version} -> {result.output} ({result.seconds:.1f} s)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(
+        f"batch id {result.batch_id} (inference log request_id) · MLflow run "
+        f"{result.mlflow_run_id} · " + ", ".join(f"{k} {v:.4f}" for k, v in result.summary.items()),
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command()
+def deploy() -> None:
+    """Register the training and batch-predict deployments on the Prefect server in
+    PREFECT_API_URL and run their flows when asked (blocks; Ctrl-C stops)."""
+    root, _ = _setup()
+    if not os.environ.get("PREFECT_API_URL"):
+        raise _fail(
+            "mlops deploy needs a running Prefect server: set PREFECT_API_URL (for example, "
+            "start one with `prefect server start` and export "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api)"
+        )
+    from flows.deployments import serve as serve_deployments
+
+    serve_deployments(root)
+
+
+@app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to bind (127.0.0.1: this machine)."),
     port: int = typer.Option(8080, help="Port to listen on."),

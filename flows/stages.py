@@ -80,17 +80,22 @@ def init_suite(root: Path, params: Params, data: Path | None = None) -> Path:
 
 
 def check_batch(
-    root: Path, path: Path, params: Params
+    root: Path, path: Path, params: Params, scoring: bool = False
 ) -> tuple[pd.DataFrame | None, ValidationReport]:
     """Read ``path`` with the suite's types and validate it: reading, schema, expectations.
 
-    Any exception inside validation is a failed report, never a pass.
+    ``scoring``: a batch to score, checked by the suite's feature checks only (the target
+    column may be absent; it is read and left unchecked when present). Any exception inside
+    validation is a failed report, never a pass.
     """
-    from tasks.expectations import declared_types
+    from tasks.expectations import declared_types, scoring_suite
     from tasks.validate import Failure, build_report, check_columns
     from tasks.validation import run_suite
 
     suite = io.read_json(suite_path(root, params))
+    target = suite["meta"].get("target")
+    if scoring:
+        suite = scoring_suite(suite)
     declared = declared_types(suite)
     size = params.validate_.sample_size
     source = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
@@ -101,9 +106,12 @@ def check_batch(
         return None, build_report(source, suite, 0, [], [crash], [])
     if frame is None:
         return None, build_report(source, suite, 0, problems, [], [])
-    schema = check_columns(
-        [str(c) for c in frame.columns], list(declared), suite["meta"].get("target")
-    )
+    columns = [str(c) for c in frame.columns]
+    if scoring:
+        expected = [c for c in declared if c != target or c in columns]
+        schema = check_columns(columns, expected, None)
+    else:
+        schema = check_columns(columns, list(declared), target)
     if schema:
         return frame, build_report(source, suite, len(frame), problems, schema, [])
     try:

@@ -25,8 +25,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from serving.protocol import Parsed, frame_of
 from tasks.registry import ServedModel
 
@@ -51,19 +49,10 @@ class Scored:
 
 
 def predict(served: ServedModel, batch: Sequence[Parsed]) -> tuple[list[Any], Any]:
-    """Labels (by the rule evaluate used: the threshold for binary) and class probabilities,
-    or values for regression, for every row of ``batch``."""
-    frame = frame_of(batch, served.columns)
-    model = served.model
-    if served.task == "regression" or not served.classes:
-        return np.asarray(model.predict(frame)).tolist(), None
-    proba = np.asarray(model.predict_proba(frame), dtype=float)
-    classes = np.asarray(served.classes, dtype=object)
-    if served.task == "binary":
-        labels = np.where(proba[:, -1] >= served.threshold, classes[-1], classes[0])
-    else:
-        labels = classes[proba.argmax(axis=1)]
-    return [label.item() if hasattr(label, "item") else label for label in labels], proba
+    """Every row of ``batch`` scored in one call, by the rule batch runs use too."""
+    from tasks.predict import score_frame
+
+    return score_frame(served, frame_of(batch, served.columns))
 
 
 class Scorer:

@@ -43,6 +43,29 @@ def declared_types(suite: dict[str, Any]) -> dict[str, str]:
     return dict(columns)
 
 
+# Checks about the table as a training set, not about each row: a batch to score may be small,
+# and its column set is checked by our own schema check (tasks/validate.check_columns).
+_TRAINING_ONLY = frozenset(
+    {"expect_table_row_count_to_be_between", "expect_table_columns_to_match_set"}
+)
+
+
+def scoring_suite(suite: dict[str, Any]) -> dict[str, Any]:
+    """``suite`` for a batch to score: every check of the feature columns, none of the target
+    (a batch to score has no labels, or labels that are not the model's input)."""
+    target = suite.get("meta", {}).get("target")
+    kept = []
+    for expectation in suite["expectations"]:
+        kwargs = expectation["kwargs"]
+        if expectation["type"] in _TRAINING_ONLY or (target and kwargs.get("column") == target):
+            continue
+        if "column_list" in kwargs and target in kwargs["column_list"]:
+            columns = [c for c in kwargs["column_list"] if c != target]
+            expectation = {**expectation, "kwargs": {**kwargs, "column_list": columns}}
+        kept.append(expectation)
+    return {**suite, "expectations": kept}
+
+
 def profile_suite(
     frame: pd.DataFrame, schema: TableSchema, name: str, params: ValidateParams
 ) -> dict[str, Any]:

@@ -62,6 +62,18 @@ def write_frame(frame: pd.DataFrame, path: Path) -> None:
         frame.to_parquet(tmp, index=False)
 
 
+def write_table(frame: pd.DataFrame, path: Path) -> None:
+    """Write CSV or Parquet by ``path``'s suffix, atomically."""
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise TableReadError(f"{path}: write .csv or .parquet, not '{suffix or 'no suffix'}'")
+    with _atomic(path) as tmp:
+        if suffix == ".csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_parquet(tmp, index=False)
+
+
 def read_frame(path: Path) -> pd.DataFrame:
     """Read a Parquet file the pipeline wrote; missing text values come back as NaN (Parquet
     returns None, which scikit-learn's imputers do not count as missing)."""

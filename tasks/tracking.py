@@ -337,3 +337,24 @@ def version_exists(model_name: str, version: str, run_id: str) -> bool:
     except MlflowException:
         return False
     return bool(found.run_id == run_id)
+
+
+def log_batch_run(
+    *,
+    experiment_id: str,
+    run_name: str,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    tags: Mapping[str, str],
+    artifacts: Mapping[str, Path],
+) -> str:
+    """One MLflow run for a batch scoring job; returns its id."""
+    import mlflow
+
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+        mlflow.set_tags(dict(tags))
+        mlflow.log_params({k: _param_value(v) for k, v in params.items()})
+        mlflow.log_metrics(dict(metrics))
+        for artifact_path, path in artifacts.items():
+            mlflow.log_artifact(str(path), artifact_path=artifact_path)
+    return str(run.info.run_id)

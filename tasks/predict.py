@@ -1,0 +1,64 @@
+"""Scoring with a registered model: the one decision rule the endpoint and batch runs share.
+
+Labels follow the rule evaluate used when the model was judged: for a binary task, the
+positive class (the larger label) when its probability reaches the threshold the run was
+evaluated with; the most probable class for multiclass; the value for regression.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tasks.registry import ServedModel
+
+
+class ScoringError(ValueError):
+    """A batch the model cannot score (columns its signature needs are missing)."""
+
+
+def score_frame(served: ServedModel, frame: pd.DataFrame) -> tuple[list[Any], np.ndarray | None]:
+    """Labels (or values) and, for classification, class probabilities of ``frame``'s rows."""
+    model = served.model
+    if served.task == "regression" or not served.classes:
+        return np.asarray(model.predict(frame)).tolist(), None
+    proba = np.asarray(model.predict_proba(frame), dtype=float)
+    classes = np.asarray(served.classes, dtype=object)
+    if served.task == "binary":
+        labels = np.where(proba[:, -1] >= served.threshold, classes[-1], classes[0])
+    else:
+        labels = classes[proba.argmax(axis=1)]
+    return [label.item() if hasattr(label, "item") else label for label in labels], proba
+
+
+def model_inputs(served: ServedModel, frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    """The columns of ``frame`` the model takes, in signature order (optional ones may be
+    absent: they are missing values); an error names the required ones that are absent."""
+    missing = [c.name for c in served.columns if c.required and c.name not in frame.columns]
+    if missing:
+        raise ScoringError(
+            f"{source}: column(s) {missing} are missing; model '{served.model_name}' version "
+            f"{served.version} needs them"
+        )
+    return pd.DataFrame(
+        {
+            c.name: frame[c.name] if c.name in frame.columns else pd.Series(np.nan, frame.index)
+            for c in served.columns
+        }
+    )
+
+
+def predictions_frame(
+    served: ServedModel,
+    labels: list[Any],
+    proba: np.ndarray | None,
+    probabilities: bool,
+) -> pd.DataFrame:
+    """``prediction`` (and ``probability_<class>`` columns) for one scored chunk."""
+    out = pd.DataFrame({"prediction": labels})
+    if probabilities and proba is not None:
+        for index, label in enumerate(served.classes):
+            out[f"probability_{label}"] = proba[:, index]
+    return out
