@@ -10,6 +10,7 @@ never an echo of the payload.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 PARAMS = ("probabilities",)
 SHOWN = 3  # bad values quoted in an error
 SHOWN_CHARS = 40
+_INF = (float("inf"), float("-inf"))
 
 
 class RequestError(ValueError):
@@ -63,7 +65,8 @@ def _shown(values: Sequence[Any]) -> str:
 
 
 def _is_number(value: Any) -> bool:
-    return value is None or (type(value) in (int, float))
+    # NaN is a missing value (MLflow's client sends NaN literals); infinity is not a number
+    return value is None or type(value) is int or (type(value) is float and value not in _INF)
 
 
 def _is_integer(value: Any) -> bool:
@@ -71,7 +74,7 @@ def _is_integer(value: Any) -> bool:
 
 
 def _is_text(value: Any) -> bool:
-    return value is None or type(value) is str
+    return value is None or type(value) is str or (type(value) is float and value != value)
 
 
 def _is_bool(value: Any) -> bool:
@@ -103,7 +106,7 @@ def check_values(column: Column, values: list[Any]) -> list[Any]:
             )
     if column.type == "string":
         # scikit-learn's imputers take NaN, not None, as the missing marker of text columns
-        return [np.nan if value is None else value for value in values]
+        return [np.nan if value is None or value != value else value for value in values]
     return values
 
 
@@ -150,7 +153,11 @@ def parse_json(body: bytes) -> tuple[dict[str, list[Any]], int, dict[str, Any]]:
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as error:
-        raise RequestError(400, f"the body is not valid JSON: {error.args[0]}") from None
+        # MLflow's own client writes NaN for missing numbers, which strict JSON refuses
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise RequestError(400, f"the body is not valid JSON: {error.args[0]}") from None
     if not isinstance(payload, dict):
         raise RequestError(400, f"the body must be a JSON object with one of {list(FORMATS)}")
     found = [key for key in FORMATS if key in payload]

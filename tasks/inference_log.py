@@ -343,8 +343,11 @@ def read_log(
             "_answered": [bool(row[5]) for row in rows],
             "_source": [row[6] for row in rows],
             "_latency_ms": [row[7] for row in rows],
-            "_prediction": [orjson.loads(row[9]) for row in rows],
-            "_label": [None if row[10] is None else orjson.loads(row[10]) for row in rows],
+            "_prediction": pd.Series([orjson.loads(row[9]) for row in rows], dtype=object),
+            # object: a missing label stays None, and labels keep their type (0 is not 0.0)
+            "_label": pd.Series(
+                [None if row[10] is None else orjson.loads(row[10]) for row in rows], dtype=object
+            ),
         }
     )
     return pd.concat([features, meta], axis=1)

@@ -1,0 +1,453 @@
+"""The scoring service over real HTTP (uvicorn on a free port) against MLflow on SQLite: the
+protocol in every format and through MLflow's own client, hot swap under load, canary, shadow,
+the inference log and feedback, and every refusal."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+import requests
+
+from serving.app import Guard, Settings, create_app
+from tasks import inference_log, registry, tracking
+from tasks.config import ServeParams, load_params
+from tasks.generate import Drift, generate_sessions
+from tasks.ingest import ingest_table
+from tasks.predict import score_frame
+from tasks.split import split_frame
+from tasks.train import fit_pipeline
+from tests.support import REPO
+
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def register(name: str, model: Any, example: pd.DataFrame, root: Path) -> str:
+    """Log ``model`` with a signature and register it, as the register stage does."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    experiment = tracking.ensure_experiment(name, root)
+    with mlflow.start_run(experiment_id=experiment):
+        mlflow.log_params({"evaluate.threshold": 0.5})
+        mlflow.set_tags({"task": "binary", "data.dvc_md5": "d" * 32})
+        info = mlflow.sklearn.log_model(
+            sk_model=model,
+            name="model",
+            signature=infer_signature(example, model.predict(example)),
+            input_example=example,
+            registered_model_name=name,
+            skops_trusted_types=list(tracking.TRUSTED_TYPES),
+            pip_requirements=tracking.pip_requirements(),
+        )
+    return str(info.registered_model_version)
+
+
+@dataclass(frozen=True)
+class Store:
+    """An MLflow store with two versions of one model: v1 (weak) and v2 (strong)."""
+
+    uri: str
+    folder: Path
+    rows: pd.DataFrame  # feature rows to send
+
+    def expected(self, name: str, version: str, rows: pd.DataFrame) -> list[list[float]]:
+        served = registry.load_served(name, version)
+        _, proba = score_frame(served, rows)
+        assert proba is not None
+        return [list(map(float, p)) for p in proba]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    folder = tmp_path_factory.mktemp("serving-store")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        tracking.configure(folder)
+        params = load_params(REPO / "params.yaml")
+        frame, schema, _ = ingest_table(generate_sessions(2000, 5, Drift()), params.ingest)
+        train, _, test = split_frame(frame, schema, params.split)
+        features = list(schema.features)
+        hgb = "models.hist_gradient_boosting.fixed"
+        models = [
+            fit_pipeline(train, schema, chosen.features, chosen.models, chosen.train).model
+            for chosen in (
+                load_params(REPO / "params.yaml", [f"{hgb}.max_iter=3", f"{hgb}.max_leaf_nodes=3"]),
+                load_params(REPO / "params.yaml", [f"{hgb}.max_iter=30"]),
+            )
+        ]
+        example = train[features].head(5)
+        name = "shop"
+        assert [register(name, m, example, folder) for m in models] == ["1", "2"]
+        yield Store(uri, folder, test[features].head(40).reset_index(drop=True))
+
+
+@pytest.fixture
+def name(store: Store, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh registered model (its own aliases) copying the store's two versions."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store.uri)
+    tracking.configure(store.folder)
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    fresh = f"shop-{uuid.uuid4().hex[:6]}"
+    client.create_registered_model(fresh)
+    for version in ("1", "2"):
+        source = client.get_model_version("shop", version)
+        client.create_model_version(fresh, source.source, run_id=source.run_id)
+    registry.move_alias(fresh, registry.CHAMPION, "1")
+    registry.move_alias(fresh, registry.CHALLENGER, "2")
+    return fresh
+
+
+def serve_params(*overrides: str) -> ServeParams:
+    return load_params(REPO / "params.yaml", ["serve.poll_seconds=0.2", *overrides]).serve
+
+
+def settings_for(
+    name: str, tmp_path: Path, serve: ServeParams, token: str | None = None
+) -> Settings:
+    return Settings(
+        model_name=name,
+        serve=serve,
+        log_path=tmp_path / "logs" / "inference.db",
+        feedback_dir=tmp_path / "feedback",
+        token=token,
+    )
+
+
+@contextmanager
+def running(settings: Settings) -> Iterator[tuple[str, Guard]]:
+    """The app on a free port in this process (real HTTP through uvicorn)."""
+    import uvicorn
+
+    app = create_app(settings)
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+
+
+def records(rows: pd.DataFrame) -> list[dict[str, Any]]:
+    return [
+        {k: (None if v != v else v) for k, v in row.items()}
+        for row in rows.to_dict(orient="records")
+    ]
+
+
+def invoke(url: str, payload: Any, **kwargs: Any) -> requests.Response:
+    return requests.post(f"{url}/invocations", data=orjson.dumps(payload),
+                         headers={"Content-Type": "application/json", **kwargs.pop("headers", {})},
+                         timeout=30, **kwargs)  # fmt: skip
+
+
+def test_every_format_and_mlflows_own_client_get_the_champions_answer(
+    store: Store, name: str, tmp_path: Path
+) -> None:
+    from mlflow.pyfunc.scoring_server.client import ScoringServerClient
+
+    rows = store.rows.head(7)
+    labels = [int(p[1] >= 0.5) for p in store.expected(name, "1", rows)]
+    split = orjson.loads(rows.to_json(orient="split"))
+    bodies = {
+        "dataframe_split": {"dataframe_split": {"columns": split["columns"],
+                                                "data": split["data"]}},
+        "dataframe_records": {"dataframe_records": records(rows)},
+        "instances": {"instances": records(rows)},
+        "inputs": {"inputs": {c: split["data"] and [r[i] for r in split["data"]]
+                              for i, c in enumerate(split["columns"])}},
+    }  # fmt: skip
+    with running(settings_for(name, tmp_path, serve_params())) as (url, _):
+        answers = {key: invoke(url, body) for key, body in bodies.items()}
+        csv = requests.post(f"{url}/invocations", data=rows.to_csv(index=False),
+                            headers={"Content-Type": "text/csv"}, timeout=30)  # fmt: skip
+        host, port = url.removeprefix("http://").split(":")
+        client = ScoringServerClient(host, int(port))
+        client.wait_server_ready(timeout=10)
+        through_mlflow = client.invoke(rows).get_predictions(predictions_format="ndarray")
+        ping, health, version = (requests.get(f"{url}/{p}", timeout=10) for p in ("ping", "health", "version"))  # fmt: skip # noqa: E501
+
+    for key, answer in {**answers, "csv": csv}.items():
+        assert answer.status_code == 200, (key, answer.text)
+        assert answer.json() == {"predictions": labels}, key
+        assert answer.headers["X-Model-Version"] == "1"
+        assert answer.headers["X-Model-Name"] == name
+        assert answer.headers["X-Model-Role"] == "champion"
+    assert through_mlflow.tolist() == labels
+    assert (ping.status_code, ping.text) == (200, "\n")
+    assert health.json()["status"] == "ok" and health.json()["version"] == "1"
+    assert version.json()["model"] == name and version.json()["version"] == "1"
+
+
+def test_probabilities_metadata_and_the_inference_log(
+    store: Store, name: str, tmp_path: Path
+) -> None:
+    rows = store.rows.head(3)
+    settings = settings_for(name, tmp_path, serve_params())
+    with running(settings) as (url, app):
+        answer = invoke(url, {"dataframe_records": records(rows),
+                              "params": {"probabilities": True}},
+                        headers={"X-Request-ID": "req-42"})  # fmt: skip
+        metadata = requests.get(f"{url}/metadata", timeout=10).json()
+        app.service.log.flush()
+        feedback = requests.post(f"{url}/feedback", timeout=10,
+                                 json={"labels": [{"request_id": "req-42", "row": 2, "label": 1},
+                                                  {"request_id": "nope", "label": 0}]})  # fmt: skip
+        bad_feedback = requests.post(f"{url}/feedback", json=[{"label": 1}], timeout=10)
+
+    body = answer.json()
+    assert body["probabilities"] == store.expected(name, "1", rows)
+    assert body["classes"] == [0, 1]
+    assert answer.headers["X-Request-ID"] == "req-42"
+    assert metadata["model"] == name and metadata["version"] == "1"
+    assert metadata["alias"] == "champion" and metadata["data_version"] == "d" * 32
+    assert metadata["task"] == "binary" and metadata["threshold"] == 0.5
+    assert [c["name"] for c in metadata["signature"]["inputs"]] == list(rows.columns)
+    assert feedback.json() == {"accepted": 2, "matched": 1}
+    assert (bad_feedback.status_code, bad_feedback.json()["message"]) == (
+        400,
+        "label 0: each label needs 'request_id' and 'label' (and 'row')",
+    )
+    log = inference_log.read_log(settings.log_path)
+    assert log["_request_id"].tolist() == ["req-42"] * 3
+    assert log["_model_version"].tolist() == ["1"] * 3
+    assert log["_prediction"].tolist() == body["predictions"]
+    assert log["_label"].tolist() == [None, None, 1]
+    assert log["customer_age"].tolist()[:1] == rows["customer_age"].tolist()[:1]
+    assert (log["_latency_ms"] > 0).all()
+
+
+def test_refusals_name_the_problem(store: Store, name: str, tmp_path: Path) -> None:
+    rows = records(store.rows.head(2))
+    broken = [{**rows[0], "cart_adds": "lots"}, rows[1]]
+    serve = serve_params("serve.max_body_bytes=2048", "serve.max_rows=5")
+    with running(settings_for(name, tmp_path, serve, token="s3cret")) as (url, _):
+        auth = {"Authorization": "Bearer s3cret"}
+        no_token = invoke(url, {"dataframe_records": rows})
+        wrong_token = invoke(
+            url, {"dataframe_records": rows}, headers={"Authorization": "Bearer x"}
+        )
+        ok = invoke(url, {"dataframe_records": rows}, headers=auth)
+        bad = invoke(url, {"dataframe_records": broken}, headers=auth)
+        big = invoke(url, {"dataframe_records": rows * 20}, headers=auth)
+        many = invoke(url, {"dataframe_records": rows[:1] * 6}, headers=auth)
+        wrong_type = requests.post(f"{url}/invocations", data="x", timeout=10,
+                                   headers={"Content-Type": "text/plain", **auth})  # fmt: skip
+        metrics_without = requests.get(f"{url}/metrics", timeout=10)
+        ping = requests.get(f"{url}/ping", timeout=10)
+    with running(settings_for(name, tmp_path, serve.model_copy(update={"timeout_seconds": 1e-6}))) as (url, _):
+        slow = invoke(url, {"dataframe_records": rows})
+
+    assert no_token.status_code == wrong_token.status_code == metrics_without.status_code == 401
+    assert no_token.json()["message"] == (
+        "missing or wrong bearer token (Authorization: Bearer <SERVING_TOKEN>)"
+    )
+    assert no_token.headers["WWW-Authenticate"] == "Bearer"
+    assert ok.status_code == 200 and ping.status_code == 200
+    assert (bad.status_code, bad.json()["message"]) == (
+        400,
+        "column 'cart_adds' expects a number (double); 1 value(s) are not, e.g. ['lots'] at "
+        "rows [0]",
+    )
+    assert big.status_code == 413
+    assert big.json()["message"].endswith("bytes; the limit is 2048 (serve.max_body_bytes)")
+    assert (many.status_code, many.json()["message"]) == (
+        413,
+        "the request has 6 rows; the limit is 5 (serve.max_rows)",
+    )
+    assert wrong_type.status_code == 415
+    assert (slow.status_code, slow.json()["message"]) == (
+        504,
+        "not answered within 1e-06 s (serve.timeout_seconds)",
+    )
+
+
+def test_the_swap_under_load_fails_no_request(store: Store, name: str, tmp_path: Path) -> None:
+    """8 clients send requests while the champion moves from 1 to 2: every answer is 200, each
+    client sees version 1 and then only version 2, and each answer is that version's own."""
+    rows = store.rows.head(1)
+    expected = {v: store.expected(name, v, rows) for v in ("1", "2")}
+    assert expected["1"] != expected["2"]
+    payload = {"dataframe_records": records(rows), "params": {"probabilities": True}}
+    seen: dict[int, list[tuple[int, str, Any]]] = {i: [] for i in range(8)}
+    stop = threading.Event()
+
+    def client(index: int, url: str) -> None:
+        session = requests.Session()
+        while not stop.is_set():
+            answer = session.post(f"{url}/invocations", data=orjson.dumps(payload), timeout=30,
+                                  headers={"Content-Type": "application/json"})  # fmt: skip
+            body = answer.json() if answer.status_code == 200 else None
+            seen[index].append((answer.status_code, answer.headers.get("X-Model-Version", ""),
+                                body and body["probabilities"]))  # fmt: skip
+
+    with running(settings_for(name, tmp_path, serve_params())) as (url, app):
+        threads = [threading.Thread(target=client, args=(i, url)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        time.sleep(2)
+        registry.move_alias(name, registry.CHAMPION, "2")
+        deadline = time.monotonic() + 60
+        while app.service.scorers["champion"].served.version != "2":  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "the endpoint never swapped"
+            time.sleep(0.05)
+        time.sleep(2)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+
+    answers = [a for per_client in seen.values() for a in per_client]
+    assert len(answers) > 50
+    assert [a for a in answers if a[0] != 200] == []
+    for per_client in seen.values():
+        versions = [v for _, v, _ in per_client]
+        switch = versions.index("2")
+        assert set(versions[:switch]) == {"1"} and set(versions[switch:]) == {"2"}
+    assert all(probabilities == expected[version] for _, version, probabilities in answers)
+
+
+def test_canary_sends_its_share_to_the_challenger_sticky_per_request_id(
+    store: Store, name: str, tmp_path: Path
+) -> None:
+    payload = {"dataframe_records": records(store.rows.head(1))}
+    settings = settings_for(name, tmp_path, serve_params("serve.canary_fraction=0.2"))
+    with running(settings) as (url, _):
+        session = requests.Session()
+
+        def version_for(request_id: str) -> str:
+            answer = session.post(f"{url}/invocations", data=orjson.dumps(payload), timeout=30,
+                                  headers={"Content-Type": "application/json",
+                                           "X-Request-ID": request_id})  # fmt: skip
+            assert answer.status_code == 200
+            return answer.headers["X-Model-Version"]
+
+        versions = [version_for(f"user-{i}") for i in range(2000)]
+        again = [version_for(f"user-{i}") for i in range(100)]
+
+    share = versions.count("2") / len(versions)
+    assert 0.17 <= share <= 0.23, share  # 0.2 +- 3 standard deviations of 2,000 draws
+    assert again == versions[:100]  # the same id goes to the same model
+
+
+def test_shadow_scores_with_the_challenger_and_answers_with_the_champion(
+    store: Store, name: str, tmp_path: Path
+) -> None:
+    rows = store.rows.head(2)
+    settings = settings_for(name, tmp_path, serve_params("serve.shadow=true"))
+    with running(settings) as (url, app):
+        answers = [invoke(url, {"dataframe_records": records(rows)},
+                          headers={"X-Request-ID": f"s-{i}"}) for i in range(20)]  # fmt: skip
+        deadline = time.monotonic() + 30
+        while app.service.log.written < 80 and time.monotonic() < deadline:
+            app.service.log.flush()
+            time.sleep(0.05)
+
+    assert {a.headers["X-Model-Version"] for a in answers} == {"1"}
+    log = inference_log.read_log(settings.log_path, answered_only=False)
+    by_role = log.groupby(["_role", "_model_version", "_answered"]).size().to_dict()
+    assert by_role == {("challenger", "2", False): 40, ("champion", "1", True): 40}
+    shadow = log[log["_role"] == "challenger"].sort_values(["_request_id", "_row"])
+    assert sorted(set(shadow["_request_id"])) == sorted(f"s-{i}" for i in range(20))
+    expected_v2 = [int(p[1] >= 0.5) for p in store.expected(name, "2", rows)]
+    assert shadow["_prediction"].tolist()[:2] == expected_v2
+
+
+def test_metrics_count_requests_rows_and_the_version(
+    store: Store, name: str, tmp_path: Path
+) -> None:
+    payload = {"dataframe_records": records(store.rows.head(4))}
+    with running(settings_for(name, tmp_path, serve_params())) as (url, _):
+        for _ in range(3):
+            invoke(url, payload)
+        invoke(url, {"dataframe_records": [{"x": 1}]})
+        text = requests.get(f"{url}/metrics", timeout=10).text
+
+    lines = set(text.splitlines())
+    assert 'mlops_requests_total{path="/invocations",status="200"} 3.0' in lines
+    assert 'mlops_requests_total{path="/invocations",status="400"} 1.0' in lines
+    assert 'mlops_predictions_total{role="champion",version="1"} 12.0' in lines
+    assert f'mlops_model_version{{model="{name}",role="champion"}} 1.0' in lines
+    assert 'mlops_request_seconds_count{path="/invocations"} 4.0' in lines
+
+
+def test_no_champion_yet_then_one_appears(store: Store, name: str, tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient().delete_registered_model_alias(name, registry.CHAMPION)
+    payload = {"dataframe_records": records(store.rows.head(1))}
+    with running(settings_for(name, tmp_path, serve_params())) as (url, app):
+        before = (requests.get(f"{url}/ping", timeout=10), invoke(url, payload))
+        registry.move_alias(name, registry.CHAMPION, "2")
+        deadline = time.monotonic() + 60
+        while app.service.scorers["champion"].served is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        after = invoke(url, payload)
+
+    assert before[0].status_code == 503
+    assert (before[1].status_code, before[1].json()["message"]) == (
+        503,
+        f"no version of '{name}' is 'champion' yet",
+    )
+    assert (after.status_code, after.headers["X-Model-Version"]) == (200, "2")
+
+
+def test_a_version_that_cannot_load_leaves_the_old_one_answering(
+    store: Store, name: str, tmp_path: Path
+) -> None:
+    """Version 3 has no signature: the endpoint refuses to load it and keeps version 1."""
+    import mlflow
+
+    from tests.integration.test_serving import register as _  # noqa: F401  (same module)
+
+    experiment = tracking.ensure_experiment(name, store.folder)
+    with mlflow.start_run(experiment_id=experiment):
+        model = registry.load_version(name, "1")
+        mlflow.sklearn.log_model(sk_model=model, name="model", registered_model_name=name,
+                                 skops_trusted_types=list(tracking.TRUSTED_TYPES),
+                                 pip_requirements=tracking.pip_requirements())  # fmt: skip
+    payload = {"dataframe_records": records(store.rows.head(1))}
+    with running(settings_for(name, tmp_path, serve_params())) as (url, app):
+        registry.move_alias(name, registry.CHAMPION, "3")
+        deadline = time.monotonic() + 60
+        while app.service.follower.last_error is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        answer = invoke(url, payload)
+        health = requests.get(f"{url}/health", timeout=10).json()
+        text = requests.get(f"{url}/metrics", timeout=10).text
+
+    assert (answer.status_code, answer.headers["X-Model-Version"]) == (200, "1")
+    assert health["version"] == "1"
+    assert health["last_error"].startswith(f"loading {name} v3 failed: RegistryError(")
+    assert "was logged without a signature" in health["last_error"]
+    assert 'mlops_errors_total{kind="model_load"}' in text
+    assert np.isfinite(float(text.split('mlops_errors_total{kind="model_load"} ')[1].split()[0]))
