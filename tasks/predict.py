@@ -34,20 +34,26 @@ def score_frame(served: ServedModel, frame: pd.DataFrame) -> tuple[list[Any], np
 
 
 def model_inputs(served: ServedModel, frame: pd.DataFrame, source: str) -> pd.DataFrame:
-    """The columns of ``frame`` the model takes, in signature order (optional ones may be
-    absent: they are missing values); an error names the required ones that are absent."""
+    """The columns of ``frame`` the model takes, in signature order, missing values as NaN
+    (optional columns may be absent: all missing); an error names absent required ones."""
     missing = [c.name for c in served.columns if c.required and c.name not in frame.columns]
     if missing:
         raise ScoringError(
             f"{source}: column(s) {missing} are missing; model '{served.model_name}' version "
             f"{served.version} needs them"
         )
-    return pd.DataFrame(
-        {
-            c.name: frame[c.name] if c.name in frame.columns else pd.Series(np.nan, frame.index)
-            for c in served.columns
-        }
-    )
+    columns = {}
+    for column in served.columns:
+        values = frame[column.name] if column.name in frame.columns else None
+        if values is None:
+            columns[column.name] = pd.Series(np.nan, frame.index)
+        elif values.dtype == object:
+            # Parquet and JSON give None for a missing text value; scikit-learn's imputers
+            # count only NaN as missing
+            columns[column.name] = values.where(values.notna(), np.nan)
+        else:
+            columns[column.name] = values
+    return pd.DataFrame(columns)
 
 
 def predictions_frame(
