@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,7 +264,9 @@ def test_refusals_name_the_problem(store: Store, name: str, tmp_path: Path) -> N
                                    headers={"Content-Type": "text/plain", **auth})  # fmt: skip
         metrics_without = requests.get(f"{url}/metrics", timeout=10)
         ping = requests.get(f"{url}/ping", timeout=10)
-    with running(settings_for(name, tmp_path, serve.model_copy(update={"timeout_seconds": 1e-6}))) as (url, _):
+    with running(
+        settings_for(name, tmp_path, serve.model_copy(update={"timeout_seconds": 1e-6}))
+    ) as (url, _):
         slow = invoke(url, {"dataframe_records": rows})
 
     assert no_token.status_code == wrong_token.status_code == metrics_without.status_code == 401
@@ -339,18 +342,20 @@ def test_canary_sends_its_share_to_the_challenger_sticky_per_request_id(
 ) -> None:
     payload = {"dataframe_records": records(store.rows.head(1))}
     settings = settings_for(name, tmp_path, serve_params("serve.canary_fraction=0.2"))
-    with running(settings) as (url, _):
-        session = requests.Session()
+    local = threading.local()
 
-        def version_for(request_id: str) -> str:
-            answer = session.post(f"{url}/invocations", data=orjson.dumps(payload), timeout=30,
-                                  headers={"Content-Type": "application/json",
-                                           "X-Request-ID": request_id})  # fmt: skip
-            assert answer.status_code == 200
-            return answer.headers["X-Model-Version"]
+    def version_for(url: str, request_id: str) -> str:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+        answer = local.session.post(f"{url}/invocations", data=orjson.dumps(payload), timeout=30,
+                                    headers={"Content-Type": "application/json",
+                                             "X-Request-ID": request_id})  # fmt: skip
+        assert answer.status_code == 200
+        return str(answer.headers["X-Model-Version"])
 
-        versions = [version_for(f"user-{i}") for i in range(2000)]
-        again = [version_for(f"user-{i}") for i in range(100)]
+    with running(settings) as (url, _), ThreadPoolExecutor(8) as pool:
+        versions = list(pool.map(lambda i: version_for(url, f"user-{i}"), range(2000)))
+        again = list(pool.map(lambda i: version_for(url, f"user-{i}"), range(100)))
 
     share = versions.count("2") / len(versions)
     assert 0.17 <= share <= 0.23, share  # 0.2 +- 3 standard deviations of 2,000 draws
