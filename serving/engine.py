@@ -181,12 +181,12 @@ class Follower:
             return
         self.last_poll = datetime.now(UTC).isoformat(timespec="seconds")
         self.last_error = None
-        champion = current.get(self.roles[CHAMPION])
-        for role, alias in self.roles.items():
+        for role, alias in self.roles.items():  # the champion first
             version = current.get(alias)
             scorer = self.scorers[role]
             loaded = scorer.served.version if scorer.served else None
-            if role == CHALLENGER and version == champion:
+            answering = self.scorers[CHAMPION].served
+            if role == CHALLENGER and answering is not None and version == answering.version:
                 version = None  # the challenger is the champion: nothing else to try
                 if loaded is not None:
                     scorer.install(None)

@@ -1,0 +1,98 @@
+"""Routing and the registry follower's rules, with the registry given as plain functions."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from serving.engine import CHALLENGER, CHAMPION, Follower, Scorer, canary_bucket, route
+from serving.protocol import Parsed
+from tasks.registry import Column, ServedModel
+
+
+class Constant:
+    """A stand-in model (the follower's rules do not depend on what it predicts)."""
+
+    def __init__(self, p: float) -> None:
+        self.p = p
+        self.calls: list[int] = []
+
+    def predict_proba(self, frame: Any) -> Any:
+        import numpy as np
+
+        self.calls.append(len(frame))
+        return np.array([[1 - self.p, self.p]] * len(frame))
+
+
+def served(version: str, p: float = 0.7) -> ServedModel:
+    return ServedModel("m", version, Constant(p), (Column("x", "double", True),), (0, 1),
+                       "binary", 0.5, "run", "md5", {})  # fmt: skip
+
+
+def test_the_canary_bucket_is_stable_and_routes_its_share() -> None:
+    ids = [f"user-{i}" for i in range(10_000)]
+
+    chosen = [route(i, 0.1, challenger_ready=True) for i in ids]
+
+    assert canary_bucket("user-1") == canary_bucket("user-1")
+    assert 0.09 < chosen.count(CHALLENGER) / len(ids) < 0.11
+    assert {route(i, 0.0, True) for i in ids[:100]} == {CHAMPION}
+    assert {route(i, 1.0, False) for i in ids[:100]} == {CHAMPION}  # no challenger loaded
+    assert {route(i, 1.0, True) for i in ids[:100]} == {CHALLENGER}
+
+
+def follower(aliases: dict[str, str], loaded: list[str], broken: set[str]) -> Follower:
+    def load(name: str, version: str) -> ServedModel:
+        if version in broken:
+            raise ValueError(f"version {version} is broken")
+        loaded.append(version)
+        return served(version)
+
+    scorers = {CHAMPION: Scorer(CHAMPION, 8), CHALLENGER: Scorer(CHALLENGER, 8)}
+    roles = {CHAMPION: "champion", CHALLENGER: "challenger"}
+    return Follower("m", roles, scorers, 1.0, load, lambda name: dict(aliases))
+
+
+def test_the_follower_loads_on_a_move_and_keeps_the_old_version_on_failure() -> None:
+    aliases = {"champion": "1", "challenger": "2"}
+    loaded: list[str] = []
+    broken = {"3"}
+    watcher = follower(aliases, loaded, broken)
+
+    watcher.poll()
+    watcher.poll()  # nothing moved: nothing loaded again
+    aliases["champion"] = "3"
+    watcher.poll()
+    champion = watcher.scorers[CHAMPION].served
+
+    assert loaded == ["1", "2"]
+    assert champion is not None and champion.version == "1"
+    assert watcher.last_error == "loading m v3 failed: ValueError('version 3 is broken')"
+    aliases["champion"] = "2"  # the challenger won: nothing else to try
+    watcher.poll()
+    assert watcher.scorers[CHAMPION].served.version == "2"  # type: ignore[union-attr]
+    assert watcher.scorers[CHALLENGER].served is None
+    del aliases["champion"]  # the alias was deleted by hand: keep answering
+    watcher.poll()
+    assert watcher.scorers[CHAMPION].served.version == "2"  # type: ignore[union-attr]
+    assert watcher.swaps == [("champion", None, "1"), ("challenger", None, "2"),
+                             ("champion", "1", "2")]  # fmt: skip
+
+
+def test_requests_that_wait_are_scored_in_one_call() -> None:
+    scorer = Scorer(CHAMPION, max_batch_rows=5)
+    scorer.install(served("4", p=0.7))
+    model = scorer.served.model  # type: ignore[union-attr]
+
+    async def send() -> list[Any]:
+        requests = [Parsed({"x": [float(i)] * 2}, 2) for i in range(4)]
+        return await asyncio.gather(*(scorer.score(r) for r in requests))
+
+    answers = asyncio.run(send())
+
+    # four requests of 2 rows wait together; 5 rows at most per call: 2 + 2, then 2 + 2
+    assert model.calls == [4, 4]
+    assert [a.predictions for a in answers] == [[1, 1]] * 4
+    assert [a.probabilities for a in answers] == [[[0.30000000000000004, 0.7]] * 2] * 4
+    assert {a.served.version for a in answers} == {"4"}
+    scorer.close()
