@@ -49,6 +49,7 @@ KNOWN_PATHS = frozenset(
     {"/invocations", "/ping", "/health", "/version", "/metadata", "/feedback", "/metrics"}
 )
 TOKEN_ENV = "SERVING_TOKEN"
+MAX_REQUEST_ID = 128
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -364,6 +365,8 @@ def create_app(settings: Settings) -> Guard:
     async def invocations(request: Request) -> Response:
         started = time.perf_counter()
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        if len(request_id) > MAX_REQUEST_ID:
+            return _error(400, f"X-Request-ID is longer than {MAX_REQUEST_ID} characters")
         role = route(
             request_id,
             serve.canary_fraction,
@@ -397,15 +400,20 @@ def create_app(settings: Settings) -> Guard:
         except NoModel as error:
             return _error(503, str(error), {"X-Request-ID": request_id})
         except Exception as error:
-            if role == CHALLENGER:  # a failing canary falls back to the champion
-                service.metrics.errors.labels("canary").inc()
-                logger.error("canary scoring of %s failed: %r", request_id, error)
-                role = CHAMPION
-                scored = await asyncio.wait_for(champion.score(parsed), serve.timeout_seconds)
-            else:
+            if role != CHALLENGER:
                 service.metrics.errors.labels("predict").inc()
                 logger.exception("scoring %s failed", request_id)
                 return _error(500, f"the model failed on this input: {type(error).__name__}")
+            # a failing canary falls back to the champion, within what is left of the timeout
+            service.metrics.errors.labels("canary").inc()
+            logger.error("canary scoring of %s failed: %r", request_id, error)
+            role = CHAMPION
+            left = serve.timeout_seconds - (time.perf_counter() - started)
+            try:
+                scored = await asyncio.wait_for(champion.score(parsed), max(left, 0.0))
+            except Exception as fallback:
+                logger.error("champion fallback of %s failed: %r", request_id, fallback)
+                return _error(500, "neither the challenger nor the champion could answer")
         latency = (time.perf_counter() - started) * 1000
         service.record(scored, parsed, request_id, role, True, latency)
         if serve.shadow and role == CHAMPION:

@@ -262,6 +262,8 @@ def test_refusals_name_the_problem(store: Store, name: str, tmp_path: Path) -> N
         many = invoke(url, {"dataframe_records": rows[:1] * 6}, headers=auth)
         wrong_type = requests.post(f"{url}/invocations", data="x", timeout=10,
                                    headers={"Content-Type": "text/plain", **auth})  # fmt: skip
+        long_id = invoke(url, {"dataframe_records": rows},
+                         headers={**auth, "X-Request-ID": "x" * 129})  # fmt: skip
         metrics_without = requests.get(f"{url}/metrics", timeout=10)
         ping = requests.get(f"{url}/ping", timeout=10)
     with running(
@@ -287,6 +289,10 @@ def test_refusals_name_the_problem(store: Store, name: str, tmp_path: Path) -> N
         "the request has 6 rows; the limit is 5 (serve.max_rows)",
     )
     assert wrong_type.status_code == 415
+    assert (long_id.status_code, long_id.json()["message"]) == (
+        400,
+        "X-Request-ID is longer than 128 characters",
+    )
     assert (slow.status_code, slow.json()["message"]) == (
         504,
         "not answered within 1e-06 s (serve.timeout_seconds)",
