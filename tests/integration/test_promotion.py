@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -31,7 +30,7 @@ from tasks.generate import Drift, generate_sessions
 from tasks.ingest import TableSchema, ingest_table
 from tasks.split import split_frame
 from tasks.train import fit_pipeline
-from tests.support import REPO
+from tests.support import REPO, free_port
 
 pytestmark = pytest.mark.integration
 # Registry semantics (tags, aliases, locks, history) over both stores; rules of the gate itself
@@ -39,18 +38,12 @@ pytestmark = pytest.mark.integration
 BOTH_STORES = pytest.mark.parametrize("store", ["sqlite", "server"], indirect=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class MlflowServer:
     """A real ``mlflow server`` on SQLite with proxied artifacts, restartable on one store."""
 
     folder: Path
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
     @property

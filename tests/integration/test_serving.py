@@ -4,7 +4,6 @@ the inference log and feedback, and every refusal."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import uuid
@@ -29,15 +28,9 @@ from tasks.ingest import ingest_table
 from tasks.predict import score_frame
 from tasks.split import split_frame
 from tasks.train import fit_pipeline
-from tests.support import REPO
+from tests.support import REPO, free_port
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def register(name: str, model: Any, example: pd.DataFrame, root: Path) -> str:
