@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import cli_startup, training_overhead, tuning, validation_gate
+from benchmarks import cli_startup, serving, training_overhead, tuning, validation_gate
 
 
 def main() -> None:
@@ -13,6 +13,7 @@ def main() -> None:
     validation_gate.main()
     training_overhead.main()
     tuning.main()
+    serving.main()
 
 
 if __name__ == "__main__":

@@ -55,6 +55,18 @@ def predict(served: ServedModel, batch: Sequence[Parsed]) -> tuple[list[Any], An
     return score_frame(served, frame_of(batch, served.columns))
 
 
+def _one_openmp_thread() -> None:
+    """Score on one OpenMP thread (this thread only: OpenMP's thread count is per thread).
+
+    A batch of a few rows gains nothing from parallel trees, and OpenMP's workers spin while
+    they wait: measured, with one other busy process on this 2-core machine, one row took up
+    to 2.4 s and the endpoint fell to 1-2 requests/s; with one thread, 34-57.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="openmp")
+
+
 class Scorer:
     """Scores requests for one role, batching those that wait."""
 
@@ -66,7 +78,9 @@ class Scorer:
         self._pending: deque[tuple[Parsed, asyncio.Future[Scored]]] = deque()
         self._draining = False
         self._drainer: asyncio.Task[None] | None = None
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"score-{role}")
+        self._executor = ThreadPoolExecutor(
+            1, thread_name_prefix=f"score-{role}", initializer=_one_openmp_thread
+        )
         self.on_batch: Callable[[ServedModel, int], None] | None = None
 
     def install(self, served: ServedModel | None) -> None:
@@ -94,7 +108,9 @@ class Scorer:
                     item = self._pending.popleft()
                     batch.append(item)
                     rows += item[0].rows
+                # requests that timed out while waiting are not scored (nor counted)
                 batch = [(parsed, future) for parsed, future in batch if not future.done()]
+                rows = sum(parsed.rows for parsed, _ in batch)
                 served = self.served
                 if not batch or served is None:
                     for _, future in batch:
