@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-PROJECT_FILES = ("params.yaml", "dvc.yaml", "tasks", "flows")
+PROJECT_FILES = ("params.yaml", "dvc.yaml", "tasks", "flows", "serving")
 
 
 def run(command: list[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
