@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import cli_startup, serving, training_overhead, tuning, validation_gate
+from benchmarks import (
+    cli_startup,
+    serving,
+    serving_swap,
+    training_overhead,
+    tuning,
+    validation_gate,
+)
 
 
 def main() -> None:
@@ -14,6 +21,7 @@ def main() -> None:
     training_overhead.main()
     tuning.main()
     serving.main()
+    serving_swap.main()
 
 
 if __name__ == "__main__":
