@@ -346,8 +346,10 @@ def predict(
 
 @app.command()
 def deploy() -> None:
-    """Register the training and batch-predict deployments on the Prefect server in
-    PREFECT_API_URL and run their flows when asked (blocks; Ctrl-C stops)."""
+    """Serve the training and batch-predict deployments on the Prefect server in PREFECT_API_URL.
+
+    Registers them and runs their flows when asked; blocks until Ctrl-C.
+    """
     root, _ = _setup()
     if not os.environ.get("PREFECT_API_URL"):
         raise _fail(

@@ -233,7 +233,7 @@ class Follower:
                 "%s: %s version %s -> %s (loaded in %.1f s)",
                 role,
                 self.model_name,
-                loaded,
+                loaded or "none",
                 version,
                 time.perf_counter() - started,
             )
