@@ -115,6 +115,7 @@ def record_batch(
     output: Path,
     batch_id: str,
     seconds: float,
+    summary: dict[str, float],
 ) -> str:
     """The MLflow run of the batch and its rows in the inference log; returns the run id."""
     from tasks import inference_log, tracking
@@ -141,7 +142,6 @@ def record_batch(
     experiment = params.register_.resolved_experiment(params.ingest.path)
     experiment_id = tracking.ensure_experiment(f"{experiment}-predictions", root)
     md5 = hashlib.md5(path.read_bytes()).hexdigest()
-    summary = _summary(served, predictions)
     return tracking.log_batch_run(
         experiment_id=experiment_id,
         run_name=f"predict-{path.stem}-v{served.version}",
@@ -214,7 +214,10 @@ def batch_predict_flow(
     )
     io.write_table(written, target)
     seconds = time.perf_counter() - started
-    run_id = record_batch(root, params, served, frame, predictions, path, target, batch_id, seconds)
+    summary = _summary(served, predictions)
+    run_id = record_batch(
+        root, params, served, frame, predictions, path, target, batch_id, seconds, summary
+    )
     result = BatchResult(
         input=source,
         output=str(target),
@@ -224,7 +227,7 @@ def batch_predict_flow(
         batch_id=batch_id,
         mlflow_run_id=run_id,
         seconds=seconds,
-        summary=_summary(served, predictions),
+        summary=summary,
     )
     create_markdown_artifact(
         key="batch-predictions",

@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,9 +67,6 @@ class Settings:
     log_path: Path
     feedback_dir: Path
     token: str | None = None
-    loader: Callable[[str, str], Any] | None = None
-    aliases: Callable[[str], dict[str, str]] | None = None
-    roles: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_project(cls, root: Path, params: Params) -> Settings:
@@ -136,29 +133,24 @@ class Service:
         self.settings = settings
         serve = settings.serve
         self.metrics = Metrics()
-        self.roles = settings.roles or {CHAMPION: serve.alias}
-        if (serve.canary_fraction > 0 or serve.shadow) and CHALLENGER not in self.roles:
-            self.roles[CHALLENGER] = registry.CHALLENGER
-        self.scorers = {role: Scorer(role, serve.max_batch_rows) for role in self.roles}
+        roles = {CHAMPION: serve.alias}
+        if serve.canary_fraction > 0 or serve.shadow:
+            roles[CHALLENGER] = registry.CHALLENGER
+        self.scorers = {role: Scorer(role, serve.max_batch_rows) for role in roles}
         for scorer in self.scorers.values():
-            scorer.on_batch = self._counted
+            scorer.on_batch = self.metrics.batch_rows.observe
         self.follower = Follower(
             settings.model_name,
-            self.roles,
+            roles,
             self.scorers,
             serve.poll_seconds,
-            loader=settings.loader or registry.load_served,
-            aliases=settings.aliases or registry.aliases,
+            loader=registry.load_served,
+            aliases=registry.aliases,
             feedback=feedback_taker(settings.log_path, settings.feedback_dir),
-            on_load_failure=lambda role, version, error: self.metrics.errors.labels(
-                "model_load"
-            ).inc(),
+            on_load_failure=self.metrics.errors.labels("model_load").inc,
         )
         self.log = inference_log.LogWriter(settings.log_path, serve.log_flush_seconds)
         self.background: set[asyncio.Task[Any]] = set()
-
-    def _counted(self, served: Any, rows: int) -> None:
-        self.metrics.batch_rows.observe(rows)
 
     def publish_versions(self) -> None:
         for role, scorer in self.scorers.items():
@@ -351,7 +343,6 @@ def create_app(settings: Settings) -> Guard:
         redoc_url=None,
         openapi_url=None,
     )
-    api.state.service = service
 
     def model_headers(scored: Scored, role: str, request_id: str) -> dict[str, str]:
         return {

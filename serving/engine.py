@@ -45,7 +45,6 @@ class Scored:
     served: ServedModel
     predictions: list[Any]
     probabilities: list[list[float]] | None
-    batch_rows: int
 
 
 def predict(served: ServedModel, batch: Sequence[Parsed]) -> tuple[list[Any], Any]:
@@ -76,12 +75,11 @@ class Scorer:
         self.served: ServedModel | None = None
         self.loaded_at: str | None = None
         self._pending: deque[tuple[Parsed, asyncio.Future[Scored]]] = deque()
-        self._draining = False
         self._drainer: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(
             1, thread_name_prefix=f"score-{role}", initializer=_one_openmp_thread
         )
-        self.on_batch: Callable[[ServedModel, int], None] | None = None
+        self.on_batch: Callable[[int], None] | None = None  # rows of each call
 
     def install(self, served: ServedModel | None) -> None:
         """Swap the model: one reference assignment, read once per batch."""
@@ -93,49 +91,46 @@ class Scorer:
             raise NoModel(f"no {self.role} model is loaded")
         future: asyncio.Future[Scored] = asyncio.get_running_loop().create_future()
         self._pending.append((parsed, future))
-        if not self._draining:
-            self._draining = True
+        if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.create_task(self._drain())
         return await future
 
     async def _drain(self) -> None:
+        """Score what waits, batch after batch, until nothing does (one drainer at a time)."""
         loop = asyncio.get_running_loop()
-        try:
-            while self._pending:
-                batch = [self._pending.popleft()]
-                rows = batch[0][0].rows
-                while self._pending and rows + self._pending[0][0].rows <= self.max_batch_rows:
-                    item = self._pending.popleft()
-                    batch.append(item)
-                    rows += item[0].rows
-                # requests that timed out while waiting are not scored (nor counted)
-                batch = [(parsed, future) for parsed, future in batch if not future.done()]
-                rows = sum(parsed.rows for parsed, _ in batch)
-                served = self.served
-                if not batch or served is None:
-                    for _, future in batch:
-                        future.set_exception(NoModel(f"no {self.role} model is loaded"))
-                    continue
-                try:
-                    labels, proba = await loop.run_in_executor(
-                        self._executor, predict, served, [parsed for parsed, _ in batch]
-                    )
-                except Exception as error:
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(error)
-                    continue
-                if self.on_batch is not None:
-                    self.on_batch(served, rows)
-                offset = 0
-                for parsed, future in batch:
-                    end = offset + parsed.rows
+        while self._pending:
+            batch = [self._pending.popleft()]
+            rows = batch[0][0].rows
+            while self._pending and rows + self._pending[0][0].rows <= self.max_batch_rows:
+                item = self._pending.popleft()
+                batch.append(item)
+                rows += item[0].rows
+            # requests that timed out while waiting are not scored (nor counted)
+            batch = [(parsed, future) for parsed, future in batch if not future.done()]
+            rows = sum(parsed.rows for parsed, _ in batch)
+            served = self.served
+            if not batch or served is None:
+                for _, future in batch:
+                    future.set_exception(NoModel(f"no {self.role} model is loaded"))
+                continue
+            try:
+                labels, proba = await loop.run_in_executor(
+                    self._executor, predict, served, [parsed for parsed, _ in batch]
+                )
+            except Exception as error:
+                for _, future in batch:
                     if not future.done():
-                        chances = None if proba is None else proba[offset:end].tolist()
-                        future.set_result(Scored(served, labels[offset:end], chances, rows))
-                    offset = end
-        finally:
-            self._draining = False
+                        future.set_exception(error)
+                continue
+            if self.on_batch is not None:
+                self.on_batch(rows)
+            offset = 0
+            for parsed, future in batch:
+                end = offset + parsed.rows
+                if not future.done():
+                    chances = None if proba is None else proba[offset:end].tolist()
+                    future.set_result(Scored(served, labels[offset:end], chances))
+                offset = end
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -171,7 +166,7 @@ class Follower:
         loader: Callable[[str, str], ServedModel],
         aliases: Callable[[str], dict[str, str]],
         feedback: Callable[[], None] | None = None,
-        on_load_failure: Callable[[str, str, Exception], None] | None = None,
+        on_load_failure: Callable[[], None] | None = None,
     ) -> None:
         self.model_name = model_name
         self.roles = roles
@@ -225,7 +220,7 @@ class Follower:
                 self.last_error = f"loading {self.model_name} v{version} failed: {error!r}"
                 logger.error("%s; version %s keeps answering", self.last_error, loaded)
                 if self.on_load_failure is not None:
-                    self.on_load_failure(role, version, error)
+                    self.on_load_failure()
                 continue
             scorer.install(served)
             self.swaps.append((role, loaded, version))

@@ -91,6 +91,15 @@ CHECKS = {
 }
 
 
+def _bad_values(column: Column, wanted: str, bad: list[tuple[int, Any]]) -> RequestError:
+    """The 400 for ``bad`` (row, value) pairs of ``column``: a count, a few values, their rows."""
+    return RequestError(
+        400,
+        f"column '{column.name}' expects {wanted} ({column.type}); {len(bad)} value(s) are "
+        f"not, e.g. {_shown([v for _, v in bad])} at rows {[r for r, _ in bad[:SHOWN]]}",
+    )
+
+
 def check_values(column: Column, values: list[Any]) -> list[Any]:
     """``values`` as the model takes them (missing text as NaN), or a 400 naming the column."""
     check = CHECKS.get(column.type)
@@ -98,12 +107,7 @@ def check_values(column: Column, values: list[Any]) -> list[Any]:
         ok, wanted = check
         bad = [(row, value) for row, value in enumerate(values) if not ok(value)]
         if bad:
-            rows = [row for row, _ in bad[:SHOWN]]
-            raise RequestError(
-                400,
-                f"column '{column.name}' expects {wanted} ({column.type}); {len(bad)} value(s) "
-                f"are not, e.g. {_shown([v for _, v in bad])} at rows {rows}",
-            )
+            raise _bad_values(column, wanted, bad)
     if column.type == "string":
         # scikit-learn's imputers take NaN, not None, as the missing marker of text columns
         return [np.nan if value is None or value != value else value for value in values]
@@ -210,11 +214,7 @@ def _numbers_from_text(column: Column, values: list[Any]) -> list[Any]:
             continue
         converted.append(int(number) if column.type in ("long", "integer") else number)
     if bad:
-        raise RequestError(
-            400,
-            f"column '{column.name}' expects a number ({column.type}); {len(bad)} value(s) are "
-            f"not, e.g. {_shown([v for _, v in bad])} at rows {[r for r, _ in bad[:SHOWN]]}",
-        )
+        raise _bad_values(column, "a number", bad)
     return converted
 
 

@@ -96,3 +96,24 @@ def test_requests_that_wait_are_scored_in_one_call() -> None:
     assert [a.probabilities for a in answers] == [[[0.30000000000000004, 0.7]] * 2] * 4
     assert {a.served.version for a in answers} == {"4"}
     scorer.close()
+
+
+def test_a_request_given_up_while_waiting_is_neither_scored_nor_counted() -> None:
+    scorer = Scorer(CHAMPION, max_batch_rows=100)
+    scorer.install(served("4"))
+    counted: list[int] = []
+    scorer.on_batch = counted.append
+    model = scorer.served.model  # type: ignore[union-attr]
+
+    async def send() -> list[Any]:
+        tasks = [asyncio.create_task(scorer.score(Parsed({"x": [1.0] * n}, n))) for n in (2, 3, 5)]
+        await asyncio.sleep(0)  # all three wait; the scoring has not started
+        tasks[1].cancel()  # as a timeout does
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    first, given_up, last = asyncio.run(send())
+
+    assert model.calls == [7] and counted == [7]  # 2 + 5 rows; the 3 given up are left out
+    assert isinstance(given_up, asyncio.CancelledError)
+    assert (len(first.predictions), len(last.predictions)) == (2, 5)
+    scorer.close()
