@@ -142,7 +142,7 @@ def record_batch(
     experiment = params.register_.resolved_experiment(params.ingest.path)
     experiment_id = tracking.ensure_experiment(f"{experiment}-predictions", root)
     md5 = hashlib.md5(path.read_bytes()).hexdigest()
-    return tracking.log_batch_run(
+    return tracking.log_job_run(
         experiment_id=experiment_id,
         run_name=f"predict-{path.stem}-v{served.version}",
         params={

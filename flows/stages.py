@@ -79,6 +79,22 @@ def init_suite(root: Path, params: Params, data: Path | None = None) -> Path:
     return path
 
 
+def _header(path: Path) -> list[str]:
+    """The column names of a CSV or Parquet file ([] when it cannot be read: the read reports
+    why)."""
+    try:
+        if path.suffix.lower() == ".parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+        with path.open(encoding="utf-8", newline="") as handle:
+            import csv
+
+            return next(csv.reader(handle), [])
+    except Exception:  # unreadable: read_batch says why
+        return []
+
+
 def check_batch(
     root: Path, path: Path, params: Params, scoring: bool = False
 ) -> tuple[pd.DataFrame | None, ValidationReport]:
@@ -94,8 +110,9 @@ def check_batch(
 
     suite = io.read_json(suite_path(root, params))
     target = suite["meta"].get("target")
-    if scoring:
-        suite = scoring_suite(suite)
+    ids = list(suite["meta"].get("id_columns", []))
+    if scoring:  # the ID columns are optional: checked when the batch has them
+        suite = scoring_suite(suite, [c for c in ids if c not in _header(path)])
     declared = declared_types(suite)
     size = params.validate_.sample_size
     source = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
@@ -108,7 +125,7 @@ def check_batch(
         return None, build_report(source, suite, 0, problems, [], [])
     columns = [str(c) for c in frame.columns]
     if scoring:
-        expected = [c for c in declared if c != target or c in columns]
+        expected = [c for c in declared if c not in (target, *ids) or c in columns]
         schema = check_columns(columns, expected, None)
     else:
         schema = check_columns(columns, list(declared), target)

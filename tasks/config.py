@@ -371,6 +371,47 @@ class PredictParams(_Section):
     probabilities: bool
 
 
+DriftMethod = Literal[
+    # p-values: drift when the value is below the threshold
+    "ks", "chisquare", "z", "t_test", "mannw", "anderson", "cramer_von_mises", "fisher_exact",
+    "g_test", "es", "epps_singleton", "empirical_mmd",
+    # distances: drift when the value is at or above the threshold
+    "wasserstein", "jensenshannon", "psi", "kl_div", "hellinger", "energy_distance", "TVD",
+]  # fmt: skip
+
+
+class MonitorParams(_Section):
+    schedule: str = Field(min_length=9)
+    source: Literal["log", "incoming"]
+    window_hours: float = Field(gt=0.0)
+    window_rows: int = Field(ge=1)
+    min_rows: int = Field(ge=1)
+    sample_rows: int = Field(ge=0)
+    seed: int
+    numerical_method: DriftMethod
+    numerical_threshold: float = Field(gt=0.0)
+    categorical_method: DriftMethod
+    categorical_threshold: float = Field(gt=0.0)
+    drift_share: float = Field(gt=0.0, le=1.0)
+    prediction_threshold: float = Field(gt=0.0)
+    attribution_rows: int = Field(ge=0)
+    attribution_repeats: int = Field(ge=1)
+    attribution_threshold: float = Field(gt=0.0, le=1.0)
+    attribution_top: int = Field(ge=1)
+    quality_min_labels: int = Field(ge=1)
+    quality_max_drop: float = Field(ge=0.0)
+    retrain: bool
+    cooldown_minutes: float = Field(ge=0.0)
+    action_wait_seconds: float = Field(ge=0.0)
+
+
+class RetrainParams(_Section):
+    data: Literal["append", "window"]
+    window_rows: int = Field(ge=100)
+    min_labelled_rows: int = Field(ge=1)
+    schedule: str
+
+
 class PathsParams(_Section):
     validated: str
     ingested: str
@@ -392,6 +433,10 @@ class PathsParams(_Section):
     inference_log: str
     feedback: str
     predictions_dir: str
+    incoming: str
+    reference: str
+    monitoring: str
+    workspace: str
 
 
 class Params(_Section):
@@ -410,6 +455,8 @@ class Params(_Section):
     promote: PromoteParams
     serve: ServeParams
     predict: PredictParams
+    monitor: MonitorParams
+    retrain: RetrainParams
     paths: PathsParams
 
 

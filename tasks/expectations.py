@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -50,17 +51,19 @@ _TRAINING_ONLY = frozenset(
 )
 
 
-def scoring_suite(suite: dict[str, Any]) -> dict[str, Any]:
+def scoring_suite(suite: dict[str, Any], absent: Sequence[str] = ()) -> dict[str, Any]:
     """``suite`` for a batch to score: every check of the feature columns, none of the target
-    (a batch to score has no labels, or labels that are not the model's input)."""
+    (a batch to score has no labels, or labels that are not the model's input), and none of the
+    ``absent`` ID columns (a key the model never reads: the endpoint's log has none)."""
     target = suite.get("meta", {}).get("target")
+    dropped = {c for c in (target, *absent) if c}
     kept = []
     for expectation in suite["expectations"]:
         kwargs = expectation["kwargs"]
-        if expectation["type"] in _TRAINING_ONLY or (target and kwargs.get("column") == target):
+        if expectation["type"] in _TRAINING_ONLY or kwargs.get("column") in dropped:
             continue
-        if "column_list" in kwargs and target in kwargs["column_list"]:
-            columns = [c for c in kwargs["column_list"] if c != target]
+        if "column_list" in kwargs and dropped & set(kwargs["column_list"]):
+            columns = [c for c in kwargs["column_list"] if c not in dropped]
             expectation = {**expectation, "kwargs": {**kwargs, "column_list": columns}}
         kept.append(expectation)
     return {**suite, "expectations": kept}

@@ -303,11 +303,12 @@ def read_log(
     until: str | None = None,
     answered_only: bool = True,
     limit: int | None = None,
+    labelled_only: bool = False,
 ) -> pd.DataFrame:
     """The logged predictions (newest ``limit`` rows when given, returned oldest first), one
     column per feature plus ``_time``, ``_request_id``, ``_row``, ``_model_version``, ``_role``,
     ``_answered``, ``_source``, ``_latency_ms``, ``_prediction`` and ``_label`` (the latest label
-    for the row, or None)."""
+    for the row, or None). ``labelled_only``: only rows that have a label."""
     import orjson
 
     where, args = ["1=1"], []
@@ -319,6 +320,10 @@ def read_log(
         args.append(until)
     if answered_only:
         where.append("p.answered = 1")
+    if labelled_only:
+        where.append(
+            "EXISTS (SELECT 1 FROM feedback f WHERE f.request_id = p.request_id AND f.row = p.row)"
+        )
     query = f"""
         SELECT p.time, p.request_id, p.row, p.model_version, p.role, p.answered, p.source,
                p.latency_ms, p.features, p.prediction,

@@ -271,6 +271,9 @@ def champion_chain(events: list[Event]) -> list[str]:
     return chain
 
 
+_NOUNS = {"promote": "promotion", "retrain": "retraining"}
+
+
 def _lock_backend(params: PromoteParams) -> str:
     if params.lock != "auto":
         return params.lock
@@ -278,23 +281,26 @@ def _lock_backend(params: PromoteParams) -> str:
 
 
 @contextmanager
-def promotion_lock(root: Path, model_name: str, params: PromoteParams) -> Iterator[str]:
-    """Hold the one promotion slot of ``model_name``; yields the backend used.
+def promotion_lock(
+    root: Path, model_name: str, params: PromoteParams, purpose: str = "promote"
+) -> Iterator[str]:
+    """Hold the one ``purpose`` slot of ``model_name`` (promotion, or the start of a
+    drift-triggered retraining); yields the backend used.
 
     ``file``: an exclusive ``flock`` under ``<project>/.mlops/locks`` (threads and processes
     of one machine). ``prefect``: a Prefect global concurrency limit of 1 named
-    ``promote:<model>``, held through the Prefect server, so workers on several machines are
+    ``<purpose>:<model>``, held through the Prefect server, so workers on several machines are
     serialized too.
     """
     backend = _lock_backend(params)
     if backend == "prefect":
-        with _prefect_lock(model_name, params.lock_timeout_seconds):
+        with _prefect_lock(f"{purpose}:{model_name}", params.lock_timeout_seconds):
             yield backend
         return
     folder = root / ".mlops" / "locks"
     folder.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + params.lock_timeout_seconds
-    with (folder / f"promote-{model_name}.lock").open("a+") as handle:
+    with (folder / f"{purpose}-{model_name}.lock").open("a+") as handle:
         while True:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -302,8 +308,9 @@ def promotion_lock(root: Path, model_name: str, params: PromoteParams) -> Iterat
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     raise RegistryError(
-                        f"another promotion of '{model_name}' held the lock for more than "
-                        f"{params.lock_timeout_seconds:g} s ({handle.name}); try again later"
+                        f"another {_NOUNS.get(purpose, purpose)} of '{model_name}' held the "
+                        f"lock for more than {params.lock_timeout_seconds:g} s ({handle.name}); "
+                        "try again later"
                     ) from None
                 time.sleep(0.05)
         try:
@@ -313,13 +320,12 @@ def promotion_lock(root: Path, model_name: str, params: PromoteParams) -> Iterat
 
 
 @contextmanager
-def _prefect_lock(model_name: str, timeout: float) -> Iterator[None]:
+def _prefect_lock(name: str, timeout: float) -> Iterator[None]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
     from prefect.concurrency.sync import concurrency
     from prefect.exceptions import ObjectAlreadyExists
 
-    name = f"promote:{model_name}"
     with get_client(sync_client=True) as client, suppress(ObjectAlreadyExists):
         client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
     try:
@@ -327,6 +333,6 @@ def _prefect_lock(model_name: str, timeout: float) -> Iterator[None]:
             yield
     except TimeoutError:
         raise RegistryError(
-            f"another promotion of '{model_name}' held Prefect's '{name}' limit for more "
+            f"another holder of Prefect's '{name}' limit kept it for more "
             f"than {timeout:g} s; try again later"
         ) from None

@@ -339,7 +339,7 @@ def version_exists(model_name: str, version: str, run_id: str) -> bool:
     return bool(found.run_id == run_id)
 
 
-def log_batch_run(
+def log_job_run(
     *,
     experiment_id: str,
     run_name: str,
@@ -348,7 +348,7 @@ def log_batch_run(
     tags: Mapping[str, str],
     artifacts: Mapping[str, Path],
 ) -> str:
-    """One MLflow run for a batch scoring job; returns its id."""
+    """One MLflow run of a job (a batch scored, a drift check); returns its id."""
     import mlflow
 
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:

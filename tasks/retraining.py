@@ -1,0 +1,189 @@
+"""What a drift-triggered retraining does, as pure rules: whether to retrain now, and on what.
+
+The state lives in the model's history (tasks/registry.py): ``drift`` events written by the
+monitor, ``retrain`` events written when a retraining starts, ``silence`` events written by
+``mlops silence``, and the alias moves. No clock and no IO here: the caller passes ``now`` and
+the frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import pandas as pd
+
+from tasks.registry import MOVES, Event
+
+Action = Literal["retrain", "in cooldown", "waiting for labels", "silenced"]
+
+
+class IntakeError(ValueError):
+    """Production rows cannot be added to the training data (a column the log lacks)."""
+
+
+def parse_time(text: str) -> datetime:
+    """A history or inference-log time (ISO 8601, UTC, ``Z`` or an offset)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def stamp(moment: datetime) -> str:
+    """The history's time format (UTC, microseconds, sortable as text)."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def last_event(events: Sequence[Event], kinds: set[str] | frozenset[str]) -> Event | None:
+    """The newest event of one of ``kinds`` (events are oldest first)."""
+    for event in reversed(events):
+        if event.event in kinds:
+            return event
+    return None
+
+
+def silenced_until(events: Sequence[Event], now: datetime) -> Event | None:
+    """The ``silence`` event in force at ``now``, if any."""
+    event = last_event(events, {"silence"})
+    if event is None:
+        return None
+    return event if parse_time(event.details["until"]) > now else None
+
+
+def cooldown_until(events: Sequence[Event], now: datetime, minutes: float) -> datetime | None:
+    """When the cooldown of the last drift-triggered retraining ends, if it has not yet."""
+    event = last_event(events, {"retrain"})
+    if event is None or minutes <= 0:
+        return None
+    until = parse_time(event.time) + timedelta(minutes=minutes)
+    return until if until > now else None
+
+
+def episode_start(events: Sequence[Event]) -> str | None:
+    """Where the current drift episode began: the window start of the first ``drift`` event
+    after the last retraining or alias move (None: no drift since then)."""
+    start = None
+    for event in reversed(events):
+        if event.event == "retrain" or event.event in MOVES:
+            break
+        if event.event == "drift":
+            start = event.details.get("window_start") or event.time
+    return start
+
+
+def watermark(events: Sequence[Event]) -> str | None:
+    """The newest inference-log time already taken into the training data."""
+    event = last_event(events, {"retrain"})
+    return None if event is None else event.details.get("taken_through")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The decision on one drift event, with its reason in words."""
+
+    action: Action
+    reason: str
+    episode_start: str | None = None
+    watermark: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "reason": self.reason,
+            "episode_start": self.episode_start,
+            "watermark": self.watermark,
+        }
+
+
+def plan_retraining(
+    events: Sequence[Event],
+    now: datetime,
+    cooldown_minutes: float,
+    labelled_in_episode: int,
+    min_labelled_rows: int,
+) -> Plan:
+    """Retrain now, or say why not: silenced, in cooldown, or too few labels since the drift
+    began. Waiting for labels spends no cooldown: the next drift event asks again."""
+    start, mark = episode_start(events), watermark(events)
+    silence = silenced_until(events, now)
+    if silence is not None:
+        return Plan(
+            "silenced",
+            f"silenced until {silence.details['until']} by {silence.actor}: {silence.reason}",
+            start,
+            mark,
+        )
+    until = cooldown_until(events, now, cooldown_minutes)
+    if until is not None:
+        last = last_event(events, {"retrain"})
+        assert last is not None
+        return Plan(
+            "in cooldown",
+            f"in cooldown until {stamp(until)} (retraining for {last.details.get('report_id')} "
+            f"started {last.time})",
+            start,
+            mark,
+        )
+    if labelled_in_episode < min_labelled_rows:
+        return Plan(
+            "waiting for labels",
+            f"waiting for labels: {labelled_in_episode} labelled production row(s) since the "
+            f"drift began ({start or 'now'}), retrain.min_labelled_rows is {min_labelled_rows}",
+            start,
+            mark,
+        )
+    return Plan(
+        "retrain",
+        f"{labelled_in_episode} labelled production row(s) since the drift began ({start})",
+        start,
+        mark,
+    )
+
+
+def production_rows(
+    log: pd.DataFrame,
+    raw: pd.DataFrame,
+    target: str,
+    id_columns: Sequence[str],
+) -> pd.DataFrame:
+    """Labelled inference-log rows (``read_log``'s frame) in the raw table's columns.
+
+    The label becomes ``target``; features keep their logged values. An ID column the log
+    lacks gets new keys that cannot collide with the raw table's: numbers after its maximum,
+    or ``<request_id>:<row>`` for text keys. Any other column the log lacks is an error, since
+    the gate would refuse the new data version anyway.
+    """
+    labelled = log[log["_label"].notna()].reset_index(drop=True)
+    columns: dict[str, Any] = {}
+    for column in raw.columns:
+        if column == target:
+            columns[column] = labelled["_label"].to_numpy()
+        elif column in labelled.columns and column not in id_columns:
+            columns[column] = labelled[column].to_numpy()
+        elif column in id_columns:
+            existing = raw[column]
+            if pd.api.types.is_numeric_dtype(existing):
+                first = int(existing.max()) + 1 if existing.notna().any() else 0
+                columns[column] = range(first, first + len(labelled))
+            else:
+                keys = labelled["_request_id"].astype(str) + ":" + labelled["_row"].astype(str)
+                columns[column] = keys.to_numpy()
+        else:
+            raise IntakeError(
+                f"the inference log has no column '{column}' of the training data: production "
+                "rows cannot be added to it (is the endpoint sent every column?)"
+            )
+    rows = pd.DataFrame(columns, columns=list(raw.columns))
+    for column in raw.columns:  # the raw table's dtypes, so the file reads back the same
+        if pd.api.types.is_numeric_dtype(raw[column]):
+            rows[column] = pd.to_numeric(rows[column], errors="raise")
+    return rows
+
+
+def combine(raw: pd.DataFrame, rows: pd.DataFrame, mode: str, window_rows: int) -> pd.DataFrame:
+    """The next training data: ``raw`` with ``rows`` appended, or (``window``) only the newest
+    ``window_rows`` rows of that union."""
+    union = pd.concat([raw, rows], ignore_index=True)
+    if mode == "window" and len(union) > window_rows:
+        union = union.iloc[len(union) - window_rows :].reset_index(drop=True)
+    return union
