@@ -284,26 +284,208 @@ def validate(
         raise typer.Exit(1)
 
 
+UI_SERVICES = ("mlflow", "prefect", "evidently")
+
+
+def _ui_commands(
+    root: Path, params: Params, host: str, ports: dict[str, int], workers: int
+) -> dict[str, list[str]]:
+    """The command of each local UI: MLflow on the tracking store, Prefect's server (only when
+    PREFECT_API_URL does not name one already), Evidently on the project's workspace."""
+    from tasks.tracking import default_tracking_uri
+
+    bin_dir = Path(sys.executable).parent
+    commands: dict[str, list[str]] = {}
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(root)
+    if uri.startswith(("sqlite:", "postgresql", "mysql", "file:", "/")):
+        commands["mlflow"] = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+                              "--host", host, "--port", str(ports["mlflow"]),
+                              "--workers", str(workers)]  # fmt: skip
+    else:
+        console.print(f"MLflow: MLFLOW_TRACKING_URI={uri} is a server: open it in a browser")
+    if os.environ.get("PREFECT_API_URL"):
+        console.print(f"Prefect: PREFECT_API_URL={os.environ['PREFECT_API_URL']} is a server")
+    else:
+        commands["prefect"] = [str(bin_dir / "prefect"), "server", "start", "--host", host,
+                               "--port", str(ports["prefect"])]  # fmt: skip
+    workspace = root / params.paths.workspace
+    workspace.mkdir(parents=True, exist_ok=True)
+    commands["evidently"] = [str(bin_dir / "evidently"), "ui", "--workspace", str(workspace),
+                             "--host", host, "--port", str(ports["evidently"])]  # fmt: skip
+    return commands
+
+
 @app.command()
 def ui(
     host: str = typer.Option("127.0.0.1", help="Interface to bind (127.0.0.1: this machine)."),
     port: int = typer.Option(5000, help="Port of the MLflow UI."),
-    workers: int = typer.Option(1, min=1, help="Server worker processes."),
+    prefect_port: int = typer.Option(4200, help="Port of the Prefect UI (and API)."),
+    evidently_port: int = typer.Option(8000, help="Port of the Evidently UI."),
+    only: list[str] = typer.Option(
+        [], "--only", help="Start only these UIs: mlflow, prefect, evidently (repeatable)."
+    ),
+    workers: int = typer.Option(1, min=1, help="MLflow server worker processes."),
 ) -> None:
-    """Start the MLflow UI on the project's tracking store."""
-    root, _ = _setup()
-    from tasks.tracking import default_tracking_uri
+    """Start the MLflow, Prefect and Evidently UIs on this project; Ctrl-C stops them all."""
+    import signal
+    import time
 
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(root)
-    if not uri.startswith(("sqlite:", "postgresql", "mysql", "file:", "/")):
-        raise _fail(f"MLFLOW_TRACKING_URI={uri} is a server: open it in a browser instead")
-    console.print(
-        f"MLflow UI on http://{host}:{port} (tracking store {uri}); it answers once MLflow "
-        "has started (10-60 s); Ctrl-C stops it"
+    root, params = _setup()
+    unknown = sorted(set(only) - set(UI_SERVICES))
+    if unknown:
+        raise _fail(f"--only {', '.join(unknown)}: choose from {', '.join(UI_SERVICES)}")
+    ports = {"mlflow": port, "prefect": prefect_port, "evidently": evidently_port}
+    commands = _ui_commands(root, params, host, ports, workers)
+    chosen = {k: v for k, v in commands.items() if not only or k in only}
+    if not chosen:
+        raise _fail("no UI to start")
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+    processes = {}
+    for name, command in chosen.items():
+        processes[name] = subprocess.Popen(command, cwd=root, env=env)
+        console.print(f"{name} UI on http://{host}:{ports[name]} (pid {processes[name].pid})")
+    console.print("they answer once started (10-60 s); Ctrl-C stops them all")
+    code = 0
+    try:
+        while all(p.poll() is None for p in processes.values()):
+            time.sleep(0.5)
+        code = next(p.returncode for p in processes.values() if p.poll() is not None)
+        errors.print(f"a UI exited with code {code}; stopping the others")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    raise typer.Exit(code)
+
+
+@app.command()
+def monitor(
+    source: str | None = typer.Option(
+        None,
+        help="log (the inference log's window) or incoming (files in paths.incoming); "
+        "default: monitor.source.",
+    ),
+) -> None:
+    """Check production data for drift against the champion's training data (one verdict:
+    healthy, drift, insufficient data or failed; exit 1 only when failed)."""
+    root, _ = _setup()
+    from flows.monitoring import MonitorFailed, monitoring_flow
+
+    try:
+        result = monitoring_flow(project=str(root), source=source)
+    except MonitorFailed as failure:
+        result = failure.result
+    style = {"healthy": "green", "drift": "bold red", "failed": "bold red"}.get(
+        result.verdict, "yellow"
     )
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
-    command += ["--host", host, "--port", str(port), "--workers", str(workers)]
-    raise typer.Exit(subprocess.call(command, cwd=root))
+    console.print(
+        f"[{style}]{result.verdict}[/]: {result.model_name} version {result.model_version}, "
+        f"{result.current_rows} rows from {result.source} (report {result.report_id})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for reason in result.reasons:
+        console.print(f"  {reason}", highlight=False, soft_wrap=True, markup=False)
+    for column in result.top_columns:
+        value = "undetermined" if column["value"] is None else f"{column['value']:.4g}"
+        sign = "<" if column["statistic"] == "p_value" else ">="
+        console.print(
+            f"  {column['column']}: {column['method']} {value} (drift when {sign} "
+            f"{column['threshold']:g}): {'drifted' if column['drifted'] else 'ok'}",
+            highlight=False,
+            markup=False,
+        )
+    console.print(f"action: {result.action}", highlight=False, soft_wrap=True, markup=False)
+    console.print(
+        f"report: {result.report_dir}/ · {result.report_link} · notification: "
+        f"{result.notification or 'none'}",
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
+    )
+    if result.verdict == "failed":
+        raise typer.Exit(1)
+
+
+@app.command()
+def simulate(
+    batches: int = typer.Option(30, min=2, help="Production batches."),
+    onset: int = typer.Option(10, min=1, help="The first drifted batch."),
+    label_delay: int = typer.Option(1, min=0, help="Batches until a batch's labels arrive."),
+    batch_rows: int = typer.Option(2000, min=50, help="Rows per batch."),
+    covariate: float = typer.Option(1.0, min=0.0, help="Covariate drift strength from onset."),
+    concept: float = typer.Option(1.0, min=0.0, max=1.0, help="Concept drift strength from onset."),
+    training_rows: int = typer.Option(20000, min=500, help="Rows of the first training data."),
+    seed: int = typer.Option(7, help="Seed of the generated data."),
+    workdir: Path | None = typer.Option(
+        None, help="Sandbox folder (default .mlops/simulations/<time>/ in this project)."
+    ),
+) -> None:
+    """Run the closed loop on generated data in a sandbox project: production batches, drift
+    from --onset, delayed labels, the real monitoring, retraining and gate; print a timeline."""
+    root, _ = _setup()
+    from datetime import UTC, datetime
+
+    from flows.simulate import Scenario, format_summary
+    from flows.simulate import simulate as run_simulation
+
+    if onset > batches:
+        raise _fail(f"--onset {onset} is after the last batch ({batches})")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = (workdir or root / ".mlops" / "simulations" / stamp).resolve()
+    if folder.exists() and any(folder.iterdir()):
+        raise _fail(f"{folder} is not empty")
+    scenario = Scenario(batches, onset, label_delay, batch_rows, covariate, concept,
+                        training_rows, seed)  # fmt: skip
+
+    def echo(line: str) -> None:
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+    result = run_simulation(root, folder, scenario, echo)
+    for line in format_summary(result):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+    console.print(f"timeline and summary: {folder / 'simulation.json'}", highlight=False)
+
+
+@app.command()
+def silence(
+    hours: float = typer.Option(..., min=0.0, help="How long (0 ends a silence now)."),
+    reason: str = typer.Option(..., help="Why: recorded in the history."),
+) -> None:
+    """Suppress drift alerts and drift-triggered retraining for a while (checks still run and
+    are recorded)."""
+    root, params = _setup()
+    from datetime import UTC, datetime, timedelta
+
+    from flows.promotion import user_actor
+    from tasks import registry, tracking
+    from tasks.retraining import stamp
+
+    tracking.configure(root)
+    name = params.register_.resolved_model_name(params.ingest.path)
+    if not registry.model_exists(name):
+        raise _fail(f"no registered model '{name}' yet")
+    until = stamp(datetime.now(UTC) + timedelta(hours=hours))
+    registry.record_event(
+        registry.Event(
+            time=registry.now(),
+            event="silence",
+            model_name=name,
+            version=registry.alias_version(name, registry.CHAMPION),
+            previous=None,
+            actor=user_actor(),
+            reason=reason,
+            details={"until": until},
+        )
+    )
+    console.print(f"drift alerts and retraining of {name} silenced until {until}", highlight=False)
 
 
 @app.command()
@@ -346,11 +528,12 @@ def predict(
 
 @app.command()
 def deploy() -> None:
-    """Serve the training and batch-predict deployments on the Prefect server in PREFECT_API_URL.
+    """Register the training, monitoring, retraining and batch-predict deployments (with their
+    schedules) and the drift automation on the Prefect server in PREFECT_API_URL, and run them.
 
-    Registers them and runs their flows when asked; blocks until Ctrl-C.
+    Blocks until Ctrl-C.
     """
-    root, _ = _setup()
+    root, params = _setup()
     if not os.environ.get("PREFECT_API_URL"):
         raise _fail(
             "mlops deploy needs a running Prefect server: set PREFECT_API_URL (for example, "
@@ -359,7 +542,7 @@ def deploy() -> None:
         )
     from flows.deployments import serve as serve_deployments
 
-    serve_deployments(root)
+    serve_deployments(root, params)
 
 
 @app.command()

@@ -1,33 +1,116 @@
-"""The project's Prefect deployments, served by ``mlops deploy`` on a running Prefect server.
+"""The project's Prefect deployments and the drift automation, for ``mlops deploy``.
 
-``training`` runs the pipeline of dvc.yaml; ``batch-predict`` scores a file with the champion.
-Both are bound to this project folder; a run of either takes the usual parameters (see
-``training_flow`` and ``batch_predict_flow``).
+- ``training/training``: the pipeline of dvc.yaml (on ``retrain.schedule`` when set);
+- ``monitoring/monitoring``: the drift check, on ``monitor.schedule``;
+- ``retraining/retraining``: what a drift event runs (cooldown, intake, training, gate);
+- ``batch-predict/batch-predict``: score a file with the champion;
+- the automation ``mlops-drift-retrain-<model>``: the event ``mlops.drift.detected`` about the
+  model runs the retraining deployment with the report id.
+
+All are bound to this project folder. ``serve`` registers them on the Prefect server in
+``PREFECT_API_URL`` and runs their flows in this process's runner (no work pool needed); a
+work pool instead is ``prefect worker start`` on another machine (docs/production.md).
 """
 
 from __future__ import annotations
 
+from contextlib import suppress
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from tasks.config import Params
+
 TRAINING = "training"
+MONITORING = "monitoring"
+RETRAINING = "retraining"
 BATCH_PREDICT = "batch-predict"
 
 
-def deployments(root: Path) -> list[Any]:
-    """The runner deployments of the project at ``root``."""
+def automation_name(model_name: str) -> str:
+    return f"mlops-drift-retrain-{model_name}"
+
+
+def deployments(root: Path, params: Params) -> list[Any]:
+    """The runner deployments of the project at ``root``, with their schedules."""
     from flows.batch import batch_predict_flow
+    from flows.monitoring import monitoring_flow
+    from flows.retraining import retraining_flow
     from flows.training import training_flow
 
     project = {"project": str(root)}
+    tags = ["mlops"]
+    training_cron = params.retrain.schedule or None
     return [
-        training_flow.to_deployment(name=TRAINING, parameters=project, tags=["mlops"]),
-        batch_predict_flow.to_deployment(name=BATCH_PREDICT, parameters=project, tags=["mlops"]),
+        training_flow.to_deployment(
+            name=TRAINING,
+            parameters={**project, "trigger": "schedule" if training_cron else "manual"},
+            cron=training_cron,
+            tags=tags,
+        ),
+        monitoring_flow.to_deployment(
+            name=MONITORING, parameters=project, cron=params.monitor.schedule, tags=tags
+        ),
+        retraining_flow.to_deployment(name=RETRAINING, parameters=project, tags=tags),
+        batch_predict_flow.to_deployment(name=BATCH_PREDICT, parameters=project, tags=tags),
     ]
 
 
-def serve(root: Path) -> None:
-    """Register the deployments and run their flows when asked (blocks until interrupted)."""
+def create_automation(root: Path, model_name: str, retraining_id: Any) -> Any:
+    """(Re)create the automation: each ``mlops.drift.detected`` event about the model runs the
+    retraining deployment with the event's report id. The retraining flow applies the cooldown
+    (so that waiting for labels spends none of it)."""
+    from prefect.automations import Automation
+    from prefect.events.actions import RunDeployment
+    from prefect.events.schemas.automations import EventTrigger, Posture
+
+    from flows.monitoring import DRIFT_EVENT
+
+    name = automation_name(model_name)
+    with suppress(ValueError):  # ValueError: none yet
+        Automation.read(name=name).delete()  # type: ignore[attr-defined]
+    return Automation(
+        name=name,
+        description=(
+            f"Drift on {model_name} -> the retraining deployment (cooldown, labelled production "
+            "data as a new DVC version, training with trigger 'drift', the promotion gate)"
+        ),
+        trigger=EventTrigger(
+            expect={DRIFT_EVENT},
+            match={"prefect.resource.id": f"mlops.model.{model_name}"},
+            posture=Posture.Reactive,
+            threshold=1,
+            within=timedelta(0),
+        ),
+        actions=[
+            RunDeployment(
+                source="selected",
+                deployment_id=retraining_id,
+                job_variables=None,
+                parameters={
+                    "project": str(root),
+                    "drift_report": {
+                        "__prefect_kind": "jinja",
+                        "template": "{{ event.payload.report_id }}",
+                    },
+                },
+            )
+        ],
+    ).create()
+
+
+def register(root: Path, params: Params) -> list[Any]:
+    """Register the deployments and the automation; returns the runner deployments."""
+    planned = deployments(root, params)
+    ids = {d.name: d.apply() for d in planned}
+    model_name = params.register_.resolved_model_name(params.ingest.path)
+    automation = create_automation(root, model_name, ids[RETRAINING])
+    print(f"automation '{automation.name}' ({automation.id}): {automation.description}")
+    return planned
+
+
+def serve(root: Path, params: Params) -> None:
+    """Register everything and run the flows when asked (blocks until interrupted)."""
     from prefect import serve as prefect_serve
 
-    prefect_serve(*deployments(root), print_starting_message=True)
+    prefect_serve(*register(root, params), print_starting_message=True)

@@ -1,0 +1,760 @@
+"""The drift monitor: ``mlops monitor`` and the ``monitoring`` Prefect deployment.
+
+One run compares the current production data (the inference log's latest window, or files
+dropped in ``paths.incoming``; validated by the gate first) with the champion's own training
+data (fetched through DVC by the data version recorded on the champion), and reaches exactly
+one outcome: healthy, drift, insufficient data, or failed. Every run leaves a report folder
+(``paths.monitoring/<report id>/``: result.json, report.html), an MLflow run in the
+``<experiment>-monitoring`` experiment and Prefect artifacts. On drift it records a ``drift``
+event in the model's history, emits the Prefect event ``mlops.drift.detected`` (deployed: the
+automation runs the retraining deployment), starts the retraining itself when no Prefect
+server is configured, and notifies on-call. A monitor that fails says so and never acts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from prefect import flow, task
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from tasks import io
+from tasks.config import Params, load_params
+from tasks.registry import ServedModel
+
+if TYPE_CHECKING:
+    from tasks.drift import DriftCheck
+
+DRIFT_EVENT = "mlops.drift.detected"
+RETRAINING_DEPLOYMENT = "retraining/retraining"
+INCOMING_FILES = ("*.csv", "*.parquet")
+
+
+class MonitorFailed(RuntimeError):
+    """The monitor could not reach a verdict; ``result`` says why (verdict ``failed``)."""
+
+    def __init__(self, result: MonitorResult) -> None:
+        super().__init__(f"monitor failed: {result.error}")
+        self.result = result
+
+
+@dataclass(frozen=True)
+class Current:
+    """The production data one check judges, and where it came from."""
+
+    frame: pd.DataFrame  # the model's input columns, typed by the suite
+    predictions: pd.Series  # what the model answered for each row
+    labelled: pd.DataFrame  # rows with a label (the target column), for the quality check
+    window_start: str
+    window_end: str
+    source: str
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MonitorResult:
+    """The outcome of one check: exactly one verdict, and what was done about it."""
+
+    report_id: str
+    verdict: str  # healthy | drift | insufficient data | failed
+    reasons: list[str]
+    model_name: str
+    model_version: str | None
+    source: str
+    window_start: str | None
+    window_end: str | None
+    current_rows: int
+    report_dir: str
+    report_link: str
+    mlflow_run_id: str | None
+    action: str
+    notification: str
+    top_columns: list[dict[str, Any]]
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def new_report_id(now: datetime) -> str:
+    return f"drift-{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}"
+
+
+def settings_of(params: Params) -> Any:
+    """The drift check's settings from ``monitor:``."""
+    from tasks.drift import DriftSettings
+
+    m = params.monitor
+    return DriftSettings(
+        min_rows=m.min_rows,
+        sample_rows=m.sample_rows,
+        seed=m.seed,
+        numerical_method=m.numerical_method,
+        numerical_threshold=m.numerical_threshold,
+        categorical_method=m.categorical_method,
+        categorical_threshold=m.categorical_threshold,
+        drift_share=m.drift_share,
+        prediction_threshold=m.prediction_threshold,
+        attribution_threshold=m.attribution_threshold,
+        attribution_top=m.attribution_top,
+        quality_max_drop=m.quality_max_drop,
+        quality_min_labels=m.quality_min_labels,
+    )
+
+
+def column_kinds(served: ServedModel) -> tuple[list[str], list[str]]:
+    """(numerical, categorical) input columns, from the model's signature."""
+    numerical = [c.name for c in served.columns if c.type not in ("string", "boolean")]
+    categorical = [c.name for c in served.columns if c.type in ("string", "boolean")]
+    return numerical, categorical
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def load_champion(model_name: str, alias: str) -> ServedModel:
+    """The version ``alias`` points at (IO: retried)."""
+    from tasks import registry
+
+    version = registry.alias_version(model_name, alias)
+    if version is None:
+        raise registry.RegistryError(
+            f"model '{model_name}' has no '{alias}' version to monitor: train one first"
+        )
+    return registry.load_served(model_name, version)
+
+
+def _validated(root: Path, params: Params, path: Path) -> pd.DataFrame:
+    """``path`` read with the suite's types through the gate's feature checks; a failure is
+    quarantined and raised (the monitor never judges data that failed validation)."""
+    from flows.stages import _gate_failed, check_batch
+
+    frame, report = check_batch(root, path, params, scoring=True)
+    if not report.success or frame is None:
+        raise _gate_failed(root, path, params, frame, report)
+    return frame
+
+
+def _from_log(
+    root: Path, params: Params, served: ServedModel, folder: Path, now: datetime
+) -> Current:
+    from tasks.inference_log import read_log
+
+    m = params.monitor
+    log_path = root / params.paths.inference_log
+    since = _stamp(now - timedelta(hours=m.window_hours))
+    window = read_log(log_path, since=since, limit=m.window_rows)
+    labelled = read_log(log_path, since=since, limit=m.window_rows, labelled_only=True)
+    features = [c.name for c in served.columns]
+    start = str(window["_time"].min()) if len(window) else since
+    if len(window) < m.min_rows:  # nothing to validate: the check will say insufficient data
+        frame = window.reindex(columns=features)
+    else:
+        path = folder / "current.csv"
+        io.write_table(window.reindex(columns=features), path)
+        frame = _validated(root, params, path)
+    target = params.ingest.target
+    labels = labelled.reindex(columns=features).assign(**{target: labelled["_label"]})
+    return Current(
+        frame=frame.reset_index(drop=True),
+        predictions=window["_prediction"].reset_index(drop=True),
+        labelled=labels.reset_index(drop=True),
+        window_start=start,
+        window_end=_stamp(now),
+        source=f"inference log {params.paths.inference_log}",
+    )
+
+
+def _from_incoming(
+    root: Path, params: Params, served: ServedModel, folder: Path, now: datetime
+) -> Current:
+    from flows.stages import check_batch
+    from tasks.predict import model_inputs, score_frame
+
+    incoming = root / params.paths.incoming
+    files = sorted(p for pattern in INCOMING_FILES for p in incoming.glob(pattern))
+    frames, notes = [], []
+    checked = incoming / "checked" / folder.name
+    for path in files:
+        frame, report = check_batch(root, path, params, scoring=True)
+        if not report.success or frame is None:
+            from flows.stages import _gate_failed
+
+            failure = _gate_failed(root, path, params, frame, report)
+            notes.append(f"{path.name}: failed validation, quarantined and left out ({failure})")
+            path.unlink()  # the quarantine holds the copy
+            continue
+        frames.append(frame)
+        checked.mkdir(parents=True, exist_ok=True)
+        shutil.move(path, checked / path.name)
+        notes.append(f"{path.name}: {len(frame)} rows, moved to {checked.relative_to(root)}/")
+    target = params.ingest.target
+    features = [c.name for c in served.columns]
+    data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=features)
+    if len(data):
+        labels, _ = score_frame(served, model_inputs(served, data, "incoming"))
+        predictions = pd.Series(labels, dtype=object)
+    else:
+        predictions = pd.Series([], dtype=object)
+    labelled = (
+        data[data[target].notna()].reset_index(drop=True)
+        if target in data.columns
+        else pd.DataFrame(columns=[*features, target])
+    )
+    return Current(
+        frame=data.reindex(columns=features),
+        predictions=predictions,
+        labelled=labelled.reindex(columns=[*features, target]),
+        window_start=_stamp(now),
+        window_end=_stamp(now),
+        source=f"{len(frames)} file(s) from {params.paths.incoming}",
+        notes=notes,
+    )
+
+
+@task(cache_policy=NO_CACHE)
+def read_current(
+    root: Path, params: Params, served: ServedModel, folder: Path, source: str, now: datetime
+) -> Current:
+    """The current window (the log) or the files waiting in ``paths.incoming``, through the
+    gate."""
+    if source == "log":
+        return _from_log(root, params, served, folder, now)
+    return _from_incoming(root, params, served, folder, now)
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def read_reference(root: Path, params: Params, served: ServedModel) -> pd.DataFrame:
+    """The champion's own training data: the DVC version recorded on it, from the DVC cache or
+    remote (never whatever ``data/`` holds now), read with the suite's types."""
+    from flows.stages import suite_path
+    from tasks import versioning
+    from tasks.expectations import declared_types, scoring_suite
+
+    md5 = served.data_md5
+    if not md5:
+        raise ValueError(
+            f"{served.model_name} version {served.version} records no data version "
+            "(tag data.dvc_md5): its training data cannot be fetched"
+        )
+    suffix = Path(served.tags.get("data.path", "data.csv")).suffix or ".csv"
+    path = root / params.paths.reference / f"{md5}{suffix}"
+    if not path.is_file():
+        where = versioning.fetch_data_version(root, md5, path)
+        print(f"reference: data version {md5} fetched from the {where} into {path}")
+    declared = declared_types(scoring_suite(io.read_json(suite_path(root, params))))
+    frame, problems = io.read_batch(path, declared, params.validate_.sample_size)
+    if frame is None:
+        raise ValueError(
+            f"reference data {path} cannot be read: " + "; ".join(p.message for p in problems)
+        )
+    return frame
+
+
+def _predict_function(served: ServedModel) -> Any:
+    """The model's output as the attribution sees it: the positive-class probability, the
+    class probabilities, or the regression value."""
+    model = served.model
+
+    def predict(frame: pd.DataFrame) -> Any:
+        if served.task == "regression":
+            return model.predict(frame)
+        proba = model.predict_proba(frame)
+        return proba[:, -1] if served.task == "binary" else proba
+
+    return predict
+
+
+def _sample(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
+    return frame.sample(rows, random_state=seed) if 0 < rows < len(frame) else frame
+
+
+def _bootstrap_noise(out: Any, metric: str, seed: int, samples: int = 200) -> float:
+    """1.96 standard deviations of ``metric`` over bootstrap resamples of the labelled rows."""
+    import numpy as np
+
+    from tasks.evaluate import compute_metrics
+
+    rng = np.random.default_rng(seed)
+    n = len(out.actual)
+    values = []
+    for _ in range(samples):
+        value = compute_metrics(out.take(rng.integers(0, n, n)), [metric])[metric]
+        if value == value:  # a resample with one class has no AUC
+            values.append(value)
+    return 1.96 * float(np.std(values)) if len(values) > 1 else 0.0
+
+
+@task(cache_policy=NO_CACHE)
+def judge(
+    params: Params, served: ServedModel, reference: pd.DataFrame, current: Current
+) -> DriftCheck:
+    """The drift check: per-column drift, prediction drift, quality on labelled rows,
+    feature-attribution drift, and the verdict."""
+    from tasks import registry
+    from tasks.drift import attribution_drift, attributions, check_drift, quality_check
+    from tasks.evaluate import LOWER_IS_BETTER, compute_metrics, model_outputs, primary_metric
+    from tasks.ingest import TableSchema
+    from tasks.predict import model_inputs, score_frame
+
+    settings = settings_of(params)
+    m = params.monitor
+    numerical, categorical = column_kinds(served)
+    features = [*numerical, *categorical]
+    enough = len(current.frame) >= m.min_rows
+    prediction = quality = quality_data = attribution = None
+    if enough:
+        sample = _sample(reference, m.sample_rows, m.seed)
+        labels, _ = score_frame(served, model_inputs(served, sample, "reference"))
+        prediction = (pd.Series(labels, dtype=object), current.predictions.astype(object))
+        if len(current.labelled):
+            schema = TableSchema(
+                target=params.ingest.target,
+                task=served.task,  # type: ignore[arg-type]
+                numeric=tuple(numerical),
+                categorical=tuple(categorical),
+                classes=tuple(sorted(served.classes)),
+            )
+            metric = primary_metric(params.evaluate, schema.task)
+            info = registry.version_info(served.model_name, served.version)
+            labelled = current.labelled.copy()
+            if served.task != "regression":  # labels arrive as JSON: give them the model's type
+                kind: Any = type(served.classes[0]) if served.classes else str
+                labelled[schema.target] = labelled[schema.target].map(
+                    lambda v: v if v is None else kind(v)
+                )
+            out = model_outputs(served.model, labelled, schema, served.threshold)
+            value = compute_metrics(out, [metric])[metric]
+            # a metric on a few hundred labelled rows is noisy: the allowed drop is
+            # quality_max_drop plus 1.96 bootstrap standard deviations of the current value
+            noise = _bootstrap_noise(out, metric, m.seed)
+            quality = quality_check(
+                metric,
+                float(info.metrics.get(f"test_{metric}", float("nan"))),
+                value,
+                len(labelled),
+                metric in LOWER_IS_BETTER,
+                replace(settings, quality_max_drop=round(m.quality_max_drop + noise, 4)),
+            )
+            quality_data = (
+                pd.Series(out.actual, dtype=object),
+                pd.Series(out.predicted, dtype=object),
+                served.task,
+            )
+        if m.attribution_rows:
+            predict = _predict_function(served)
+            ref = _sample(reference[features], m.attribution_rows, m.seed)
+            cur = _sample(current.frame[features], m.attribution_rows, m.seed)
+            repeats = m.attribution_repeats
+            attribution = attribution_drift(
+                attributions(predict, ref, features, m.seed, repeats),
+                attributions(predict, cur, features, m.seed, repeats),
+                settings,
+            )
+    return check_drift(
+        reference[features],
+        current.frame[features],
+        numerical=numerical,
+        categorical=categorical,
+        settings=settings,
+        prediction=prediction,
+        prediction_kind="numerical" if served.task == "regression" else "categorical",
+        quality=quality,
+        quality_data=quality_data,
+        attribution=attribution,
+    )
+
+
+def runbook_url(root: Path) -> str:
+    """The runbook the alerts link to: ``MLOPS_RUNBOOK_URL`` (a wiki, the repository's page
+    online), else this project's copy."""
+    return os.environ.get("MLOPS_RUNBOOK_URL") or (root / "docs" / "runbook.md").as_uri()
+
+
+def _ui_url(variable: str, default: str) -> str:
+    return os.environ.get(variable, default).rstrip("/")
+
+
+def report_link(experiment_id: str, run_id: str) -> str:
+    """Where a person opens the report: the HTML in the MLflow UI (``MLOPS_MLFLOW_UI_URL``, or
+    the tracking server, or ``mlops ui``'s local address)."""
+    tracking = os.environ.get("MLFLOW_TRACKING_URI", "")
+    base = _ui_url(
+        "MLOPS_MLFLOW_UI_URL",
+        tracking if tracking.startswith("http") else "http://127.0.0.1:5000",
+    )
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}/artifacts/report.html"
+
+
+@task(cache_policy=NO_CACHE)
+def record_check(
+    root: Path,
+    params: Params,
+    result: dict[str, Any],
+    check: DriftCheck | None,
+    folder: Path,
+) -> tuple[str | None, str]:
+    """result.json and report.html in the report folder, the MLflow run, the Evidently
+    workspace; returns (MLflow run id, report link). MLflow down leaves the files."""
+    from tasks import tracking
+    from tasks.drift import add_to_workspace, save_html
+
+    io.write_json(result, folder / "result.json")
+    artifacts = {"": folder / "result.json"}
+    if check is not None and check.snapshot is not None:
+        save_html(check, folder / "report.html")
+        artifacts = {"": folder / "report.html", "data": folder / "result.json"}
+        try:
+            ref = add_to_workspace(check, root / params.paths.workspace, result["model_name"])
+            print(f"evidently workspace: {ref}")
+        except Exception as error:  # the UI's copy is a courtesy; the files stand
+            print(f"the Evidently workspace could not take the report: {error!r}")
+    link = (folder / "report.html").resolve().as_uri()
+    try:
+        tracking.configure(root)
+        experiment = params.register_.resolved_experiment(params.ingest.path) + "-monitoring"
+        experiment_id = tracking.ensure_experiment(experiment, root)
+        metrics: dict[str, float] = {"current_rows": float(result["current_rows"])}
+        if check is not None:
+            metrics.update(
+                drifted_share=check.drifted_share,
+                drifted_columns=float(check.drifted_columns),
+                checked_columns=float(check.checked_columns),
+            )
+            for column in check.columns:
+                if column.value is not None:
+                    metrics[f"drift.{column.column}"] = column.value
+            if check.prediction is not None and check.prediction.value is not None:
+                metrics["drift.prediction"] = check.prediction.value
+            if check.quality is not None and check.quality.current is not None:
+                metrics[f"current_{check.quality.metric}"] = check.quality.current
+            if check.attribution is not None and check.attribution.ndcg is not None:
+                metrics["attribution_ndcg"] = check.attribution.ndcg
+        m = params.monitor
+        run_id = tracking.log_job_run(
+            experiment_id=experiment_id,
+            run_name=result["report_id"],
+            params={
+                "source": result["source"],
+                "numerical_method": m.numerical_method,
+                "numerical_threshold": m.numerical_threshold,
+                "categorical_method": m.categorical_method,
+                "categorical_threshold": m.categorical_threshold,
+                "drift_share": m.drift_share,
+                "sample_rows": m.sample_rows,
+                "min_rows": m.min_rows,
+            },
+            metrics=metrics,
+            tags={
+                "mlops.kind": "monitor",
+                "verdict": result["verdict"],
+                "report_id": result["report_id"],
+                "model.name": result["model_name"],
+                "model.version": str(result["model_version"]),
+                "window.start": str(result["window_start"]),
+                "window.end": str(result["window_end"]),
+            },
+            artifacts=artifacts,
+        )
+        link = report_link(experiment_id, run_id)
+    except Exception as error:  # the verdict and the files stand without MLflow
+        print(f"MLflow could not record the check: {error!r}")
+        run_id = None
+    return run_id, link
+
+
+def _markdown(result: MonitorResult, check: DriftCheck | None) -> str:
+    lines = [
+        f"# Drift check {result.report_id}: **{result.verdict}**",
+        "",
+        f"Model **{result.model_name}** version {result.model_version}; current data: "
+        f"{result.source}, {result.current_rows} rows ({result.window_start} to "
+        f"{result.window_end}).",
+        "",
+        *[f"- {reason}" for reason in result.reasons],
+        "",
+        f"Action: {result.action}. Report: {result.report_link}",
+    ]
+    if check is not None and check.columns:
+        lines += ["", "| column | method | statistic | value | threshold | drifted |"]
+        lines += ["|---|---|---|---|---|---|"]
+        for c in check.columns:
+            value = "undetermined" if c.value is None else f"{c.value:.4g}"
+            lines.append(
+                f"| {c.column} | {c.method} | {c.statistic} | {value} | {c.threshold:g} | "
+                f"{'undetermined' if c.drifted is None else c.drifted} |"
+            )
+        for excluded in check.excluded:
+            lines.append(f"| {excluded.column} | excluded | | | | {excluded.reason} |")
+    return "\n".join(lines)
+
+
+def _labelled_since(root: Path, params: Params, since: str | None) -> int:
+    from tasks.inference_log import read_log
+
+    log = root / params.paths.inference_log
+    return len(read_log(log, since=since, labelled_only=True)) if log.is_file() else 0
+
+
+def _wait_for_retraining(report_id: str, seconds: float) -> str | None:
+    """The retraining flow run the automation started for ``report_id``, if one appears."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.exceptions import ObjectNotFound
+
+    deadline = time.monotonic() + seconds
+    with get_client(sync_client=True) as client:
+        try:
+            deployment = client.read_deployment_by_name(RETRAINING_DEPLOYMENT)
+        except ObjectNotFound:
+            return None
+        only = DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id]))
+        while True:
+            for run in client.read_flow_runs(deployment_filter=only, limit=50):
+                if run.parameters.get("drift_report") == report_id:
+                    return f"retraining flow run '{run.name}' ({run.id}) started by the automation"
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(1.0)
+
+
+def _act(
+    root: Path,
+    params: Params,
+    result: MonitorResult,
+    check: DriftCheck,
+    now: datetime,
+    retrain: str,
+) -> tuple[str, bool]:
+    """On drift: history, the Prefect event, the action taken. Returns (action, retrain inline)."""
+    from prefect.events import emit_event
+
+    from tasks import registry
+    from tasks.retraining import episode_start, plan_retraining, silenced_until
+
+    events = registry.history(result.model_name)
+    silence = silenced_until(events, now)
+    if silence is not None:
+        return (
+            f"none: silenced until {silence.details['until']} by {silence.actor} "
+            f"({silence.reason}); the check is recorded",
+            False,
+        )
+    top = [asdict(c) for c in check.top_columns(5)]
+    registry.record_event(
+        registry.Event(
+            time=registry.now(),
+            event="drift",
+            model_name=result.model_name,
+            version=result.model_version,
+            previous=None,
+            actor="monitor",
+            reason="; ".join(result.reasons),
+            details={
+                "report_id": result.report_id,
+                "window_start": result.window_start,
+                "window_end": result.window_end,
+                "report_link": result.report_link,
+                "top_columns": top,
+            },
+        )
+    )
+    emitted = emit_event(
+        event=DRIFT_EVENT,
+        resource={
+            "prefect.resource.id": f"mlops.model.{result.model_name}",
+            "prefect.resource.name": result.model_name,
+            "mlops.model.version": str(result.model_version),
+        },
+        payload={
+            "report_id": result.report_id,
+            "project": str(root),
+            "verdict": result.verdict,
+            "reasons": result.reasons,
+            "drifted_columns": [c["column"] for c in top if c["drifted"]],
+            "scores": {c["column"]: c["value"] for c in top},
+            "report_link": result.report_link,
+            "window_start": result.window_start,
+            "window_end": result.window_end,
+        },
+    )
+    print(f"event {DRIFT_EVENT} emitted ({emitted.id if emitted else 'no events client'})")
+    if not params.monitor.retrain:
+        return "none: monitor.retrain is false (event emitted)", False
+    events = registry.history(result.model_name)
+    labelled = _labelled_since(root, params, episode_start(events))
+    plan = plan_retraining(
+        events,
+        now,
+        params.monitor.cooldown_minutes,
+        labelled,
+        params.retrain.min_labelled_rows,
+    )
+    if plan.action != "retrain":
+        return f"no retraining: {plan.reason}", False
+    if retrain == "event" or (retrain == "auto" and os.environ.get("PREFECT_API_URL")):
+        found = _wait_for_retraining(result.report_id, params.monitor.action_wait_seconds)
+        return (
+            found
+            or (
+                f"retraining requested through the event (no '{RETRAINING_DEPLOYMENT}' flow run "
+                f"seen within {params.monitor.action_wait_seconds:g} s: is `mlops deploy` "
+                "running with its automation?)"
+            ),
+            False,
+        )
+    return "retraining started in this process (no Prefect server: no automation)", True
+
+
+@flow(name="monitoring", log_prints=True)
+def monitoring_flow(
+    project: str = ".", source: str | None = None, retrain: str = "auto"
+) -> MonitorResult:
+    """Check the current production data for drift against the champion's training data.
+
+    ``source``: ``log`` or ``incoming`` (default ``monitor.source``). ``retrain``: how drift
+    leads to retraining: ``event`` (the automation runs the retraining deployment), ``inline``
+    (this flow runs it), ``auto`` (``event`` when PREFECT_API_URL names a server). Raises
+    MonitorFailed (the run ends Failed) when no verdict could be reached; nothing is retrained
+    then.
+    """
+    from tasks import notify, tracking
+
+    root = Path(project).resolve()
+    params = load_params(root / "params.yaml")
+    tracking.configure(root)
+    now = datetime.now(UTC)
+    report_id = new_report_id(now)
+    folder = root / params.paths.monitoring / report_id
+    folder.mkdir(parents=True, exist_ok=True)
+    model_name = params.register_.resolved_model_name(params.ingest.path)
+    chosen = source or params.monitor.source
+    runbook = runbook_url(root)
+    served: ServedModel | None = None
+    current: Current | None = None
+    try:
+        if chosen not in ("log", "incoming"):
+            raise ValueError(f"source '{chosen}': expected log or incoming")
+        if retrain not in ("auto", "event", "inline"):
+            raise ValueError(f"retrain '{retrain}': expected auto, event or inline")
+        served = load_champion(model_name, params.serve.alias)
+        current = read_current(root, params, served, folder, chosen, now)
+        reference = read_reference(root, params, served)
+        check = judge(params, served, reference, current)
+    except Exception as error:
+        message = f"{type(error).__name__}: {error}"
+        result = MonitorResult(
+            report_id=report_id,
+            verdict="failed",
+            reasons=[f"the monitor failed before a verdict: {message}"],
+            model_name=model_name,
+            model_version=served.version if served else None,
+            source=current.source if current else chosen,
+            window_start=current.window_start if current else None,
+            window_end=current.window_end if current else None,
+            current_rows=len(current.frame) if current else 0,
+            report_dir=str(folder),
+            report_link="",
+            mlflow_run_id=None,
+            action="none: no verdict, nothing retrained",
+            notification="",
+            top_columns=[],
+            error=message,
+        )
+        run_id, link = record_check(root, params, result.to_dict(), None, folder)
+        delivery = notify.send(
+            notify.monitor_failed(
+                model=model_name, report_id=report_id, error=message, runbook_url=runbook
+            )
+        )
+        print(f"notification: {delivery.detail}")
+        result = MonitorResult(
+            **{
+                **result.to_dict(),
+                "mlflow_run_id": run_id,
+                "report_link": link,
+                "notification": delivery.detail,
+            }
+        )
+        io.write_json(result.to_dict(), folder / "result.json")
+        create_markdown_artifact(markdown=_markdown(result, None), key="drift-summary")
+        raise MonitorFailed(result) from error
+
+    result = MonitorResult(
+        report_id=report_id,
+        verdict=check.verdict,
+        reasons=[*check.reasons, *current.notes],
+        model_name=model_name,
+        model_version=served.version,
+        source=current.source,
+        window_start=current.window_start,
+        window_end=current.window_end,
+        current_rows=len(current.frame),
+        report_dir=str(folder),
+        report_link="",
+        mlflow_run_id=None,
+        action="none",
+        notification="",
+        top_columns=[asdict(c) for c in check.top_columns(5)],
+    )
+    run_id, link = record_check(
+        root, params, {**result.to_dict(), "check": check.to_dict()}, check, folder
+    )
+    result = MonitorResult(**{**result.to_dict(), "mlflow_run_id": run_id, "report_link": link})
+    inline = False
+    notification = "not sent: no drift"
+    if check.verdict == "drift":
+        action, inline = _act(root, params, result, check, now, retrain)
+        if action.startswith("none: silenced"):
+            notification = "not sent: silenced"
+        else:
+            quality = (
+                "not judged (no labelled rows yet)"
+                if check.quality is None
+                else f"{check.quality.metric} {check.quality.current} against the champion's "
+                f"{check.quality.reference:.4g} (degraded: {check.quality.degraded})"
+            )
+            delivery = notify.send(
+                notify.drift_alert(
+                    model=model_name,
+                    version=served.version,
+                    report_id=report_id,
+                    verdict=check.verdict,
+                    reasons=result.reasons,
+                    top_columns=result.top_columns,
+                    quality=quality,
+                    action=action,
+                    report_link=link,
+                    window=f"{current.window_start} to {current.window_end}",
+                    runbook_url=runbook,
+                )
+            )
+            notification = delivery.detail
+        result = MonitorResult(**{**result.to_dict(), "action": action})
+    result = MonitorResult(**{**result.to_dict(), "notification": notification})
+    io.write_json({**result.to_dict(), "check": check.to_dict()}, folder / "result.json")
+    create_link_artifact(
+        key="drift-report",
+        link=link,
+        link_text=f"{report_id}: {check.verdict}",
+        description=f"Drift report of {model_name} version {served.version}",
+    )
+    create_markdown_artifact(markdown=_markdown(result, check), key="drift-summary")
+    print(f"{report_id}: {check.verdict}: " + "; ".join(result.reasons))
+    print(f"action: {result.action}; notification: {result.notification}")
+    if inline:
+        from flows.retraining import retraining_flow
+
+        retraining_flow(project=str(root), drift_report=report_id)
+    return result

@@ -1,0 +1,182 @@
+"""Drift-triggered retraining: the ``retraining`` flow the drift automation runs.
+
+Under the model's retraining lock it decides (tasks/retraining.py): silenced, in cooldown,
+waiting for labels, or retrain. To retrain, it takes the labelled production rows from the
+inference log that no earlier retraining took, adds them to the training data (``retrain.data``:
+append, or a window of the newest rows), versions the result with DVC as a new data version of
+``ingest.path`` and pushes it, records a ``retrain`` event (the cooldown starts), then runs the
+training flow with trigger ``drift`` and the report id: the gate decides, and on-call gets the
+decision as the second notification. Any number of drift events within the cooldown cause one
+retraining.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from tasks import io
+from tasks.config import Params, load_params
+from tasks.retraining import Plan
+
+
+@dataclass(frozen=True)
+class RetrainingResult:
+    """What one drift event led to."""
+
+    drift_report: str
+    action: str  # retrain | in cooldown | waiting for labels | silenced
+    reason: str
+    rows_added: int = 0
+    data_md5: str | None = None
+    version: str | None = None
+    decision: str | None = None
+    champion_after: str | None = None
+    notification: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Intake:
+    rows: int
+    data_md5: str
+    taken_through: str | None
+    pushed: bool
+
+
+@task(cache_policy=NO_CACHE)
+def take_in_production_data(root: Path, params: Params, plan: Plan) -> Intake:
+    """Labelled production rows newer than the last intake, added to ``ingest.path`` as a new
+    DVC version (and pushed to the default remote)."""
+    from tasks import versioning
+    from tasks.inference_log import read_log
+    from tasks.retraining import combine, production_rows
+
+    log = read_log(root / params.paths.inference_log, labelled_only=True)
+    if plan.watermark is not None:
+        log = log[log["_time"] > plan.watermark]
+    path = root / params.ingest.path
+    raw = io.read_table(path)
+    schema = io.read_json(root / params.paths.schema_)
+    rows = production_rows(log, raw, params.ingest.target, schema.get("id_columns", []))
+    data = combine(raw, rows, params.retrain.data, params.retrain.window_rows)
+    io.write_table(data, path)
+    md5 = versioning.add_data(root, path)
+    pushed = versioning.push_data(root, path)
+    through = str(log["_time"].max()) if len(log) else plan.watermark
+    print(
+        f"intake: {len(rows)} labelled production row(s) added to {params.ingest.path} "
+        f"({params.retrain.data}: {len(raw)} -> {len(data)} rows), DVC version {md5}"
+        + (", pushed" if pushed else ", no DVC remote")
+    )
+    return Intake(len(rows), md5, through, pushed)
+
+
+def _plan(root: Path, params: Params, model_name: str, now: datetime) -> Plan:
+    from tasks import registry
+    from tasks.inference_log import read_log
+    from tasks.retraining import episode_start, plan_retraining
+
+    events = registry.history(model_name)
+    since = episode_start(events)
+    log = root / params.paths.inference_log
+    labelled = len(read_log(log, since=since, labelled_only=True)) if log.is_file() else 0
+    return plan_retraining(
+        events, now, params.monitor.cooldown_minutes, labelled, params.retrain.min_labelled_rows
+    )
+
+
+@flow(name="retraining", log_prints=True)
+def retraining_flow(project: str = ".", drift_report: str = "manual") -> RetrainingResult:
+    """Retrain on drift (``drift_report``: the report that caused it), unless silenced, in
+    cooldown or waiting for labels."""
+    from prefect.runtime import flow_run
+
+    from flows.monitoring import runbook_url
+    from flows.training import training_flow
+    from tasks import notify, registry, tracking
+
+    root = Path(project).resolve()
+    params = load_params(root / "params.yaml")
+    tracking.configure(root)
+    model_name = params.register_.resolved_model_name(params.ingest.path)
+    runbook = runbook_url(root)
+    with registry.promotion_lock(root, model_name, params.promote, purpose="retrain"):
+        plan = _plan(root, params, model_name, datetime.now(UTC))
+        print(f"{drift_report}: {plan.action}: {plan.reason}")
+        if plan.action != "retrain":  # the monitor's alert already said so: no second page
+            create_markdown_artifact(
+                key="retraining", markdown=f"# No retraining for {drift_report}\n\n{plan.reason}"
+            )
+            return RetrainingResult(drift_report, plan.action, plan.reason)
+        intake = take_in_production_data(root, params, plan)
+        registry.record_event(
+            registry.Event(
+                time=registry.now(),
+                event="retrain",
+                model_name=model_name,
+                version=registry.alias_version(model_name, registry.CHAMPION),
+                previous=None,
+                actor=f"drift:{drift_report}",
+                reason=plan.reason,
+                details={
+                    "report_id": drift_report,
+                    "taken_through": intake.taken_through,
+                    "rows_added": intake.rows,
+                    "data_md5": intake.data_md5,
+                    "flow_run_id": str(flow_run.id),
+                },
+            )
+        )
+    try:
+        training = training_flow(project=str(root), trigger="drift", drift_report=drift_report)
+    except Exception as error:
+        delivery = notify.send(
+            notify.retraining_skipped(
+                model=model_name,
+                drift_report=drift_report,
+                reason=f"retraining failed, the champion did not move: {error}",
+                runbook_url=runbook,
+            )
+        )
+        print(f"notification: {delivery.detail}")
+        raise
+    promotion, registration = training.promotion, training.registration
+    decision = str(promotion.get("event") or promotion.get("decision"))
+    delivery = notify.send(
+        notify.gate_decision(
+            model=model_name,
+            challenger=str(registration.get("version")),
+            champion_before=promotion.get("champion_before", promotion.get("champion")),
+            champion_after=promotion.get("champion_after", promotion.get("champion")),
+            decision=decision,
+            reason=str(promotion.get("reason", "")),
+            metrics={
+                k: v for k, v in training.metrics.get("test", {}).items() if isinstance(v, float)
+            },
+            trigger="drift",
+            drift_report=drift_report,
+            run_link=str(registration.get("run_id", "")),
+            runbook_url=runbook,
+        )
+    )
+    print(f"gate: {decision}; notification: {delivery.detail}")
+    return RetrainingResult(
+        drift_report=drift_report,
+        action="retrain",
+        reason=plan.reason,
+        rows_added=intake.rows,
+        data_md5=intake.data_md5,
+        version=str(registration.get("version")),
+        decision=decision,
+        champion_after=promotion.get("champion_after", promotion.get("champion")),
+        notification=delivery.detail,
+    )

@@ -1,0 +1,270 @@
+"""The monitoring loop on a real project: Evidently checks of the inference log, the champion's
+training data fetched through DVC, MLflow runs, on-call webhooks (a local HTTP receiver),
+drift-triggered retraining through the gate, the cooldown, and a monitor that fails."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from tests.support import WebhookReceiver, make_project
+
+ROWS = 4000
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[WebhookReceiver]:
+    hook = WebhookReceiver()
+    os.environ["MLOPS_WEBHOOK_URL"] = hook.url
+    yield hook
+    os.environ.pop("MLOPS_WEBHOOK_URL", None)
+    hook.close()
+
+
+@pytest.fixture(scope="module")
+def trained(
+    tmp_path_factory: pytest.TempPathFactory, prefect_server: str, receiver: WebhookReceiver
+) -> Path:
+    """A project with a champion trained on 4,000 generated rows (DVC-versioned and pushed)."""
+    from flows.training import training_flow
+    from tasks import versioning
+    from tasks.config import write_overrides
+    from tasks.generate import generate_sessions
+
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    root = make_project(tmp_path_factory.mktemp("monitoring"))
+    data = root / "data" / "raw" / "customer-purchase.csv"
+    data.parent.mkdir(parents=True)
+    generate_sessions(ROWS, 11).to_csv(data, index=False)
+    versioning.add_data(root, data)
+    versioning.push_data(root, data)
+    write_overrides(
+        root / "params.yaml",
+        [
+            "monitor.window_rows=600",
+            "monitor.quality_min_labels=200",
+            "retrain.min_labelled_rows=300",
+            "monitor.cooldown_minutes=0",
+            "monitor.attribution_rows=500",
+        ],
+    )
+    training_flow(project=str(root))
+    return root
+
+
+def _set(root: Path, *overrides: str) -> None:
+    from tasks.config import write_overrides
+
+    write_overrides(root / "params.yaml", list(overrides))
+
+
+def _serve(root: Path, frame: pd.DataFrame, request_id: str, labelled: bool) -> None:
+    """Score ``frame`` with the champion into a fresh inference log, as the endpoint would;
+    with ``labelled`` the true labels arrive as feedback."""
+    from tasks import inference_log, registry, tracking
+    from tasks.predict import model_inputs, score_frame
+
+    tracking.configure(root)
+    log = root / "logs" / "inference.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{log}{suffix}").unlink(missing_ok=True)
+    version = registry.alias_version("customer-purchase", "champion")
+    assert version is not None
+    served = registry.load_served("customer-purchase", version)
+    labels, _ = score_frame(served, model_inputs(served, frame, "test"))
+    features = [c.name for c in served.columns]
+    records = [
+        {k: (None if v != v else v) for k, v in row.items()}
+        for row in frame[features].to_dict(orient="records")
+    ]
+    inference_log.append(
+        log,
+        [
+            inference_log.Prediction(
+                inference_log.now(), request_id, "customer-purchase", version, "champion",
+                True, "http", 1.0, records, list(labels),
+            )
+        ],
+    )  # fmt: skip
+    if labelled:
+        truth = [(request_id, i, int(v)) for i, v in enumerate(frame["purchased"])]
+        inference_log.add_feedback(log, truth, "test")
+
+
+def _versions(root: Path) -> dict[str, dict[str, str]]:
+    from tasks import registry, tracking
+
+    tracking.configure(root)
+    return registry.versions("customer-purchase")
+
+
+def _events(root: Path, kind: str) -> list[Any]:
+    from tasks import registry, tracking
+
+    tracking.configure(root)
+    return [e for e in registry.history("customer-purchase") if e.event == kind]
+
+
+def test_a_window_like_the_training_data_is_healthy(
+    trained: Path, receiver: WebhookReceiver
+) -> None:
+    import mlflow
+
+    from flows.monitoring import monitoring_flow
+    from tasks.generate import generate_sessions
+
+    _serve(trained, generate_sessions(600, 101), "same", labelled=True)
+    sent = len(receiver.received)
+
+    result = monitoring_flow(project=str(trained), source="log", retrain="inline")
+
+    assert result.verdict == "healthy"
+    assert result.current_rows == 600
+    assert result.action == "none"
+    assert result.notification == "not sent: no drift"
+    assert len(receiver.received) == sent
+    folder = Path(result.report_dir)
+    assert "<html" in (folder / "report.html").read_text(encoding="utf-8")[:2000].lower()
+    run = mlflow.get_run(result.mlflow_run_id)
+    assert run.data.tags["verdict"] == "healthy"
+    assert run.data.tags["report_id"] == result.report_id
+    assert run.data.metrics["current_rows"] == 600.0
+    assert sorted(a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)) == [
+        "data",
+        "report.html",
+    ]
+    # the reference is the champion's own data version, fetched through DVC
+    md5 = _versions(trained)["1"]["data.dvc_md5"]
+    assert (trained / "data" / "reference" / f"{md5}.csv").is_file()
+    assert any((trained / "evidently").rglob("*.json"))
+
+
+def test_a_tiny_window_is_insufficient_data_never_drift(
+    trained: Path, receiver: WebhookReceiver
+) -> None:
+    from flows.monitoring import monitoring_flow
+    from tasks.generate import Drift, generate_sessions
+
+    _serve(trained, generate_sessions(37, 5, Drift(covariate=3.0)), "tiny", labelled=False)
+    sent = len(receiver.received)
+
+    result = monitoring_flow(project=str(trained), source="log", retrain="inline")
+
+    assert result.verdict == "insufficient data"
+    assert result.reasons == ["current window has 37 rows, fewer than monitor.min_rows 200"]
+    assert len(receiver.received) == sent
+    assert _events(trained, "drift") == []
+
+
+def test_concept_drift_alerts_retrains_through_the_gate_and_ten_events_train_once(
+    trained: Path, receiver: WebhookReceiver
+) -> None:
+    """The features do not move; the labels show the model is worse: quality says drift, the
+    monitor alerts and retrains (a new DVC version, the gate, a second notification); nine
+    more drift events inside the cooldown retrain nothing."""
+    from flows.monitoring import monitoring_flow
+    from flows.retraining import retraining_flow
+    from tasks.generate import Drift, generate_sessions
+
+    _set(trained, "monitor.cooldown_minutes=60")
+    before = _versions(trained)
+    md5_before = before["1"]["data.dvc_md5"]
+    _serve(trained, generate_sessions(600, 8, Drift(concept=1.0)), "concept", labelled=True)
+    sent = len(receiver.received)
+
+    result = monitoring_flow(project=str(trained), source="log", retrain="inline")
+
+    assert result.verdict == "drift"
+    assert [r for r in result.reasons if r.startswith("quality: roc_auc")]
+    assert result.action == "retraining started in this process (no Prefect server: no automation)"
+    assert result.notification.startswith("sent to http://127.0.0.1:")
+    assert "secret-token" not in result.notification
+    alert, decision = receiver.received[sent:]
+    assert alert["text"] == (
+        f":rotating_light: Drift detected on customer-purchase v1 (report {result.report_id})"
+    )
+    assert "mlops rollback" in str(alert["blocks"])
+    assert "customer-purchase v2" in decision["text"]
+    after = _versions(trained)
+    assert sorted(set(after) - set(before)) == ["2"]
+    tags = after["2"]
+    assert tags["trigger"] == "drift"
+    assert tags["trigger.drift_report"] == result.report_id
+    assert tags["data.dvc_md5"] != md5_before  # the production rows made a new DVC version
+    (retrain,) = _events(trained, "retrain")
+    assert retrain.details["report_id"] == result.report_id
+    assert retrain.details["rows_added"] == 600
+    assert retrain.details["data_md5"] == tags["data.dvc_md5"]
+    assert pd.read_csv(trained / "data" / "raw" / "customer-purchase.csv").shape[0] == ROWS + 600
+
+    more = [retraining_flow(project=str(trained), drift_report=f"r{i}") for i in range(9)]
+
+    assert [r.action for r in more] == ["in cooldown"] * 9
+    assert more[0].reason.startswith("in cooldown until ")
+    assert f"(retraining for {result.report_id} started " in more[0].reason
+    assert len(_events(trained, "retrain")) == 1
+    assert sorted(_versions(trained)) == sorted(after)
+    assert len(receiver.received) == sent + 2  # no page per suppressed event
+
+
+def test_covariate_drift_inside_the_cooldown_alerts_without_retraining(
+    trained: Path, receiver: WebhookReceiver
+) -> None:
+    from flows.monitoring import monitoring_flow
+    from tasks.generate import Drift, generate_sessions
+
+    versions = _versions(trained)
+    _serve(trained, generate_sessions(600, 7, Drift(covariate=1.5)), "cov", labelled=True)
+    sent = len(receiver.received)
+
+    result = monitoring_flow(project=str(trained), source="log", retrain="inline")
+
+    assert result.verdict == "drift"
+    assert " of 13 columns drifted (" in result.reasons[0]
+    drifted = [c["column"] for c in result.top_columns if c["drifted"]]
+    assert drifted
+    assert result.action.startswith("no retraining: in cooldown until ")
+    (alert,) = receiver.received[sent:]
+    assert drifted[0] in str(alert["blocks"])
+    assert "in cooldown until" in str(alert["blocks"])
+    assert _versions(trained) == versions
+    assert len(_events(trained, "drift")) == 2
+
+
+def test_a_monitor_that_crashes_is_failed_and_retrains_nothing(
+    trained: Path, receiver: WebhookReceiver
+) -> None:
+    from flows.monitoring import MonitorFailed, monitoring_flow
+    from tasks import registry, tracking
+    from tasks.generate import Drift, generate_sessions
+
+    tracking.configure(trained)
+    champion = registry.alias_version("customer-purchase", "champion")
+    assert champion is not None
+    md5 = registry.version_info("customer-purchase", champion).tags["data.dvc_md5"]
+    versions, retrains = _versions(trained), len(_events(trained, "retrain"))
+    registry.tag_version("customer-purchase", champion, {"data.dvc_md5": "0" * 32})
+    _serve(trained, generate_sessions(600, 10, Drift(covariate=2.0)), "crash", labelled=True)
+    sent = len(receiver.received)
+    try:
+        with pytest.raises(MonitorFailed) as failed:
+            monitoring_flow(project=str(trained), source="log", retrain="inline")
+    finally:
+        registry.tag_version("customer-purchase", champion, {"data.dvc_md5": md5})
+
+    result = failed.value.result
+    assert result.verdict == "failed"
+    assert result.error == (
+        f"VersioningError: data version {'0' * 32} is in neither the DVC cache nor the "
+        "default remote"
+    )
+    assert result.action == "none: no verdict, nothing retrained"
+    assert _versions(trained) == versions
+    assert len(_events(trained, "retrain")) == retrains
+    (alert,) = receiver.received[sent:]
+    assert alert["text"].startswith(":x: Drift monitor failed for customer-purchase")
