@@ -445,8 +445,8 @@ def check_drift(
 
     limit, seed = settings.sample_rows, settings.seed
     ref_rows, cur_rows = _rows(len(reference), limit, seed), _rows(len(current), limit, seed)
-    ref_sample = _take(reference[[c for c in wanted if c in reference.columns]], ref_rows)
-    cur_sample = _take(current[[c for c in wanted if c in current.columns]], cur_rows)
+    ref_sample = _take(reference, ref_rows)[[c for c in wanted if c in reference.columns]]
+    cur_sample = _take(current, cur_rows)[[c for c in wanted if c in current.columns]]
     prepared = _prepare(ref_sample, cur_sample, kinds)
     pred_name = _prediction_name(wanted)
     pred_excluded: Excluded | None = None

@@ -248,6 +248,7 @@ def test_an_empty_reference_excludes_every_column() -> None:
 # -- undetermined statistics ---------------------------------------------------------------
 
 
+@pytest.mark.filterwarnings("ignore:One or more sample arguments is too small")
 def test_a_nan_statistic_is_undetermined_and_not_counted() -> None:
     # Epps-Singleton's p-value is NaN when a side has only two distinct values
     rng = np.random.default_rng(1)
