@@ -500,17 +500,22 @@ def _markdown(result: MonitorResult, check: DriftCheck | None) -> str:
     return "\n".join(lines)
 
 
-def _labelled_since(root: Path, params: Params, since: str | None) -> int:
+def _labelled_since(root: Path, params: Params, since: str | None, mark: str | None) -> int:
+    """Labelled rows since ``since`` that no retraining took yet (newer than ``mark``)."""
     from tasks.inference_log import read_log
 
     log = root / params.paths.inference_log
-    return len(read_log(log, since=since, labelled_only=True)) if log.is_file() else 0
+    if not log.is_file():
+        return 0
+    rows = read_log(log, since=since, labelled_only=True)
+    return int((rows["_time"] > mark).sum()) if mark else len(rows)
 
 
 def _wait_for_retraining(report_id: str, seconds: float) -> str | None:
     """The retraining flow run the automation started for ``report_id``, if one appears."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.client.schemas.sorting import FlowRunSort
     from prefect.exceptions import ObjectNotFound
 
     deadline = time.monotonic() + seconds
@@ -521,7 +526,8 @@ def _wait_for_retraining(report_id: str, seconds: float) -> str | None:
             return None
         only = DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id]))
         while True:
-            for run in client.read_flow_runs(deployment_filter=only, limit=50):
+            newest = FlowRunSort.EXPECTED_START_TIME_DESC
+            for run in client.read_flow_runs(deployment_filter=only, sort=newest, limit=50):
                 if run.parameters.get("drift_report") == report_id:
                     return f"retraining flow run '{run.name}' ({run.id}) started by the automation"
             if time.monotonic() > deadline:
@@ -541,7 +547,7 @@ def _act(
     from prefect.events import emit_event
 
     from tasks import registry
-    from tasks.retraining import episode_start, plan_retraining, silenced_until
+    from tasks.retraining import episode_start, plan_retraining, silenced_until, watermark
 
     events = registry.history(result.model_name)
     silence = silenced_until(events, now)
@@ -593,7 +599,7 @@ def _act(
     if not params.monitor.retrain:
         return "none: monitor.retrain is false (event emitted)", False
     events = registry.history(result.model_name)
-    labelled = _labelled_since(root, params, episode_start(events))
+    labelled = _labelled_since(root, params, episode_start(events), watermark(events))
     plan = plan_retraining(
         events,
         now,

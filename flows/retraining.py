@@ -83,12 +83,14 @@ def take_in_production_data(root: Path, params: Params, plan: Plan) -> Intake:
 def _plan(root: Path, params: Params, model_name: str, now: datetime) -> Plan:
     from tasks import registry
     from tasks.inference_log import read_log
-    from tasks.retraining import episode_start, plan_retraining
+    from tasks.retraining import episode_start, plan_retraining, watermark
 
     events = registry.history(model_name)
-    since = episode_start(events)
+    since, mark = episode_start(events), watermark(events)
     log = root / params.paths.inference_log
-    labelled = len(read_log(log, since=since, labelled_only=True)) if log.is_file() else 0
+    rows = read_log(log, since=since, labelled_only=True) if log.is_file() else None
+    # rows an earlier retraining already took do not count again
+    labelled = 0 if rows is None else int((rows["_time"] > mark).sum()) if mark else len(rows)
     return plan_retraining(
         events, now, params.monitor.cooldown_minutes, labelled, params.retrain.min_labelled_rows
     )
@@ -111,7 +113,7 @@ def retraining_flow(project: str = ".", drift_report: str = "manual") -> Retrain
     runbook = runbook_url(root)
     with registry.promotion_lock(root, model_name, params.promote, purpose="retrain"):
         plan = _plan(root, params, model_name, datetime.now(UTC))
-        print(f"{drift_report}: {plan.action}: {plan.reason}")
+        print(f"{drift_report}: {plan.reason}")
         if plan.action != "retrain":  # the monitor's alert already said so: no second page
             create_markdown_artifact(
                 key="retraining", markdown=f"# No retraining for {drift_report}\n\n{plan.reason}"
