@@ -152,7 +152,7 @@ def measure(rows: int, repeats: int) -> list[dict[str, Any]]:
             seconds = statistics.median(times[name])
             mine = verdicts[name]
             same = sum(mine[c][0] == truth[c][0] for c in truth)
-            gap = max(abs(mine[c][1] - truth[c][1]) for c in truth)
+            gap, gap_column = max((abs(mine[c][1] - truth[c][1]), c) for c in truth)
             out.append(
                 {
                     "rows": rows,
@@ -168,6 +168,7 @@ def measure(rows: int, repeats: int) -> list[dict[str, Any]]:
                     "columns": len(truth),
                     "disagree": sorted(c for c in truth if mine[c][0] != truth[c][0]),
                     "largest_statistic_gap": gap,
+                    "largest_gap_column": gap_column,
                     "closest_to_threshold": min(abs(v - 0.1) for _, v in truth.values()),
                 }
             )
@@ -206,6 +207,7 @@ def verdict(results: list[dict[str, Any]], before: Any, after: Any) -> list[str]
     agree = all(r["agreement"] == r["columns"] for r in ours)
     evidently_agrees = all(r["agreement"] == r["columns"] for r in at if r["variant"] == EVIDENTLY)
     slowest, cpu = pick(SAMPLED, "seconds"), pick(SAMPLED, "cpu_seconds")
+    widest = max(ours, key=lambda r: r["largest_statistic_gap"])
     measured = 2 * big >= GOAL_ROWS
     met = measured and slowest <= GOAL_SECONDS and agree
     goal = (
@@ -222,7 +224,8 @@ def verdict(results: list[dict[str, Any]], before: Any, after: Any) -> list[str]
         f"and Evidently's default verdicts {'did too' if evidently_agrees else 'did not'} "
         "(above 1,000 rows its defaults are the same two distances, Jensen-Shannon also for "
         "numeric columns with at most 5 values). Sampling moved a statistic by at most "
-        f"{max(r['largest_statistic_gap'] for r in ours):.4f}, while the full-data statistics "
+        f"{widest['largest_statistic_gap']:.4f} ({widest['largest_gap_column']}, "
+        f"{widest['scenario']}), while the full-data statistics "
         f"came no closer than {min(r['closest_to_threshold'] for r in ours):.4f} to their "
         "threshold of 0.1: a column within about that gap of its threshold can flip either way. "
         f"Without sampling the same methods took {pick(FULL, 'seconds'):.1f} s. What is left "
@@ -231,8 +234,28 @@ def verdict(results: list[dict[str, Any]], before: Any, after: Any) -> list[str]
         "`full_report=True` (per-column DataSummaryPreset and DriftedColumnsCount) costs "
         f"{pick(FULL_REPORT, 'seconds') - slowest:.1f} s more for the same verdicts. {goal}",
         "",
-        f"The machine was shared (load average {before[0]:.1f} before, {after[0]:.1f} after, on "
-        "2 cores): wall times include other users' work, CPU seconds hardly do.",
+        f"The machine is shared (load average {before[0]:.1f} before the run, {after[0]:.1f} "
+        "after, on 2 cores): wall times include other users' work; CPU seconds are this "
+        "process's own, on both cores (parts of pandas, NumPy and SciPy use two threads).",
+    ]
+
+
+def report(payload: dict[str, Any]) -> list[str]:
+    """The markdown page for a run's payload."""
+    results = payload["results"]
+    return [
+        "# Drift check: the monitor's configuration vs Evidently's defaults",
+        "",
+        f"Made by `python -m benchmarks.drift` on this 2-core machine ({payload['repeats']} "
+        "repeats, alternating order, medians; Evidently 0.7 imported beforehand). 20 columns "
+        f"({len(NUMERICAL)} numerical, {len(CATEGORICAL)} categorical); each scenario compares "
+        "as many reference rows as current rows. Goal: at most "
+        f"{GOAL_SECONDS:.0f} s at {GOAL_ROWS:,} rows, with the same drifted-column verdicts "
+        "as the full-data run.",
+        "",
+        *table(results),
+        "",
+        *verdict(results, payload["load_average_before"], payload["load_average_after"]),
     ]
 
 
@@ -262,23 +285,7 @@ def main() -> None:
         "load_average_after": load_after,
         "results": results,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    name = "drift-quick" if args.quick else "drift"
-    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
-    lines = [
-        "# Drift check: the monitor's configuration vs Evidently's defaults",
-        "",
-        f"Made by `python -m benchmarks.drift` on this 2-core machine ({repeats} repeats, "
-        "alternating order, medians; Evidently 0.7 imported beforehand). 20 columns "
-        f"({len(NUMERICAL)} numerical, {len(CATEGORICAL)} categorical); each scenario compares "
-        "as many reference rows as current rows. Goal: at most "
-        f"{GOAL_SECONDS:.0f} s at {GOAL_ROWS:,} rows, with the same drifted-column verdicts "
-        "as the full-data run.",
-        "",
-        *table(results),
-        "",
-        *verdict(results, load_before, load_after),
-    ]
+    lines = report(payload)
     print("\n".join(lines))
     if args.quick:  # a smoke run: the results files keep the last full run
         return
