@@ -44,17 +44,22 @@ class BatchResult:
         return asdict(self)
 
 
-@task(cache_policy=NO_CACHE, retries=0)
-def validate_batch(root: Path, path: Path, params: Params) -> pd.DataFrame:
-    """The gate, on a batch to score: a failure quarantines it and raises ValidationFailed."""
+def gate_batch(root: Path, path: Path, params: Params) -> pd.DataFrame:
+    """``path`` through the gate's feature checks, read with the suite's types: a failure is
+    quarantined and raised as ValidationFailed (nothing scores or judges a failed batch)."""
     from flows.stages import _gate_failed, check_batch
 
     frame, report = check_batch(root, path, params, scoring=True)
-    if not report.success:
+    if not report.success or frame is None:
         raise _gate_failed(root, path, params, frame, report)
-    assert frame is not None
     print(f"validation: {report.summary().splitlines()[0]}")
     return frame
+
+
+@task(cache_policy=NO_CACHE, retries=0)
+def validate_batch(root: Path, path: Path, params: Params) -> pd.DataFrame:
+    """The gate, on a batch to score."""
+    return gate_batch(root, path, params)
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)

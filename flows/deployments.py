@@ -112,5 +112,9 @@ def register(root: Path, params: Params) -> list[Any]:
 def serve(root: Path, params: Params) -> None:
     """Register everything and run the flows when asked (blocks until interrupted)."""
     from prefect import serve as prefect_serve
+    from prefect.settings import get_current_settings
 
-    prefect_serve(*register(root, params), print_starting_message=True)
+    # prefect.serve runs every due flow run at once unless told; a burst of drift events
+    # would start one process each. PREFECT_RUNNER_PROCESS_LIMIT (default 5) bounds them.
+    limit = get_current_settings().runner.process_limit
+    prefect_serve(*register(root, params), print_starting_message=True, limit=limit)

@@ -27,6 +27,7 @@ from prefect import flow, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.batch import gate_batch, load_model
 from tasks import io
 from tasks.config import Params, load_params
 from tasks.registry import ServedModel
@@ -94,25 +95,12 @@ def new_report_id(now: datetime) -> str:
 
 
 def settings_of(params: Params) -> Any:
-    """The drift check's settings from ``monitor:``."""
+    """The drift check's settings: the ``monitor:`` keys of the same names."""
+    from dataclasses import fields
+
     from tasks.drift import DriftSettings
 
-    m = params.monitor
-    return DriftSettings(
-        min_rows=m.min_rows,
-        sample_rows=m.sample_rows,
-        seed=m.seed,
-        numerical_method=m.numerical_method,
-        numerical_threshold=m.numerical_threshold,
-        categorical_method=m.categorical_method,
-        categorical_threshold=m.categorical_threshold,
-        drift_share=m.drift_share,
-        prediction_threshold=m.prediction_threshold,
-        attribution_threshold=m.attribution_threshold,
-        attribution_top=m.attribution_top,
-        quality_max_drop=m.quality_max_drop,
-        quality_min_labels=m.quality_min_labels,
-    )
+    return DriftSettings(**{f.name: getattr(params.monitor, f.name) for f in fields(DriftSettings)})
 
 
 def column_kinds(served: ServedModel) -> tuple[list[str], list[str]]:
@@ -120,30 +108,6 @@ def column_kinds(served: ServedModel) -> tuple[list[str], list[str]]:
     numerical = [c.name for c in served.columns if c.type not in ("string", "boolean")]
     categorical = [c.name for c in served.columns if c.type in ("string", "boolean")]
     return numerical, categorical
-
-
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
-def load_champion(model_name: str, alias: str) -> ServedModel:
-    """The version ``alias`` points at (IO: retried)."""
-    from tasks import registry
-
-    version = registry.alias_version(model_name, alias)
-    if version is None:
-        raise registry.RegistryError(
-            f"model '{model_name}' has no '{alias}' version to monitor: train one first"
-        )
-    return registry.load_served(model_name, version)
-
-
-def _validated(root: Path, params: Params, path: Path) -> pd.DataFrame:
-    """``path`` read with the suite's types through the gate's feature checks; a failure is
-    quarantined and raised (the monitor never judges data that failed validation)."""
-    from flows.stages import _gate_failed, check_batch
-
-    frame, report = check_batch(root, path, params, scoring=True)
-    if not report.success or frame is None:
-        raise _gate_failed(root, path, params, frame, report)
-    return frame
 
 
 def _from_log(
@@ -163,7 +127,7 @@ def _from_log(
     else:
         path = folder / "current.csv"
         io.write_table(window.reindex(columns=features), path)
-        frame = _validated(root, params, path)
+        frame = gate_batch(root, path, params)
     target = params.ingest.target
     labels = labelled.reindex(columns=features).assign(**{target: labelled["_label"]})
     return Current(
@@ -179,19 +143,17 @@ def _from_log(
 def _from_incoming(
     root: Path, params: Params, served: ServedModel, folder: Path, now: datetime
 ) -> Current:
-    from flows.stages import check_batch
     from tasks.predict import model_inputs, score_frame
+    from tasks.validate import ValidationFailed
 
     incoming = root / params.paths.incoming
     files = sorted(p for pattern in INCOMING_FILES for p in incoming.glob(pattern))
     frames, notes = [], []
     checked = incoming / "checked" / folder.name
     for path in files:
-        frame, report = check_batch(root, path, params, scoring=True)
-        if not report.success or frame is None:
-            from flows.stages import _gate_failed
-
-            failure = _gate_failed(root, path, params, frame, report)
+        try:
+            frame = gate_batch(root, path, params)
+        except ValidationFailed as failure:
             notes.append(f"{path.name}: failed validation, quarantined and left out ({failure})")
             path.unlink()  # the quarantine holds the copy
             continue
@@ -500,17 +462,6 @@ def _markdown(result: MonitorResult, check: DriftCheck | None) -> str:
     return "\n".join(lines)
 
 
-def _labelled_since(root: Path, params: Params, since: str | None, mark: str | None) -> int:
-    """Labelled rows since ``since`` that no retraining took yet (newer than ``mark``)."""
-    from tasks.inference_log import read_log
-
-    log = root / params.paths.inference_log
-    if not log.is_file():
-        return 0
-    rows = read_log(log, since=since, labelled_only=True)
-    return int((rows["_time"] > mark).sum()) if mark else len(rows)
-
-
 def _wait_for_retraining(report_id: str, seconds: float) -> str | None:
     """The retraining flow run the automation started for ``report_id``, if one appears."""
     from prefect.client.orchestration import get_client
@@ -547,7 +498,7 @@ def _act(
     from prefect.events import emit_event
 
     from tasks import registry
-    from tasks.retraining import episode_start, plan_retraining, silenced_until, watermark
+    from tasks.retraining import silenced_until
 
     events = registry.history(result.model_name)
     silence = silenced_until(events, now)
@@ -598,15 +549,9 @@ def _act(
     print(f"event {DRIFT_EVENT} emitted ({emitted.id if emitted else 'no events client'})")
     if not params.monitor.retrain:
         return "none: monitor.retrain is false (event emitted)", False
-    events = registry.history(result.model_name)
-    labelled = _labelled_since(root, params, episode_start(events), watermark(events))
-    plan = plan_retraining(
-        events,
-        now,
-        params.monitor.cooldown_minutes,
-        labelled,
-        params.retrain.min_labelled_rows,
-    )
+    from flows.retraining import retraining_plan
+
+    plan = retraining_plan(root, params, registry.history(result.model_name), now)
     if plan.action != "retrain":
         return f"no retraining: {plan.reason}", False
     if retrain == "event" or (retrain == "auto" and os.environ.get("PREFECT_API_URL")):
@@ -654,7 +599,7 @@ def monitoring_flow(
             raise ValueError(f"source '{chosen}': expected log or incoming")
         if retrain not in ("auto", "event", "inline"):
             raise ValueError(f"retrain '{retrain}': expected auto, event or inline")
-        served = load_champion(model_name, params.serve.alias)
+        served = load_model(model_name, params.serve.alias)
         current = read_current(root, params, served, folder, chosen, now)
         reference = read_reference(root, params, served)
         check = judge(params, served, reference, current)

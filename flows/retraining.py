@@ -80,19 +80,22 @@ def take_in_production_data(root: Path, params: Params, plan: Plan) -> Intake:
     return Intake(len(rows), md5, through, pushed)
 
 
-def _plan(root: Path, params: Params, model_name: str, now: datetime) -> Plan:
-    from tasks import registry
+def retraining_plan(root: Path, params: Params, events: list[Any], now: datetime) -> Plan:
+    """The decision on a drift event now, from the model's history and the labelled rows of
+    the inference log since the drift began that no retraining took yet."""
     from tasks.inference_log import read_log
-    from tasks.retraining import episode_start, plan_retraining, watermark
+    from tasks.retraining import episode_start, not_taken, plan_retraining, watermark
 
-    events = registry.history(model_name)
-    since, mark = episode_start(events), watermark(events)
     log = root / params.paths.inference_log
-    rows = read_log(log, since=since, labelled_only=True) if log.is_file() else None
-    # rows an earlier retraining already took do not count again
-    labelled = 0 if rows is None else int((rows["_time"] > mark).sum()) if mark else len(rows)
+    times: list[str] = []
+    if log.is_file():
+        times = read_log(log, since=episode_start(events), labelled_only=True)["_time"].tolist()
     return plan_retraining(
-        events, now, params.monitor.cooldown_minutes, labelled, params.retrain.min_labelled_rows
+        events,
+        now,
+        params.monitor.cooldown_minutes,
+        not_taken(times, watermark(events)),
+        params.retrain.min_labelled_rows,
     )
 
 
@@ -112,7 +115,8 @@ def retraining_flow(project: str = ".", drift_report: str = "manual") -> Retrain
     model_name = params.register_.resolved_model_name(params.ingest.path)
     runbook = runbook_url(root)
     with registry.promotion_lock(root, model_name, params.promote, purpose="retrain"):
-        plan = _plan(root, params, model_name, datetime.now(UTC))
+        events = registry.history(model_name)
+        plan = retraining_plan(root, params, events, datetime.now(UTC))
         print(f"{drift_report}: {plan.reason}")
         if plan.action != "retrain":  # the monitor's alert already said so: no second page
             create_markdown_artifact(

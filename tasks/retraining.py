@@ -77,6 +77,12 @@ def watermark(events: Sequence[Event]) -> str | None:
     return None if event is None else event.details.get("taken_through")
 
 
+def not_taken(times: Sequence[str], mark: str | None) -> int:
+    """How many of the labelled rows at ``times`` no retraining took yet (newer than the
+    watermark ``mark``)."""
+    return sum(1 for time in times if time > mark) if mark else len(times)
+
+
 @dataclass(frozen=True)
 class Plan:
     """The decision on one drift event, with its reason in words."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -11,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-PROJECT_FILES = ("params.yaml", "dvc.yaml", "tasks", "flows", "serving")
 
 
 def run(command: list[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -26,23 +24,44 @@ def run(command: list[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedPro
 
 
 def make_project(base: Path) -> Path:
-    """A new project: git repo with one commit, DVC with a folder remote, our pipeline files."""
-    root = base / "project"
-    root.mkdir(parents=True)
-    for name in PROJECT_FILES:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, root / name)
-    # no suite yet: the first validation profiles one from the project's own data
-    (root / "gx" / "expectations").mkdir(parents=True)
-    run(["git", "init", "-q"], root)
-    run([sys.executable, "-m", "dvc", "init", "-q"], root)
-    run([sys.executable, "-m", "dvc", "remote", "add", "-d", "local", str(base / "remote")], root)
-    run(["git", "add", "-A"], root)
-    run(["git", "commit", "-qm", "project"], root)
-    return root
+    """A new project: git repo with one commit, DVC with a folder remote, our pipeline files
+    (the sandbox ``mlops simulate`` makes)."""
+    from flows.simulate import make_sandbox
+
+    return make_sandbox(REPO, base)
+
+
+def log_scored(root: Path, frame: Any, request_id: str, labelled: bool) -> None:
+    """Score ``frame`` with the champion into a fresh inference log, as the endpoint would;
+    with ``labelled`` the true labels (``purchased``) arrive as feedback."""
+    from tasks import inference_log, registry, tracking
+    from tasks.predict import model_inputs, score_frame
+
+    tracking.configure(root)
+    log = root / "logs" / "inference.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{log}{suffix}").unlink(missing_ok=True)
+    version = registry.alias_version("customer-purchase", "champion")
+    assert version is not None
+    served = registry.load_served("customer-purchase", version)
+    labels, _ = score_frame(served, model_inputs(served, frame, "test"))
+    features = [c.name for c in served.columns]
+    records = [
+        {k: (None if v != v else v) for k, v in row.items()}
+        for row in frame[features].to_dict(orient="records")
+    ]
+    inference_log.append(
+        log,
+        [
+            inference_log.Prediction(
+                inference_log.now(), request_id, "customer-purchase", version, "champion",
+                True, "http", 1.0, records, list(labels),
+            )
+        ],
+    )  # fmt: skip
+    if labelled:
+        truth = [(request_id, i, int(v)) for i, v in enumerate(frame["purchased"])]
+        inference_log.add_feedback(log, truth, "test")
 
 
 def free_port() -> int:

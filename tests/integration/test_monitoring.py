@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests.support import WebhookReceiver, make_project
+from tests.support import WebhookReceiver, log_scored, make_project
 
 ROWS = 4000
 
@@ -63,39 +63,6 @@ def _set(root: Path, *overrides: str) -> None:
     write_overrides(root / "params.yaml", list(overrides))
 
 
-def _serve(root: Path, frame: pd.DataFrame, request_id: str, labelled: bool) -> None:
-    """Score ``frame`` with the champion into a fresh inference log, as the endpoint would;
-    with ``labelled`` the true labels arrive as feedback."""
-    from tasks import inference_log, registry, tracking
-    from tasks.predict import model_inputs, score_frame
-
-    tracking.configure(root)
-    log = root / "logs" / "inference.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{log}{suffix}").unlink(missing_ok=True)
-    version = registry.alias_version("customer-purchase", "champion")
-    assert version is not None
-    served = registry.load_served("customer-purchase", version)
-    labels, _ = score_frame(served, model_inputs(served, frame, "test"))
-    features = [c.name for c in served.columns]
-    records = [
-        {k: (None if v != v else v) for k, v in row.items()}
-        for row in frame[features].to_dict(orient="records")
-    ]
-    inference_log.append(
-        log,
-        [
-            inference_log.Prediction(
-                inference_log.now(), request_id, "customer-purchase", version, "champion",
-                True, "http", 1.0, records, list(labels),
-            )
-        ],
-    )  # fmt: skip
-    if labelled:
-        truth = [(request_id, i, int(v)) for i, v in enumerate(frame["purchased"])]
-        inference_log.add_feedback(log, truth, "test")
-
-
 def _versions(root: Path) -> dict[str, dict[str, str]]:
     from tasks import registry, tracking
 
@@ -118,7 +85,7 @@ def test_a_window_like_the_training_data_is_healthy(
     from flows.monitoring import monitoring_flow
     from tasks.generate import generate_sessions
 
-    _serve(trained, generate_sessions(600, 101), "same", labelled=True)
+    log_scored(trained, generate_sessions(600, 101), "same", labelled=True)
     sent = len(receiver.received)
 
     result = monitoring_flow(project=str(trained), source="log", retrain="inline")
@@ -150,7 +117,7 @@ def test_a_tiny_window_is_insufficient_data_never_drift(
     from flows.monitoring import monitoring_flow
     from tasks.generate import Drift, generate_sessions
 
-    _serve(trained, generate_sessions(37, 5, Drift(covariate=3.0)), "tiny", labelled=False)
+    log_scored(trained, generate_sessions(37, 5, Drift(covariate=3.0)), "tiny", labelled=False)
     sent = len(receiver.received)
 
     result = monitoring_flow(project=str(trained), source="log", retrain="inline")
@@ -174,7 +141,7 @@ def test_concept_drift_alerts_retrains_through_the_gate_and_ten_events_train_onc
     _set(trained, "monitor.cooldown_minutes=60")
     before = _versions(trained)
     md5_before = before["1"]["data.dvc_md5"]
-    _serve(trained, generate_sessions(600, 8, Drift(concept=1.0)), "concept", labelled=True)
+    log_scored(trained, generate_sessions(600, 8, Drift(concept=1.0)), "concept", labelled=True)
     sent = len(receiver.received)
 
     result = monitoring_flow(project=str(trained), source="log", retrain="inline")
@@ -219,7 +186,7 @@ def test_covariate_drift_inside_the_cooldown_alerts_without_retraining(
     from tasks.generate import Drift, generate_sessions
 
     versions = _versions(trained)
-    _serve(trained, generate_sessions(600, 7, Drift(covariate=1.5)), "cov", labelled=True)
+    log_scored(trained, generate_sessions(600, 7, Drift(covariate=1.5)), "cov", labelled=True)
     sent = len(receiver.received)
 
     result = monitoring_flow(project=str(trained), source="log", retrain="inline")
@@ -249,7 +216,7 @@ def test_a_monitor_that_crashes_is_failed_and_retrains_nothing(
     md5 = registry.version_info("customer-purchase", champion).tags["data.dvc_md5"]
     versions, retrains = _versions(trained), len(_events(trained, "retrain"))
     registry.tag_version("customer-purchase", champion, {"data.dvc_md5": "0" * 32})
-    _serve(trained, generate_sessions(600, 10, Drift(covariate=2.0)), "crash", labelled=True)
+    log_scored(trained, generate_sessions(600, 10, Drift(covariate=2.0)), "crash", labelled=True)
     sent = len(receiver.received)
     try:
         with pytest.raises(MonitorFailed) as failed:

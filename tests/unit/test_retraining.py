@@ -14,6 +14,7 @@ from tasks.retraining import (
     combine,
     cooldown_until,
     episode_start,
+    not_taken,
     plan_retraining,
     production_rows,
     watermark,
@@ -157,3 +158,11 @@ def test_combine_appends_or_keeps_the_newest_window() -> None:
     assert combine(raw, new, "append", 100)["x"].tolist() == [1, 2, 3, 4, 5]
     assert combine(raw, new, "window", 3)["x"].tolist() == [3, 4, 5]
     assert combine(raw, new, "window", 10)["x"].tolist() == [1, 2, 3, 4, 5]
+
+
+def test_rows_an_earlier_retraining_took_do_not_count_again() -> None:
+    times = ["2026-11-21T10:00:00Z", "2026-11-21T11:00:00Z", "2026-11-21T12:00:00Z"]
+
+    assert not_taken(times, None) == 3
+    assert not_taken(times, "2026-11-21T11:00:00Z") == 1
+    assert not_taken(times, "2026-11-21T12:00:00Z") == 0
