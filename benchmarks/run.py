@@ -6,6 +6,8 @@ import sys
 
 from benchmarks import (
     cli_startup,
+    drift,
+    drift_event,
     serving,
     serving_swap,
     training_overhead,
@@ -22,6 +24,8 @@ def main() -> None:
     tuning.main()
     serving.main()
     serving_swap.main()
+    drift.main()
+    drift_event.main()
 
 
 if __name__ == "__main__":
