@@ -192,6 +192,8 @@ def test_a_burst_of_drift_events_runs_the_retraining_deployment_and_trains_once(
     assert tags["trigger"] == "drift"
     assert tags["trigger.drift_report"] == winner
     assert tags["data.dvc_md5"] != before["1"]["data.dvc_md5"]
+    # this store, whatever an earlier test of the session left in MLFLOW_TRACKING_URI
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{stack.root / 'mlflow.db'}"
     tracking.configure(stack.root)
     try:
         retrains = [e for e in registry.history(MODEL) if e.event == "retrain"]
