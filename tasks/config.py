@@ -371,15 +371,6 @@ class PredictParams(_Section):
     probabilities: bool
 
 
-DriftMethod = Literal[
-    # p-values: drift when the value is below the threshold
-    "ks", "chisquare", "z", "t_test", "mannw", "anderson", "cramer_von_mises", "fisher_exact",
-    "g_test", "es", "epps_singleton", "empirical_mmd",
-    # distances: drift when the value is at or above the threshold
-    "wasserstein", "jensenshannon", "psi", "kl_div", "hellinger", "energy_distance", "TVD",
-]  # fmt: skip
-
-
 class MonitorParams(_Section):
     schedule: str = Field(min_length=9)
     source: Literal["log", "incoming"]
@@ -388,9 +379,9 @@ class MonitorParams(_Section):
     min_rows: int = Field(ge=1)
     sample_rows: int = Field(ge=0)
     seed: int
-    numerical_method: DriftMethod
+    numerical_method: str  # an Evidently method name, checked below (tasks/drift.py lists them)
     numerical_threshold: float = Field(gt=0.0)
-    categorical_method: DriftMethod
+    categorical_method: str
     categorical_threshold: float = Field(gt=0.0)
     drift_share: float = Field(gt=0.0, le=1.0)
     prediction_threshold: float = Field(gt=0.0)
@@ -403,6 +394,14 @@ class MonitorParams(_Section):
     retrain: bool
     cooldown_minutes: float = Field(ge=0.0)
     action_wait_seconds: float = Field(ge=0.0)
+
+    @model_validator(mode="after")
+    def _methods_fit_their_kind(self) -> MonitorParams:
+        from tasks.drift import drift_method  # numpy and pandas only, not Evidently
+
+        drift_method(self.numerical_method, "numerical")
+        drift_method(self.categorical_method, "categorical")
+        return self
 
 
 class RetrainParams(_Section):
