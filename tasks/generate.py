@@ -59,7 +59,7 @@ _DURATION_OUTLIER_RATE = 0.005
 
 # Label intercepts, tuned so the positive rate is ~14% at drift zero (and similar at concept=1).
 _BASE_INTERCEPT = -2.6
-_CONCEPT_INTERCEPT = -2.0
+_CONCEPT_INTERCEPT = -3.1
 _N_STREAMS = 10
 
 
@@ -287,17 +287,19 @@ def _concept_logit(
     region: IntArray,
     age: FloatArray,
 ) -> FloatArray:
-    """Post-drift logit: cart and discount effects flip, region and age start to matter."""
+    """Post-drift logit: cart and discount effects flip, region and age start to matter. As
+    informative as the base logit (a model retrained on 6,000 drifted rows reaches about the
+    pre-drift AUC), so retraining can recover what the drift took."""
     log_dur = np.log(np.maximum(duration, 1.0))
     logit: FloatArray = (
         _CONCEPT_INTERCEPT
-        - 0.2 * np.minimum(cart_adds, 3)
-        + 0.35 * np.log1p(product_page_views)
-        - 0.6 * discount_seen
-        - 0.35 * (log_dur - 5.3) ** 2
-        + 0.3 * np.log1p(previous_purchases)
-        + _lookup(member, (0.0, 0.25, 0.6))
-        + _lookup(region, (-0.3, -0.5, 1.0, 0.6, 0.0))
-        - 0.04 * (age - 37.0)
+        - 0.44 * np.minimum(cart_adds, 3)
+        + 0.77 * np.log1p(product_page_views)
+        - 1.32 * discount_seen
+        - 0.77 * (log_dur - 5.3) ** 2
+        + 0.66 * np.log1p(previous_purchases)
+        + _lookup(member, (0.0, 0.55, 1.32))
+        + _lookup(region, (-0.66, -1.1, 2.2, 1.32, 0.0))
+        - 0.088 * (age - 37.0)
     )
     return logit
