@@ -527,11 +527,17 @@ def predict(
 
 
 @app.command()
-def deploy() -> None:
+def deploy(
+    pool: str | None = typer.Option(
+        None,
+        help="Bind the deployments to this process work pool (created when missing) and return; "
+        "`prefect worker start --pool NAME` runs their flows. Default: run them in this process.",
+    ),
+) -> None:
     """Register the training, monitoring, retraining and batch-predict deployments (with their
     schedules) and the drift automation on the Prefect server in PREFECT_API_URL, and run them.
 
-    Blocks until Ctrl-C.
+    Without --pool it blocks until Ctrl-C, running the flows itself.
     """
     root, params = _setup()
     if not os.environ.get("PREFECT_API_URL"):
@@ -540,6 +546,16 @@ def deploy() -> None:
             "start one with `prefect server start` and export "
             "PREFECT_API_URL=http://127.0.0.1:4200/api)"
         )
+    if pool is not None:
+        from flows.deployments import deploy_to_pool
+
+        for name, deployment_id in deploy_to_pool(root, params, pool).items():
+            console.print(f"deployment {name} on work pool {pool!r}: {deployment_id}")
+        console.print(
+            f"run them with a worker: prefect worker start --pool {pool} --type process "
+            "(in a folder where the project is installed, with the same environment)"
+        )
+        return
     from flows.deployments import serve as serve_deployments
 
     serve_deployments(root, params)

@@ -8,8 +8,10 @@
   model runs the retraining deployment with the report id.
 
 All are bound to this project folder. ``serve`` registers them on the Prefect server in
-``PREFECT_API_URL`` and runs their flows in this process's runner (no work pool needed); a
-work pool instead is ``prefect worker start`` on another machine (docs/production.md).
+``PREFECT_API_URL`` and runs their flows in this process's runner (no work pool needed).
+``deploy_to_pool`` binds them to a process work pool instead and returns: the flows run in
+whichever ``prefect worker start --pool <name>`` picks them up, on this machine or another
+one with the project installed and the same folder (the production stack, docs/production.md).
 """
 
 from __future__ import annotations
@@ -31,28 +33,34 @@ def automation_name(model_name: str) -> str:
     return f"mlops-drift-retrain-{model_name}"
 
 
-def deployments(root: Path, params: Params) -> list[Any]:
-    """The runner deployments of the project at ``root``, with their schedules."""
+def deployments(root: Path, params: Params, pool: str | None = None) -> list[Any]:
+    """The deployments of the project at ``root``, with their schedules. With ``pool``, bound
+    to that work pool and found by module path (``flows.training.training_flow``), which a
+    worker imports from the installed project: no code is uploaded anywhere."""
+    from prefect.types.entrypoint import EntrypointType
+
     from flows.batch import batch_predict_flow
     from flows.monitoring import monitoring_flow
     from flows.retraining import retraining_flow
     from flows.training import training_flow
 
     project = {"project": str(root)}
-    tags = ["mlops"]
+    common: dict[str, Any] = {"tags": ["mlops"]}
+    if pool is not None:
+        common |= {"work_pool_name": pool, "entrypoint_type": EntrypointType.MODULE_PATH}
     training_cron = params.retrain.schedule or None
     return [
         training_flow.to_deployment(
             name=TRAINING,
             parameters={**project, "trigger": "schedule" if training_cron else "manual"},
             cron=training_cron,
-            tags=tags,
+            **common,
         ),
         monitoring_flow.to_deployment(
-            name=MONITORING, parameters=project, cron=params.monitor.schedule, tags=tags
+            name=MONITORING, parameters=project, cron=params.monitor.schedule, **common
         ),
-        retraining_flow.to_deployment(name=RETRAINING, parameters=project, tags=tags),
-        batch_predict_flow.to_deployment(name=BATCH_PREDICT, parameters=project, tags=tags),
+        retraining_flow.to_deployment(name=RETRAINING, parameters=project, **common),
+        batch_predict_flow.to_deployment(name=BATCH_PREDICT, parameters=project, **common),
     ]
 
 
@@ -103,10 +111,39 @@ def register(root: Path, params: Params) -> list[Any]:
     """Register the deployments and the automation; returns the runner deployments."""
     planned = deployments(root, params)
     ids = {d.name: d.apply() for d in planned}
-    model_name = params.register_.resolved_model_name(params.ingest.path)
-    automation = create_automation(root, model_name, ids[RETRAINING])
-    print(f"automation '{automation.name}' ({automation.id}): {automation.description}")
+    _automate(root, params, ids[RETRAINING])
     return planned
+
+
+def _automate(root: Path, params: Params, retraining_id: Any) -> None:
+    model_name = params.register_.resolved_model_name(params.ingest.path)
+    automation = create_automation(root, model_name, retraining_id)
+    print(f"automation '{automation.name}' ({automation.id}): {automation.description}")
+
+
+def deploy_to_pool(root: Path, params: Params, pool: str) -> dict[str, Any]:
+    """Create the process work pool ``pool`` when missing, register the deployments on it and
+    the automation; returns {deployment name: id}. Nothing runs until a worker polls the pool."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.deployments.runner import deploy
+    from prefect.exceptions import ObjectAlreadyExists
+
+    with get_client(sync_client=True) as client, suppress(ObjectAlreadyExists):
+        client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+    planned = deployments(root, params, pool=pool)
+    created = deploy(
+        *planned,
+        work_pool_name=pool,
+        build=False,
+        push=False,
+        print_next_steps_message=False,
+        ignore_warnings=True,
+    )
+    assert isinstance(created, list)  # the sync call (deploy dispatches on the event loop)
+    ids = dict(zip((d.name for d in planned), created, strict=True))
+    _automate(root, params, ids[RETRAINING])
+    return ids
 
 
 def serve(root: Path, params: Params) -> None:
