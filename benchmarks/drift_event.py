@@ -126,16 +126,18 @@ class Server:
     log: Path
 
 
-def start_server(folder: Path, **settings: str) -> Server:
-    """``prefect server start`` on a free port, its PREFECT_HOME and SQLite file in ``folder``,
-    ``settings`` in its environment (does not wait for it: see :func:`wait_for_server`)."""
+def start_server(folder: Path, database: str | None = None, **settings: str) -> Server:
+    """``prefect server start`` on a free port, its PREFECT_HOME and (without ``database``, a
+    connection URL) its SQLite file in ``folder``, ``settings`` in its environment (does not
+    wait for it: see :func:`wait_for_server`)."""
     folder.mkdir(parents=True, exist_ok=True)
     home = folder / "prefect-home"
     home.mkdir(exist_ok=True)
     port = free_port()
     env = environment(
         home,
-        PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{folder / 'prefect.db'}",
+        PREFECT_API_DATABASE_CONNECTION_URL=database
+        or f"sqlite+aiosqlite:///{folder / 'prefect.db'}",
         PREFECT_UI_ENABLED="false",
         **settings,
     )
@@ -195,16 +197,17 @@ def start_deploy(root: Path, server: Server, log: Path, **extra: str) -> subproc
 
 
 @contextlib.contextmanager
-def api(server: Server) -> Iterator[Any]:
-    """A sync Prefect client of ``server``, with PREFECT_API_URL set for this process while
-    inside (emit_event in the block goes there too)."""
+def api(server: Server, auth_string: str | None = None) -> Iterator[Any]:
+    """A sync Prefect client of ``server`` (with ``auth_string``: the server's API auth string),
+    with PREFECT_API_URL set for this process while inside (emit_event in the block goes there
+    too)."""
     from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-    with (
-        temporary_settings({PREFECT_API_URL: server.api_url}),
-        get_client(sync_client=True) as client,
-    ):
+    settings: dict[Any, Any] = {PREFECT_API_URL: server.api_url}
+    if auth_string is not None:
+        settings[PREFECT_API_AUTH_STRING] = auth_string
+    with temporary_settings(settings), get_client(sync_client=True) as client:
         yield client
 
 

@@ -1,0 +1,451 @@
+"""The production stack of docker-compose.yml, run as processes (no Docker engine here).
+
+Each service runs the command and the environment that docker-compose.yml gives it, read from
+the file and translated only where a container differs from a process: host names become
+127.0.0.1, container ports become free ports, ``${VAR}`` takes this test's random secrets, and
+the scripts of docker/ are called by their path in this repository. So a command, a setting or
+a script that is wrong in the compose file fails here.
+
+- PostgreSQL: the machine's binaries, ``initdb`` in a temporary folder, a free port, the
+  databases and roles made by docker/postgres-init.sh;
+- object storage: moto's S3 server in this process (MinIO does not run here), buckets
+  ``mlflow`` and ``dvc``;
+- ``mlflow server`` on Postgres with the basic-auth app, artifacts proxied to the bucket;
+- ``prefect server start`` on Postgres with the API auth string and CSRF protection;
+- the one-shot ``mlops deploy --pool mlops``, then ``prefect worker start`` on that pool;
+- ``mlops serve`` with its bearer token.
+
+Then: training through the deployment (the worker runs it), the first champion, the endpoint
+answering with it, production rows with their labels, a drift event that makes the automation
+run the retraining deployment, a new data version on the S3 remote, a new model version and
+the gate's decision on on-call's webhook. Every process started here is stopped by its pid at
+the end, and checked gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+import requests
+import yaml
+
+from benchmarks.drift_event import (
+    MODEL,
+    QUIET_SCHEDULE,
+    Server,
+    api,
+    emit_drift,
+    environment,
+    prepare_project,
+    run,
+    start,
+    stop,
+    wait_for_server,
+)
+from tests.support import REPO, WebhookReceiver, free_port
+
+pytestmark = pytest.mark.integration
+COMPOSE = REPO / "docker-compose.yml"
+POOL = "mlops"
+ROWS, PRODUCTION_ROWS = 3000, 400
+FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+_VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)(?::?[-?][^}]*)?\}")
+
+
+def _interpolate(value: str, values: dict[str, str]) -> str:
+    """Compose's ``${NAME}``, ``${NAME:-default}`` and ``${NAME:?message}``, then ``$$``."""
+
+    def one(match: re.Match[str]) -> str:
+        name, spec = match.group(1), match.group(0)
+        if name in values:
+            return values[name]
+        if ":-" in spec:
+            return spec.split(":-", 1)[1].rstrip("}")
+        raise KeyError(f"{spec}: no value in this test")
+
+    return _VARIABLE.sub(one, value).replace("$$", "$")
+
+
+@dataclass
+class Translation:
+    """How a container's view maps onto this machine's processes."""
+
+    values: dict[str, str]  # what .env would hold
+    hosts: dict[str, str]  # container address -> 127.0.0.1:port
+    ports: dict[str, dict[str, str]] = field(default_factory=dict)  # service -> {arg: arg}
+
+    def text(self, value: str) -> str:
+        value = _interpolate(value, self.values)
+        for container, local in self.hosts.items():
+            value = value.replace(container, local)
+        return value
+
+    def service(self, name: str) -> tuple[list[str], dict[str, str]]:
+        """The command and environment docker-compose.yml gives ``name``, for a process here
+        (our image's entrypoint, docker/require-env.sh, comes first, as in the container)."""
+        spec = yaml.safe_load(COMPOSE.read_text())["services"][name]
+        swaps = {"0.0.0.0": "127.0.0.1", **self.ports.get(name, {})}
+        command = []
+        for arg in spec["command"]:
+            arg = self.text(str(arg))
+            for old, new in swaps.items():
+                arg = arg.replace(old, new)
+            if arg.startswith("docker/"):
+                arg = str(REPO / arg)
+            command.append(arg)
+        env = {k: self.text(str(v)) for k, v in spec.get("environment", {}).items()}
+        return ["sh", str(REPO / "docker" / "require-env.sh"), *command], env
+
+
+@dataclass
+class Postgres:
+    process: subprocess.Popen[bytes]
+    port: int
+    folder: Path
+
+
+def _as_postgres(command: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: as root, run ``command`` as the postgres user."""
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+def start_postgres(superuser_password: str) -> Postgres:
+    """A new cluster in a temporary folder (outside pytest's root-only folders, so that the
+    postgres user can reach it), listening on 127.0.0.1 only, password logins only."""
+    folder = Path(tempfile.mkdtemp(prefix="mlops-postgres-"))
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+    password_file = folder / "superuser"
+    password_file.write_text(superuser_password)
+    if os.geteuid() == 0:
+        shutil.chown(password_file, "postgres", "postgres")
+    bin_dir = Path(shutil.which("initdb") or "initdb").parent
+    subprocess.run(
+        _as_postgres([str(bin_dir / "initdb"), "-D", str(folder / "data"), "-U", "postgres",
+                      "--auth=scram-sha-256", f"--pwfile={password_file}", "--no-sync"]),
+        check=True, capture_output=True,
+    )  # fmt: skip
+    password_file.unlink()
+    port = free_port()
+    process = start(
+        _as_postgres([str(bin_dir / "postgres"), "-D", str(folder / "data"), "-p", str(port),
+                      "-c", "listen_addresses=127.0.0.1", "-k", str(folder), "-c", "fsync=off"]),
+        folder, dict(os.environ), folder / "postgres.log",
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", str(port)],
+                         capture_output=True).returncode != 0:  # fmt: skip
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError((folder / "postgres.log").read_text())
+        time.sleep(0.3)
+    return Postgres(process, port, folder)
+
+
+def wait_for_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: the process exited:\n{log.read_text()}")
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} never answered:\n{log.read_text()}")
+        time.sleep(0.5)
+
+
+@dataclass
+class Stack:
+    root: Path
+    base: Path
+    translation: Translation
+    prefect: Server
+    mlflow_url: str
+    s3: Any  # a boto3 S3 client of the object store
+    client_env: dict[str, str]  # what the flow services get (worker, deployments)
+    deploy_output: str
+    worker_log: Path
+    receiver: WebhookReceiver
+    processes: dict[str, subprocess.Popen[bytes]]
+
+
+def _s3_keys(s3: Any, bucket: str) -> list[str]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    began = time.monotonic()
+
+    def phase(name: str) -> None:
+        print(f"{time.monotonic() - began:6.1f} s {name}", flush=True)
+
+    base = tmp_path_factory.mktemp("production")
+    receiver = WebhookReceiver()
+    values = {
+        name: secrets.token_urlsafe(16)
+        for name in ("POSTGRES_PASSWORD", "MLFLOW_DB_PASSWORD", "PREFECT_DB_PASSWORD",
+                     "MINIO_ROOT_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                     "MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY",
+                     "PREFECT_AUTH_STRING", "SERVING_TOKEN", "EVIDENTLY_SECRET")
+    }  # fmt: skip
+    values |= {"MINIO_ROOT_USER": "root", "MLFLOW_AUTH_ADMIN_USERNAME": "admin",
+               "MLOPS_WEBHOOK_URL": receiver.url, "GIT_COMMIT": "test"}  # fmt: skip
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    moto = None
+    postgres = None
+    try:
+        s3_port = free_port()
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=s3_port, verbose=False)
+        moto.start()
+        s3_url = f"http://127.0.0.1:{s3_port}"
+        s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1",
+                          aws_access_key_id=values["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=values["AWS_SECRET_ACCESS_KEY"])  # fmt: skip
+        for bucket in ("mlflow", "dvc"):  # docker/create-buckets.sh's buckets
+            s3.create_bucket(Bucket=bucket)
+
+        postgres = start_postgres(values["POSTGRES_PASSWORD"])
+        processes["postgres"] = postgres.process
+        run(["sh", str(REPO / "docker" / "postgres-init.sh")], base,
+            {**os.environ, "POSTGRES_USER": "postgres", "PGHOST": "127.0.0.1",
+             "PGPORT": str(postgres.port), "PGPASSWORD": values["POSTGRES_PASSWORD"],
+             "MLFLOW_DB_PASSWORD": values["MLFLOW_DB_PASSWORD"],
+             "PREFECT_DB_PASSWORD": values["PREFECT_DB_PASSWORD"]})  # fmt: skip
+        phase("postgres and the object store up")
+
+        mlflow_port, prefect_port, worker_port = free_port(), free_port(), free_port()
+        mlflow_url = f"http://127.0.0.1:{mlflow_port}"
+        prefect_api = f"http://127.0.0.1:{prefect_port}/api"
+        translation = Translation(
+            values,
+            hosts={
+                "postgres:5432": f"127.0.0.1:{postgres.port}",
+                "http://minio:9000": s3_url,
+                "http://mlflow:5000": mlflow_url,
+                "http://prefect-server:4200/api": prefect_api,
+                "/tmp/mlflow-auth": str(base / "mlflow-auth"),
+            },
+            ports={
+                "mlflow": {
+                    "--port=5000": f"--port={mlflow_port}",
+                    "mlflow:5000": f"127.0.0.1:{mlflow_port}",
+                },
+                "prefect-server": {"4200": str(prefect_port)},
+            },
+        )
+        home = base / "prefect-home"
+        home.mkdir()
+
+        command, env = translation.service("mlflow")
+        mlflow_log = base / "mlflow.log"
+        processes["mlflow"] = start(command, base, environment(home, **env), mlflow_log)
+        command, env = translation.service("prefect-server")
+        server_log = base / "prefect-server.log"
+        server_env = environment(home, PREFECT_UI_ENABLED="false", **env)
+        server_env.pop("PREFECT_API_URL", None)
+        processes["prefect-server"] = start(command, base, server_env, server_log)
+        prefect = Server(processes["prefect-server"], prefect_api, home, server_log)
+
+        root = prepare_project(
+            base,
+            ["retrain.min_labelled_rows=200", "monitor.cooldown_minutes=60", QUIET_SCHEDULE,
+             # a quicker model: this test is about the stack, not the model
+             "models.hist_gradient_boosting.fixed.max_iter=50", "evaluate.importance_repeats=1"],
+            rows=ROWS,
+        )  # fmt: skip
+        phase("project made")
+        wait_for_http(f"{mlflow_url}/health", processes["mlflow"], mlflow_log, 180)
+        wait_for_server(prefect, timeout=180)
+        phase("mlflow and prefect servers up")
+
+        # the one-shot job: the deployments on the pool, and the automation
+        command, env = translation.service("deployments")
+        client_env = environment(home, **env)
+        deployed = run(command, root, client_env)
+        phase("deployed")
+
+        command, env = translation.service("worker")
+        env["PREFECT_WORKER_WEBSERVER_PORT"] = str(worker_port)
+        worker_log = base / "worker.log"
+        processes["worker"] = start(command, root, environment(home, **env), worker_log)
+        wait_for_http(f"http://127.0.0.1:{worker_port}/health", processes["worker"], worker_log,
+                      120)  # fmt: skip
+        phase("worker up")
+        yield Stack(root, base, translation, prefect, mlflow_url, s3, client_env,
+                    deployed.stdout, worker_log, receiver, processes)  # fmt: skip
+    finally:
+        codes = {name: stop(process) for name, process in reversed(processes.items())}
+        print(f"stopped: {codes}", flush=True)
+        if moto is not None:
+            moto.stop()
+        receiver.close()
+        if postgres is not None:
+            shutil.rmtree(postgres.folder, ignore_errors=True)
+        gone = {name: not psutil.pid_exists(p.pid) for name, p in processes.items()}
+        assert all(gone.values()), gone
+
+
+def _wait_for_run(client: Any, flow_run_id: Any, log: Path, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        flow_run = client.read_flow_run(flow_run_id)
+        if flow_run.state is not None and flow_run.state.type.value in FINAL:
+            return flow_run
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"flow run {flow_run.name} still {flow_run.state}:\n"
+                               + log.read_text())  # fmt: skip
+        time.sleep(1.0)
+
+
+@contextlib.contextmanager
+def _mlflow(stack: Stack) -> Iterator[Any]:
+    """An MLflow client of the server, logged in as the admin (as the services are)."""
+    from mlflow.tracking import MlflowClient
+
+    login = {
+        "MLFLOW_TRACKING_USERNAME": stack.translation.values["MLFLOW_AUTH_ADMIN_USERNAME"],
+        "MLFLOW_TRACKING_PASSWORD": stack.translation.values["MLFLOW_AUTH_ADMIN_PASSWORD"],
+    }
+    saved = {k: os.environ.get(k) for k in login}
+    os.environ.update(login)
+    try:
+        yield MlflowClient(tracking_uri=stack.mlflow_url, registry_uri=stack.mlflow_url)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def test_the_servers_refuse_anonymous_clients(stack: Stack) -> None:
+    import base64
+
+    search = requests.post(
+        f"{stack.mlflow_url}/api/2.0/mlflow/experiments/search",
+        json={"max_results": 1},
+        timeout=10,
+    )
+    assert search.status_code == 401
+    version = requests.get(f"{stack.prefect.api_url}/admin/version", timeout=10)
+    assert (version.status_code, version.json()) == (401, {"exception_message": "Unauthorized"})
+    # with the auth string, a write still needs the CSRF token Prefect's clients fetch first
+    auth = base64.b64encode(stack.translation.values["PREFECT_AUTH_STRING"].encode()).decode()
+    write = requests.post(
+        f"{stack.prefect.api_url}/flows/filter",
+        json={},
+        headers={"Authorization": f"Basic {auth}"},
+        timeout=10,
+    )
+    assert (write.status_code, write.json()) == (403, {"detail": "Missing CSRF token."})
+    # the probes stay open: the compose healthchecks use them
+    assert requests.get(f"{stack.mlflow_url}/health", timeout=10).status_code == 200
+    assert requests.get(f"{stack.prefect.api_url}/health", timeout=10).status_code == 200
+
+
+def test_train_serve_drift_and_retrain_on_the_stack(stack: Stack) -> None:
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    from tasks import inference_log
+    from tasks.generate import Drift, generate_sessions
+
+    auth = stack.translation.values["PREFECT_AUTH_STRING"]
+    # `mlops deploy --pool mlops` printed one line per deployment, all on the pool
+    listed = re.findall(r"deployment (\S+) on work pool 'mlops'", stack.deploy_output)
+    assert listed == ["training", "monitoring", "retraining", "batch-predict"]
+    with api(stack.prefect, auth) as client:
+        assert client.read_work_pool(POOL).type == "process"
+        training = client.read_deployment_by_name("training/training")
+        retraining = client.read_deployment_by_name("retraining/retraining")
+        assert (training.work_pool_name, training.entrypoint) == (
+            POOL, "flows.training.training_flow",
+        )  # fmt: skip
+        assert training.parameters == {"project": str(stack.root), "trigger": "manual"}
+
+        # 1. training through the deployment: the worker runs it
+        first = client.create_flow_run_from_deployment(training.id)
+        done = _wait_for_run(client, first.id, stack.worker_log, timeout=600)
+        assert done.state.type.value == "COMPLETED", stack.worker_log.read_text()
+
+    with _mlflow(stack) as mlflow_client:
+        champion = mlflow_client.get_model_version_by_alias(MODEL, "champion")
+        assert champion.version == "1"
+        assert re.fullmatch(r"models:/m-[0-9a-f]{32}", champion.source), champion.source
+    # the model's files went through the tracking server into the artifact bucket
+    assert any(key.endswith("MLmodel") for key in _s3_keys(stack.s3, "mlflow"))
+
+    # 2. the endpoint answers with the champion, behind its token
+    command, env = stack.translation.service("serving")
+    serving_port = free_port()
+    command = [arg.replace("8080", str(serving_port)) for arg in command]
+    serving_log = stack.base / "serving.log"
+    serving = start(command, stack.root, environment(stack.prefect.home, **env), serving_log)
+    stack.processes["serving"] = serving
+    url = f"http://127.0.0.1:{serving_port}"
+    production = generate_sessions(PRODUCTION_ROWS, 7, Drift(covariate=1.5))
+    features = production.drop(columns=["purchased"])
+    payload = {"dataframe_records": features.astype(object).where(features.notna(), None)
+               .to_dict(orient="records")}  # fmt: skip
+    try:
+        wait_for_http(f"{url}/ping", serving, serving_log, 120)
+        refused = requests.post(f"{url}/invocations", json=payload, timeout=60)
+        answered = requests.post(
+            f"{url}/invocations", json=payload, timeout=60,
+            headers={"Authorization": f"Bearer {stack.translation.values['SERVING_TOKEN']}",
+                     "X-Request-ID": "production-1"},
+        )  # fmt: skip
+    finally:
+        stop(serving)  # the endpoint writes its inference log when it stops
+    assert refused.status_code == 401
+    assert (answered.status_code, answered.headers["X-Model-Version"]) == (200, "1")
+    assert len(answered.json()["predictions"]) == PRODUCTION_ROWS
+
+    # 3. the labels arrive for what the endpoint scored
+    log = stack.root / "logs" / "inference.db"
+    labels = [("production-1", i, int(v)) for i, v in enumerate(production["purchased"])]
+    assert inference_log.add_feedback(log, labels, "test") == (PRODUCTION_ROWS, PRODUCTION_ROWS)
+
+    # 4. a drift event: the automation runs the retraining deployment on the worker
+    with api(stack.prefect, auth) as client:
+        emit_drift(["drift-production-1"])
+        only = DeploymentFilter(id=DeploymentFilterId(any_=[retraining.id]))
+        deadline = time.monotonic() + 120
+        while not (runs := client.read_flow_runs(deployment_filter=only)):
+            assert time.monotonic() < deadline, stack.worker_log.read_text()
+            time.sleep(1.0)
+        (retrain_run,) = runs
+        assert retrain_run.parameters["drift_report"] == "drift-production-1"
+        done = _wait_for_run(client, retrain_run.id, stack.worker_log, timeout=600)
+        assert done.state.type.value == "COMPLETED", stack.worker_log.read_text()
+
+    with _mlflow(stack) as mlflow_client:
+        versions = {v.version: v for v in mlflow_client.search_model_versions(f"name='{MODEL}'")}
+        assert sorted(versions) == ["1", "2"]
+        tags = versions["2"].tags
+        assert (tags["trigger"], tags["trigger.drift_report"]) == ("drift", "drift-production-1")
+        new_md5 = tags["data.dvc_md5"]
+        assert new_md5 != versions["1"].tags["data.dvc_md5"]
+    # the new data version is on the S3 remote (DVC 3's layout: files/md5/<2>/<30>)
+    assert f"files/md5/{new_md5[:2]}/{new_md5[2:]}" in _s3_keys(stack.s3, "dvc")
+    # on-call got the gate's decision on v2
+    texts = stack.receiver.texts()
+    assert len(texts) == 1, texts
+    assert f"{MODEL} v2" in texts[0]
