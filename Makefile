@@ -12,7 +12,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DVC_NO_ANALYTICS := 1
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help setup demo test lint format ui bench clean
+.PHONY: help setup demo test audit lint format ui bench clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,8 +32,11 @@ demo: setup ## Generate data, train, register and print the champion
 # worker starts its own Prefect test server). Most tests wait on servers and subprocesses, so
 # two workers halve the wall time on two cores. TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
-test: setup lint ## Lint, type-check and run every test (TEST_WORKERS=2 pytest workers)
+test: setup lint audit ## Lint, type-check, audit the lock and run every test (TEST_WORKERS=2)
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+
+audit: setup ## Known vulnerabilities with a fixed release in uv.lock fail (pip-audit)
+	$(BIN)/python .ci/audit.py --uv "$(UV)"
 
 lint: setup ## ruff (lint + format check) and mypy over tasks/ and flows/
 	$(BIN)/ruff check .
