@@ -151,9 +151,11 @@ def simulate(source: Path, folder: Path, scenario: Scenario, echo: Any = print) 
             "monitor.window_hours=10000",
             "monitor.cooldown_minutes=0",
             "monitor.action_wait_seconds=0",
-            f"retrain.min_labelled_rows={s.batch_rows * 2}",
+            # retrain once four batches of labels exist since the drift began, on those rows
+            # only: a window that reached back before the onset would teach the old concept
+            f"retrain.min_labelled_rows={s.batch_rows * 4}",
             "retrain.data=window",
-            f"retrain.window_rows={s.batch_rows * 3}",
+            f"retrain.window_rows={s.batch_rows * 4}",
         ],
     )
     params = load_params(root / "params.yaml")
