@@ -29,11 +29,12 @@ demo: setup ## Generate data, train, register and print the champion
 	$(BIN)/mlops demo
 
 # Two pytest workers, a test file each at a time (module fixtures stay in one worker; each
-# worker starts its own Prefect test server). Most tests wait on servers and subprocesses, so
-# two workers halve the wall time on two cores. TEST_WORKERS=0 runs in one process.
+# worker starts its own Prefect test server), the heaviest files first (tests/conftest.py).
+# One process used about one of the two cores: most tests wait on servers and subprocesses.
+# TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
 test: setup lint audit ## Lint, type-check, audit the lock and run every test (TEST_WORKERS=2)
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 audit: setup ## Known vulnerabilities with a fixed release in uv.lock fail (pip-audit)
 	$(BIN)/python .ci/audit.py --uv "$(UV)"

@@ -23,7 +23,7 @@ Writes benchmarks/results/drift_event.md.
     python -m benchmarks.drift_event [--events 5] [--fast-poll 2] [--keep]
 
 The helpers here (a Prefect server, a project, `mlops deploy`, emitting events, stopping
-process trees) are shared with tests/integration/test_drift_automation.py.
+process trees) are shared with tests/integration/test_production.py.
 """
 
 from __future__ import annotations
@@ -530,8 +530,8 @@ def paragraph(rows: dict[str, list[Timing]], imports: float, fast_poll: int) -> 
         f"{worst_fast:.0f} s: {verdict(worst_fast)}. The shorter interval costs the runner "
         f"one small API query every {fast_poll} s; `mlops deploy` keeps Prefect's default unless "
         "PREFECT_RUNNER_POLL_FREQUENCY is set in its environment. (A burst of events is "
-        "another matter: `mlops deploy` runs every flow run at once, see "
-        "tests/integration/test_drift_automation.py.)",
+        "another matter: the retraining lock and the cooldown let one of them retrain, see "
+        "tests/integration/test_production.py.)",
     ]
 
 

@@ -7,6 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
+
 _HOME = Path(tempfile.mkdtemp(prefix="mlops-tests-"))
 os.environ.update(
     {
@@ -26,3 +28,25 @@ os.environ.update(
 )
 for _key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "PREFECT_API_URL"):
     os.environ.pop(_key, None)
+
+
+# The heaviest test files first, longest first (seconds of one file on one of two pytest
+# workers, from `--durations` of a CI run). `make test` hands whole files to two workers in
+# collection order (--dist loadfile --no-loadscope-reorder): the long ones start at once and
+# the many short unit files fill in around them, instead of one long file starting last.
+_HEAVY_FIRST = (
+    "tests/integration/test_production.py",  # ~440 s: the whole stack as processes
+    "tests/integration/test_training_flow.py",  # ~300 s: dvc repro is 7 processes
+    "tests/integration/test_promotion.py",  # ~250 s: a real mlflow server, restarted
+    "tests/integration/test_monitoring.py",  # ~170 s
+    "tests/integration/test_tuning.py",  # ~110 s: Dask clusters
+    "tests/integration/test_batch.py",  # ~100 s
+    "tests/unit/test_drift.py",  # ~90 s: 40 same-distribution batches
+    "tests/integration/test_mlflow_ui.py",  # ~70 s: headless Chromium
+    "tests/integration/test_serving.py",  # ~60 s
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(_HEAVY_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))

@@ -20,6 +20,9 @@ answering with it, production rows with their labels, a drift event that makes t
 run the retraining deployment, a new data version on the S3 remote, a new model version and
 the gate's decision on on-call's webhook. Every process started here is stopped by its pid at
 the end, and checked gone.
+
+The drift step is a burst of three events inside the cooldown (the automation and the
+retraining lock across flow-run processes): three retraining runs, one retraining.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from benchmarks.drift_event import (
     environment,
     prepare_project,
     run,
+    runs_for,
     start,
     stop,
     wait_for_server,
@@ -60,7 +64,7 @@ from tests.support import REPO, WebhookReceiver, free_port
 pytestmark = pytest.mark.integration
 COMPOSE = REPO / "docker-compose.yml"
 POOL = "mlops"
-ROWS, PRODUCTION_ROWS = 3000, 400
+ROWS, PRODUCTION_ROWS, EVENTS = 3000, 400, 3
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 _VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)(?::?[-?][^}]*)?\}")
 
@@ -259,7 +263,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         processes["mlflow"] = start(command, base, environment(home, **env), mlflow_log)
         command, env = translation.service("prefect-server")
         server_log = base / "prefect-server.log"
-        server_env = environment(home, PREFECT_UI_ENABLED="false", **env)
+        # test pace, not the stack's: a run refused the retraining lock's slot retries after
+        # 2 s (Prefect's default wait is up to 30 s)
+        server_env = environment(
+            home,
+            PREFECT_UI_ENABLED="false",
+            PREFECT_SERVER_CONCURRENCY_MAXIMUM_CONCURRENCY_SLOT_WAIT_SECONDS="2",
+            **env,
+        )
         server_env.pop("PREFECT_API_URL", None)
         processes["prefect-server"] = start(command, base, server_env, server_log)
         prefect = Server(processes["prefect-server"], prefect_api, home, server_log)
@@ -362,8 +373,6 @@ def test_the_servers_refuse_anonymous_clients(stack: Stack) -> None:
 
 
 def test_train_serve_drift_and_retrain_on_the_stack(stack: Stack) -> None:
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
-
     from tasks import inference_log
     from tasks.generate import Drift, generate_sessions
 
@@ -423,29 +432,64 @@ def test_train_serve_drift_and_retrain_on_the_stack(stack: Stack) -> None:
     labels = [("production-1", i, int(v)) for i, v in enumerate(production["purchased"])]
     assert inference_log.add_feedback(log, labels, "test") == (PRODUCTION_ROWS, PRODUCTION_ROWS)
 
-    # 4. a drift event: the automation runs the retraining deployment on the worker
+    # 4. a burst of drift events inside the cooldown: the automation runs the retraining
+    # deployment once per event on the worker; the retraining lock (a global concurrency limit
+    # on this Prefect server) and the cooldown let exactly one of them retrain
+    reports = [f"drift-production-{i}" for i in range(1, EVENTS + 1)]
     with api(stack.prefect, auth) as client:
-        emit_drift(["drift-production-1"])
-        only = DeploymentFilter(id=DeploymentFilterId(any_=[retraining.id]))
-        deadline = time.monotonic() + 120
-        while not (runs := client.read_flow_runs(deployment_filter=only)):
-            assert time.monotonic() < deadline, stack.worker_log.read_text()
-            time.sleep(1.0)
-        (retrain_run,) = runs
-        assert retrain_run.parameters["drift_report"] == "drift-production-1"
-        done = _wait_for_run(client, retrain_run.id, stack.worker_log, timeout=600)
-        assert done.state.type.value == "COMPLETED", stack.worker_log.read_text()
+        emit_drift(reports)
+        found = runs_for(client, retraining.id, reports, timeout=900)
+        states = {r: [f.state.type.value for f in fs] for r, fs in found.items()}
+        assert states == {r: ["COMPLETED"] for r in reports}, (
+            states, stack.worker_log.read_text(),
+        )  # fmt: skip
+        logs = _run_logs(client, {r: fs[0] for r, fs in found.items()})
+    gated = [r for r in reports if any(line.startswith("gate: ") for line in logs[r])]
+    assert len(gated) == 1, logs
+    (winner,) = gated
+    intake = f"intake: {PRODUCTION_ROWS} labelled production row(s) added"
+    assert intake in " ".join(logs[winner]), logs[winner]
+    for report in set(reports) - {winner}:
+        decision = _decision(logs[report], report)
+        assert "in cooldown until " in decision, logs
+        assert f"(retraining for {winner} started " in decision, logs
 
     with _mlflow(stack) as mlflow_client:
         versions = {v.version: v for v in mlflow_client.search_model_versions(f"name='{MODEL}'")}
         assert sorted(versions) == ["1", "2"]
         tags = versions["2"].tags
-        assert (tags["trigger"], tags["trigger.drift_report"]) == ("drift", "drift-production-1")
+        assert (tags["trigger"], tags["trigger.drift_report"]) == ("drift", winner)
         new_md5 = tags["data.dvc_md5"]
         assert new_md5 != versions["1"].tags["data.dvc_md5"]
     # the new data version is on the S3 remote (DVC 3's layout: files/md5/<2>/<30>)
     assert f"files/md5/{new_md5[:2]}/{new_md5[2:]}" in _s3_keys(stack.s3, "dvc")
-    # on-call got the gate's decision on v2
+    # on-call got the gate's decision on v2, once
     texts = stack.receiver.texts()
     assert len(texts) == 1, texts
     assert f"{MODEL} v2" in texts[0]
+    assert winner in str(stack.receiver.received[0]["blocks"])  # the trigger: the drift report
+
+
+def _run_logs(client: Any, runs: dict[str, Any], timeout: float = 60) -> dict[str, list[str]]:
+    """Each run's log lines, once every run logged its decision (the retraining flow prints
+    "<report>: ..." once decided) and one logged the gate's ("gate: ..."): logs reach the API
+    in batches, possibly after the run's final state."""
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.client.schemas.sorting import LogSort
+
+    deadline = time.monotonic() + timeout
+    while True:
+        found = {}
+        for report, flow_run in runs.items():
+            only = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run.id]))
+            logs = client.read_logs(log_filter=only, limit=200, sort=LogSort.TIMESTAMP_ASC)
+            found[report] = [log.message for log in logs]
+        decided = all(_decision(found[r], r) for r in found)
+        gated = any(line.startswith("gate: ") for lines in found.values() for line in lines)
+        if (decided and gated) or time.monotonic() > deadline:
+            return found
+        time.sleep(1.0)
+
+
+def _decision(lines: list[str], report: str) -> str:
+    return next((line for line in lines if line.startswith(f"{report}: ")), "")
