@@ -126,18 +126,16 @@ class Server:
     log: Path
 
 
-def start_server(folder: Path, database: str | None = None, **settings: str) -> Server:
-    """``prefect server start`` on a free port, its PREFECT_HOME and (without ``database``, a
-    connection URL) its SQLite file in ``folder``, ``settings`` in its environment (does not
-    wait for it: see :func:`wait_for_server`)."""
+def start_server(folder: Path, **settings: str) -> Server:
+    """``prefect server start`` on a free port, its PREFECT_HOME and SQLite file in ``folder``,
+    ``settings`` in its environment (does not wait for it: see :func:`wait_for_server`)."""
     folder.mkdir(parents=True, exist_ok=True)
     home = folder / "prefect-home"
     home.mkdir(exist_ok=True)
     port = free_port()
     env = environment(
         home,
-        PREFECT_API_DATABASE_CONNECTION_URL=database
-        or f"sqlite+aiosqlite:///{folder / 'prefect.db'}",
+        PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{folder / 'prefect.db'}",
         PREFECT_UI_ENABLED="false",
         **settings,
     )

@@ -43,7 +43,6 @@ from typing import Any
 import psutil
 import pytest
 import requests
-import yaml
 
 from benchmarks.drift_event import (
     MODEL,
@@ -59,28 +58,13 @@ from benchmarks.drift_event import (
     stop,
     wait_for_server,
 )
+from tests.compose import compose, interpolate
 from tests.support import REPO, WebhookReceiver, free_port
 
 pytestmark = pytest.mark.integration
-COMPOSE = REPO / "docker-compose.yml"
 POOL = "mlops"
 ROWS, PRODUCTION_ROWS, EVENTS = 3000, 400, 3
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
-_VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)(?::?[-?][^}]*)?\}")
-
-
-def _interpolate(value: str, values: dict[str, str]) -> str:
-    """Compose's ``${NAME}``, ``${NAME:-default}`` and ``${NAME:?message}``, then ``$$``."""
-
-    def one(match: re.Match[str]) -> str:
-        name, spec = match.group(1), match.group(0)
-        if name in values:
-            return values[name]
-        if ":-" in spec:
-            return spec.split(":-", 1)[1].rstrip("}")
-        raise KeyError(f"{spec}: no value in this test")
-
-    return _VARIABLE.sub(one, value).replace("$$", "$")
 
 
 @dataclass
@@ -92,7 +76,7 @@ class Translation:
     ports: dict[str, dict[str, str]] = field(default_factory=dict)  # service -> {arg: arg}
 
     def text(self, value: str) -> str:
-        value = _interpolate(value, self.values)
+        value = interpolate(value, self.values)
         for container, local in self.hosts.items():
             value = value.replace(container, local)
         return value
@@ -100,7 +84,7 @@ class Translation:
     def service(self, name: str) -> tuple[list[str], dict[str, str]]:
         """The command and environment docker-compose.yml gives ``name``, for a process here
         (our image's entrypoint, docker/require-env.sh, comes first, as in the container)."""
-        spec = yaml.safe_load(COMPOSE.read_text())["services"][name]
+        spec = compose()["services"][name]
         swaps = {"0.0.0.0": "127.0.0.1", **self.ports.get(name, {})}
         command = []
         for arg in spec["command"]:

@@ -35,8 +35,9 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.compose import compose, interpolate, interpolate_tree, references
+
 ROOT = Path(__file__).resolve().parents[2]
-COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
@@ -79,13 +80,6 @@ ONE_SHOT_CONDITION = "service_completed_successfully"
 # --- helpers ---------------------------------------------------------------------------------
 
 
-@functools.cache
-def compose() -> dict[str, Any]:
-    data = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
-    assert isinstance(data, dict)
-    return data
-
-
 def services() -> dict[str, dict[str, Any]]:
     return compose()["services"]  # type: ignore[no-any-return]
 
@@ -117,56 +111,6 @@ def env_example() -> tuple[tuple[str, str, str], ...]:
 
 def example_values() -> dict[str, str]:
     return {name: value for name, value, _ in env_example()}
-
-
-_TOKEN = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
-
-
-def references(text: str) -> list[tuple[str, str]]:
-    """(name, modifier) of each ``${NAME...}`` / ``$NAME`` in a compose value; ``$$`` is a
-    literal dollar, as in compose."""
-    found = []
-    for match in _TOKEN.finditer(text):
-        if match.group(1):
-            continue
-        found.append((match.group(2) or match.group(4), match.group(3) or ""))
-    return found
-
-
-def interpolate(text: str, env: dict[str, str]) -> str:
-    """Compose's interpolation: ``$$``, ``${V}``, ``${V:-d}``, ``${V-d}``, ``${V:?m}``,
-    ``${V?m}``, ``$V``. A required variable that is missing raises with compose's message."""
-
-    def one(match: re.Match[str]) -> str:
-        if match.group(1):
-            return "$"
-        name = match.group(2) or match.group(4)
-        modifier = match.group(3) or ""
-        value = env.get(name)
-        for op, empty_counts in ((":-", True), ("-", False), (":?", True), ("?", False)):
-            if modifier.startswith(op):
-                arg = modifier[len(op) :]
-                missing = value is None or (empty_counts and value == "")
-                if not missing:
-                    return value or ""
-                if "?" in op:
-                    raise ValueError(f"required variable {name} is missing a value: {arg}")
-                return arg
-        assert not modifier, f"unsupported interpolation ${{{name}{modifier}}}"
-        return value or ""
-
-    return _TOKEN.sub(one, text)
-
-
-def interpolate_tree(node: Any, env: dict[str, str]) -> Any:
-    """The compose tree with every string value interpolated (comments never are)."""
-    if isinstance(node, str):
-        return interpolate(node, env)
-    if isinstance(node, dict):
-        return {key: interpolate_tree(value, env) for key, value in node.items()}
-    if isinstance(node, list):
-        return [interpolate_tree(value, env) for value in node]
-    return node
 
 
 def strings(node: Any) -> list[str]:
