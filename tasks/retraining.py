@@ -182,8 +182,24 @@ def production_rows(
     rows = pd.DataFrame(columns, columns=list(raw.columns))
     for column in raw.columns:  # the raw table's dtypes, so the file reads back the same
         if pd.api.types.is_numeric_dtype(raw[column]):
-            rows[column] = pd.to_numeric(rows[column], errors="raise")
+            rows[column] = _like(raw[column], pd.to_numeric(rows[column], errors="raise"))
     return rows
+
+
+def _like(existing: pd.Series, values: pd.Series) -> pd.Series:
+    """``values`` with the integer type of an integer ``existing`` column when they are whole
+    numbers: JSON gives 1.0 for a label or count that was 1, and a missing value (None) would
+    turn the whole column into floats, so the appended table would write ``2.0`` for the class
+    ``2`` (a new class type for the retrained model) and rewrite every old row's ``3`` as
+    ``3.0``. A gap becomes pandas' nullable integer (an empty CSV cell); anything else stays."""
+    if not pd.api.types.is_integer_dtype(existing) or pd.api.types.is_bool_dtype(existing):
+        return values
+    present = values.dropna()
+    if not bool((present == present.round()).all()):
+        return values
+    if len(present) == len(values):
+        return values.astype(existing.dtype)
+    return values.astype("Int64")
 
 
 def combine(raw: pd.DataFrame, rows: pd.DataFrame, mode: str, window_rows: int) -> pd.DataFrame:

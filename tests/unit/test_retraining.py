@@ -166,3 +166,53 @@ def test_rows_an_earlier_retraining_took_do_not_count_again() -> None:
     assert not_taken(times, None) == 3
     assert not_taken(times, "2026-11-21T11:00:00Z") == 1
     assert not_taken(times, "2026-11-21T12:00:00Z") == 0
+
+
+def _labelled(labels: list[Any], pages: list[Any]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "pages": pd.Series(pages, dtype=object),
+            "x": [1.5, None],
+            "_time": ["t1", "t2"],
+            "_request_id": ["r1", "r1"],
+            "_row": [0, 1],
+            "_label": pd.Series(labels, dtype=object),
+        }
+    )
+
+
+def test_integer_classes_and_counts_stay_integers_with_gaps_as_empty_cells() -> None:
+    """Before: a label logged as 1.0 and a missing count turned the class column and the count
+    column into floats, so the appended file read `0.0,2.0,1.0` (a new class type) and rewrote
+    every old count `3` as `3.0`."""
+    raw = pd.DataFrame({"pages": [3, 5], "x": [0.5, 0.7], "y": [0, 2]})
+
+    rows = production_rows(_labelled([1.0, 2], [4, None]), raw, "y", [])
+    data = combine(raw, rows, "append", 0)
+
+    assert str(rows["y"].dtype) == "int64" and rows["y"].tolist() == [1, 2]
+    assert str(rows["pages"].dtype) == "Int64"
+    assert data.to_csv(index=False) == "pages,x,y\n3,0.5,0\n5,0.7,2\n4,1.5,1\n,,2\n"
+
+
+def test_text_classes_and_float_targets_keep_their_type() -> None:
+    classes = pd.DataFrame({"pages": [3.0, 5.0], "x": [0.5, 0.7], "y": ["Gentoo", None]})
+    values = pd.DataFrame({"pages": [3.0, 5.0], "x": [0.5, 0.7], "y": [151.5, 75.0]})
+
+    text = combine(classes, production_rows(_labelled(["Adelie", "Chinstrap"], [4, 2]), classes, "y", []), "append", 0)  # fmt: skip # noqa: E501
+    number = production_rows(_labelled([150, 80.25], [None, 2]), values, "y", [])
+
+    assert text.to_csv(index=False) == (
+        "pages,x,y\n3.0,0.5,Gentoo\n5.0,0.7,\n4.0,1.5,Adelie\n2.0,,Chinstrap\n"
+    )
+    assert str(number["y"].dtype) == "float64" and number["y"].tolist() == [150.0, 80.25]
+    assert number["pages"].isna().tolist() == [True, False]
+
+
+def test_a_label_that_is_not_a_whole_number_is_left_for_the_gate() -> None:
+    raw = pd.DataFrame({"pages": [3], "x": [0.5], "y": [0]})
+
+    rows = production_rows(_labelled([1.5, 2], [1, 2]), raw, "y", [])
+
+    assert rows["y"].tolist() == [1.5, 2.0]  # the suite's value set refuses 1.5
+    assert str(rows["pages"].dtype) == "int64"
