@@ -258,6 +258,34 @@ def _bootstrap_noise(out: Any, metric: str, seed: int, samples: int = 200) -> fl
     return 1.96 * float(np.std(values)) if len(values) > 1 else 0.0
 
 
+def typed_labels(labels: pd.Series, served: ServedModel) -> pd.Series:
+    """Labels as they arrived (JSON, a feedback file) in the model's own type, so they compare
+    with its predictions: numbers for regression (text that is not a number: missing), the
+    type of the model's classes for classification (``2.0`` or ``"2"`` is the class ``2``;
+    ``"Adelie"`` stays text). A label that is no class stays as it is: a wrong answer."""
+    import numpy as np
+
+    if served.task == "regression" or not served.classes:
+        return pd.to_numeric(labels.astype(object), errors="coerce").astype(np.float64)
+    classes = {str(c): c for c in served.classes}
+    numeric = all(isinstance(c, int | np.integer) for c in served.classes)
+
+    def one(value: Any) -> Any:
+        if value is None or (isinstance(value, float) and value != value):
+            return None
+        if numeric and isinstance(value, float | np.floating) and float(value).is_integer():
+            value = int(value)
+        if numeric and isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                return value
+            value = int(number) if number.is_integer() else number
+        return classes.get(str(value), value)
+
+    return pd.Series([one(v) for v in labels], index=labels.index, dtype=object)
+
+
 @task(cache_policy=NO_CACHE)
 def judge(
     params: Params, served: ServedModel, reference: pd.DataFrame, current: Current
@@ -280,9 +308,14 @@ def judge(
         sample = _sample(reference, m.sample_rows, m.seed)
         labels, _ = score_frame(served, model_inputs(served, sample, "reference"))
         prediction = (pd.Series(labels, dtype=object), current.predictions.astype(object))
-        if len(current.labelled):
+        target = params.ingest.target
+        labelled = current.labelled.assign(
+            **{target: typed_labels(current.labelled[target], served)}
+        )
+        labelled = labelled[labelled[target].notna()].reset_index(drop=True)
+        if len(labelled):
             schema = TableSchema(
-                target=params.ingest.target,
+                target=target,
                 task=served.task,  # type: ignore[arg-type]
                 numeric=tuple(numerical),
                 categorical=tuple(categorical),
@@ -290,12 +323,6 @@ def judge(
             )
             metric = primary_metric(params.evaluate, schema.task)
             info = registry.version_info(served.model_name, served.version)
-            labelled = current.labelled.copy()
-            if served.task != "regression":  # labels arrive as JSON: give them the model's type
-                kind: Any = type(served.classes[0]) if served.classes else str
-                labelled[schema.target] = labelled[schema.target].map(
-                    lambda v: v if v is None else kind(v)
-                )
             out = model_outputs(served.model, labelled, schema, served.threshold)
             value = compute_metrics(out, [metric])[metric]
             # a metric on a few hundred labelled rows is noisy: the allowed drop is
