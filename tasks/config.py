@@ -7,6 +7,8 @@ dotted keys as ``dvc exp run -S`` (``train.seed=7``) and are validated the same 
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
@@ -27,13 +29,14 @@ class _Section(BaseModel):
 
 
 class GenerateParams(_Section):
-    path: str
+    dataset: str = Field(min_length=1)  # the data set `mlops demo` writes the example data for
+    path: str  # resolved: that data set's raw file
     rows: int = Field(ge=1)
     seed: int
 
 
 class IngestParams(_Section):
-    path: str
+    path: str  # resolved: the active data set's raw file (paths.raw/<name>/<file>)
     target: str
     task: Literal["auto", "binary", "multiclass", "regression"]
     max_classes: int = Field(ge=2)
@@ -45,10 +48,12 @@ class IngestParams(_Section):
 
 
 class ValidateParams(_Section):
-    suite: str = Field(min_length=1)
+    suite: str = Field(min_length=1)  # resolved: the active data set's name
+    missing_tokens: tuple[str, ...]
     min_rows: int = Field(ge=1)
     null_fraction_margin: float = Field(ge=0.0, le=1.0)
     range_margin: float = Field(ge=0.0)
+    max_out_of_range: float = Field(gt=0.0, lt=1.0)
     max_duplicate_fraction: float = Field(ge=0.0, le=1.0)
     sample_size: int = Field(ge=1)
     quarantine_dir: str = Field(min_length=1)
@@ -336,8 +341,17 @@ class BootstrapParams(_Section):
     seed: int
 
 
+class BaselineParams(_Section):
+    """The default floor: beat the trivial baseline on the same test split."""
+
+    enabled: bool
+    margin: float = Field(ge=0.0)
+    mode: Literal["absolute", "relative"]
+
+
 class PromoteParams(_Section):
-    floors: dict[GateMetric, float]
+    floors: dict[GateMetric, float]  # resolved: the active data set's floors
+    baseline: BaselineParams
     min_delta: float = Field(ge=0.0)
     delta_mode: Literal["absolute", "relative"]
     bootstrap: BootstrapParams
@@ -412,6 +426,7 @@ class RetrainParams(_Section):
 
 
 class PathsParams(_Section):
+    raw: str
     validated: str
     ingested: str
     schema_: str = Field(alias="schema")
@@ -438,9 +453,57 @@ class PathsParams(_Section):
     workspace: str
 
 
-class Params(_Section):
-    """All of params.yaml. Each attribute is one stage's slice."""
+DATASET_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
+TaskSetting = Literal["auto", "binary", "multiclass", "regression"]
 
+
+class DatasetParams(_Section):
+    """What depends on one data set: its file, target, task, success definition, columns."""
+
+    file: str = Field(min_length=1)
+    target: str = Field(min_length=1)
+    task: TaskSetting
+    primary_metric: MetricName
+    floors: dict[GateMetric, float]
+    id_columns: tuple[str, ...]
+    drop_columns: tuple[str, ...]
+    categorical: tuple[str, ...]
+    numeric: tuple[str, ...]
+    model_name: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _plain_file_name(self) -> DatasetParams:
+        if PurePosixPath(self.file).name != self.file or self.file in (".", ".."):
+            raise ValueError(
+                f"file must be a file name inside the data set's folder, got {self.file!r}"
+            )
+        return self
+
+
+# Keys of the stage sections that belong to the active data set: the file holds them under
+# ``datasets.<name>``; the parsed Params carries them in the stage slices that use them.
+DATASET_KEYS: dict[tuple[str, str], str] = {
+    ("ingest", "path"): "file",
+    ("ingest", "target"): "target",
+    ("ingest", "task"): "task",
+    ("ingest", "id_columns"): "id_columns",
+    ("ingest", "drop_columns"): "drop_columns",
+    ("ingest", "categorical"): "categorical",
+    ("ingest", "numeric"): "numeric",
+    ("evaluate", "primary_metric"): "primary_metric",
+    ("promote", "floors"): "floors",
+    ("register", "model_name"): "model_name",
+    ("validate", "suite"): "",
+    ("generate", "path"): "",
+}
+
+
+class Params(_Section):
+    """All of params.yaml. Each attribute is one stage's slice; ``dataset`` names the active
+    data set, whose settings (``datasets[dataset]``) are also in the slices that use them."""
+
+    dataset: str = Field(pattern=DATASET_NAME)
+    datasets: dict[str, DatasetParams]
     generate: GenerateParams
     ingest: IngestParams
     validate_: ValidateParams = Field(alias="validate")
@@ -458,11 +521,106 @@ class Params(_Section):
     retrain: RetrainParams
     paths: PathsParams
 
+    @property
+    def data(self) -> DatasetParams:
+        """The active data set's settings."""
+        return self.datasets[self.dataset]
 
-def _describe(error: ValidationError, source: str) -> str:
+    @property
+    def model_name(self) -> str:
+        """The registered model of the active data set."""
+        return self.register_.model_name
+
+    def dataset_path(self, name: str) -> str:
+        """The raw file of data set ``name``: ``paths.raw/<name>/<file>``."""
+        return f"{self.paths.raw}/{name}/{self.datasets[name].file}"
+
+
+def dataset_name(path: str | Path) -> str:
+    """A data set name from a file name: its stem without table suffixes, in the characters a
+    params key allows (``My Data.csv.gz`` -> ``My-Data``)."""
+    name = PurePosixPath(str(path)).name
+    for suffix in (".gz", ".csv", ".tsv", ".tab", ".txt", ".parquet", ".pq"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-_")
+    return cleaned or "data"
+
+
+def _resolve(raw: dict[str, Any], source: str) -> dict[str, Any]:
+    """Put the active data set's settings into the stage slices that use them.
+
+    The file keeps them under ``datasets.<name>`` only: a stage section that still holds one
+    is an error that says where it belongs now.
+    """
+    derived = {
+        "validate.suite": "the suite is the data set's name now (gx/expectations/<dataset>.json); "
+        "remove it",
+        "generate.path": "the demo writes the raw file of generate.dataset; remove it",
+    }
+    moved = [
+        f"{source}: '{section}.{key}': "
+        + (
+            derived[f"{section}.{key}"]
+            if not field_name
+            else f"belongs to the data set: set datasets.<name>.{field_name}"
+        )
+        for (section, key), field_name in DATASET_KEYS.items()
+        if isinstance(raw.get(section), dict) and key in raw[section]
+    ]
+    if moved:
+        raise ConfigError("\n".join(moved))
+    name, datasets = raw.get("dataset"), raw.get("datasets")
+    if not isinstance(name, str) or not isinstance(datasets, dict):
+        return raw  # the model's own validation names what is missing
+    settings: dict[str, DatasetParams] = {}
+    problems: list[str] = []
+    for key, value in datasets.items():
+        try:
+            settings[str(key)] = DatasetParams.model_validate(value)
+        except ValidationError as error:
+            problems.append(_describe(error, source, prefix=("datasets", str(key))))
+    if problems:
+        raise ConfigError("\n".join(problems))
+    bad = sorted(k for k in settings if not re.match(DATASET_NAME, k))
+    if bad:
+        raise ConfigError(
+            f"{source}: data set name(s) {bad}: use letters, digits, '-' and '_' only"
+        )
+    if name not in settings:
+        raise ConfigError(
+            f"{source}: 'dataset': {name!r} is not a key of datasets "
+            f"(data sets: {', '.join(sorted(settings)) or 'none'})"
+        )
+    data = settings[name]
+    paths: dict[str, Any] = raw["paths"] if isinstance(raw.get("paths"), dict) else {}
+    base = str(paths.get("raw", "data/raw"))  # a missing paths.raw is reported by the model
+    folder = f"{base}/{name}"
+    resolved = _deep_copy(raw)
+
+    def put(section: str, key: str, value: Any) -> None:
+        if isinstance(resolved.get(section), dict):
+            resolved[section][key] = value
+
+    for (section, key), field_name in DATASET_KEYS.items():
+        if field_name:
+            put(section, key, getattr(data, field_name))
+    put("ingest", "path", f"{folder}/{data.file}")
+    put("validate", "suite", name)
+    put("register", "model_name", name if data.model_name == "auto" else data.model_name)
+    generate = resolved.get("generate")
+    demo = generate.get("dataset") if isinstance(generate, dict) else None
+    if isinstance(demo, str) and demo in settings:
+        put("generate", "path", f"{base}/{demo}/{settings[demo].file}")
+    elif isinstance(demo, str):
+        raise ConfigError(f"{source}: 'generate.dataset': {demo!r} is not a key of datasets")
+    return resolved
+
+
+def _describe(error: ValidationError, source: str, prefix: tuple[str, ...] = ()) -> str:
     lines = []
     for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"])
+        key = ".".join(str(part) for part in (*prefix, *item["loc"]))
         if item["type"] == "extra_forbidden":
             lines.append(f"{source}: unknown key '{key}'")
         elif item["type"] == "missing":
@@ -476,8 +634,9 @@ def _describe(error: ValidationError, source: str) -> str:
 
 def parse_params(raw: Mapping[str, Any], source: str = PARAMS_FILE) -> Params:
     """Validate a parsed params mapping; errors name the key and ``source``."""
+    resolved = _resolve(dict(raw), source)
     try:
-        return Params.model_validate(dict(raw))
+        return Params.model_validate(resolved)
     except ValidationError as error:
         raise ConfigError(_describe(error, source)) from None
 
@@ -510,7 +669,7 @@ def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
     """Split ``stage.key=value`` into its dotted key and a YAML-typed value."""
     key, sep, value = text.partition("=")
     parts = tuple(part.strip() for part in key.split("."))
-    if not sep or len(parts) < 2 or not all(parts):
+    if not sep or not all(parts):
         raise ConfigError(f"override '{text}': expected stage.key=value")
     from ruamel.yaml.error import YAMLError
 
@@ -595,3 +754,35 @@ def dotted_keys(model: type[BaseModel], prefix: str = "") -> set[str]:
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             keys |= dotted_keys(annotation, f"{key}.")
     return keys
+
+
+def file_keys(datasets: Iterable[str]) -> set[str]:
+    """Every dotted key a params file holds: the stage sections without the data sets' keys,
+    and each data set's keys under ``datasets.<name>``."""
+    keys = dotted_keys(Params) - {".".join(k) for k in DATASET_KEYS}
+    for name in datasets:
+        keys |= {f"datasets.{name}"} | dotted_keys(DatasetParams, f"datasets.{name}.")
+    return keys
+
+
+def dataset_overrides(
+    name: str, file: str, target: str, task: str = "auto", new: bool = True
+) -> list[str]:
+    """The overrides that add data set ``name`` (``new``) or update its file, target and task,
+    and make it the active one. A new data set starts with everything else inferred or empty:
+    the task and primary metric from the target, no absolute floors (the baseline rule
+    applies), the ID columns detected, the model named after the data set."""
+    key = f"datasets.{name}"
+    fresh = [
+        f"{key}.primary_metric=auto",
+        f"{key}.floors={{}}",
+        *(f"{key}.{part}=[]" for part in ("id_columns", "drop_columns", "categorical", "numeric")),
+        f"{key}.model_name=auto",
+    ]
+    return [
+        f"{key}.file={json.dumps(file)}",
+        f"{key}.target={json.dumps(target)}",
+        f"{key}.task={task}",
+        *(fresh if new else []),
+        f"dataset={name}",
+    ]
