@@ -65,32 +65,49 @@ def suite_path(root: Path, params: Params) -> Path:
     return root / CONTEXT_DIR / "expectations" / f"{name}.json"
 
 
-def init_suite(root: Path, params: Params, data: Path | None = None) -> Path:
-    """Profile ``data`` (default: the training data) into the suite, for a person to review."""
-    from tasks.expectations import profile_suite
+def profile_file(source: Path, params: Params) -> dict[str, Any]:
+    """The suite of the data set whose first file is ``source``, for a person to review.
+
+    The file is read exactly as the gate will read every later batch: the missing-value
+    tokens it uses are found first, then each column's type, then the typed table is
+    profiled, so the suite accepts the file it was profiled from.
+    """
+    from tasks.expectations import column_types, find_missing_tokens, profile_suite
     from tasks.ingest import infer_schema
 
-    source = data or _path(root, params.ingest.path)
-    frame = io.read_table(source)
+    size = params.validate_.sample_size
+    cells, problems = io.read_batch(source, {}, size)
+    if cells is None:
+        raise io.TableReadError("; ".join(p.message for p in problems))
+    missing = find_missing_tokens(cells, params.validate_.missing_tokens)
+    declared = column_types(cells, missing, params.ingest.numeric, params.ingest.categorical)
+    frame, problems = io.read_batch(source, declared, size, missing)
+    if frame is None or problems:
+        raise io.TableReadError(
+            f"{source.name}: cannot be read as its own columns' types: "
+            + "; ".join(p.message for p in problems)
+        )
     schema, _ = infer_schema(frame, params.ingest)
+    return profile_suite(frame, schema, params.validate_.suite, params.validate_, missing)
+
+
+def init_suite(root: Path, params: Params, data: Path | None = None) -> Path:
+    """Profile ``data`` (default: the training data) into the suite, for a person to review."""
     path = suite_path(root, params)
-    suite = profile_suite(frame, schema, path.stem, params.validate_)
-    io.write_json(suite, path)
+    io.write_json(profile_file(data or _path(root, params.ingest.path), params), path)
     return path
 
 
 def _header(path: Path) -> list[str]:
-    """The column names of a CSV or Parquet file ([] when it cannot be read: the read reports
-    why)."""
+    """The column names of a table file ([] when it cannot be read: the read reports why)."""
     try:
-        if path.suffix.lower() == ".parquet":
+        fmt = io.table_format(path)
+        if fmt.kind == "parquet":
             import pyarrow.parquet as pq
 
             return list(pq.read_schema(path).names)
-        with path.open(encoding="utf-8", newline="") as handle:
-            import csv
-
-            return next(csv.reader(handle), [])
+        header, _ = io.csv_header(path, fmt)
+        return header or []
     except Exception:  # unreadable: read_batch says why
         return []
 
@@ -104,7 +121,7 @@ def check_batch(
     column may be absent; it is read and left unchecked when present). Any exception inside
     validation is a failed report, never a pass.
     """
-    from tasks.expectations import declared_types, scoring_suite
+    from tasks.expectations import declared_types, missing_values, scoring_suite
     from tasks.validate import Failure, build_report, check_columns
     from tasks.validation import run_suite
 
@@ -117,7 +134,7 @@ def check_batch(
     size = params.validate_.sample_size
     source = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
     try:
-        frame, problems = io.read_batch(path, declared, size)
+        frame, problems = io.read_batch(path, declared, size, missing_values(suite))
     except Exception as error:  # a crash while reading is a failure, never a pass
         crash = Failure("read_error", None, f"{path.name}: reading crashed: {error!r}")
         return None, build_report(source, suite, 0, [], [crash], [])
@@ -198,8 +215,13 @@ def validate(root: Path, params: Params, context: RunContext) -> Summary:
 
 def ingest(root: Path, params: Params, context: RunContext) -> Summary:
     """Type the validated table, drop unlabeled rows; write the table, schema and report."""
+    from tasks.evaluate import check_success_definition, primary_metric
+
     raw = io.read_frame(_path(root, params.paths.validated))
     frame, schema, report = ingest_table(raw, params.ingest)
+    # the success definition must fit the task found here, long before the gate judges
+    primary = primary_metric(params.evaluate, schema.task)
+    check_success_definition(schema.task, primary, params.promote.floors, params.dataset)
     io.write_frame(frame, _path(root, params.paths.ingested))
     io.write_json(schema.to_dict(), _path(root, params.paths.schema_))
     io.write_json(report.to_dict(), _path(root, params.paths.ingest_report))

@@ -44,6 +44,66 @@ def declared_types(suite: dict[str, Any]) -> dict[str, str]:
     return dict(columns)
 
 
+def missing_values(suite: dict[str, Any]) -> tuple[str, ...]:
+    """The cells that are missing values in this data set's files, besides empty cells."""
+    return tuple(str(v) for v in suite.get("meta", {}).get("missing_values", ()))
+
+
+def _numbers(values: pd.Series) -> pd.Series:
+    """Which text cells are numbers (``True``/``False`` count as 1 and 0, as when read)."""
+    from tasks.io import BOOLEANS
+
+    return pd.to_numeric(values.replace(BOOLEANS), errors="coerce").notna()
+
+
+def find_missing_tokens(cells: pd.DataFrame, candidates: Sequence[str]) -> tuple[str, ...]:
+    """The ``candidates`` this file uses as missing values: those found as whole cells in a
+    column whose other cells are all numbers (or empty), so that the column reads as numbers.
+
+    In a text column alone a candidate stays a category ("None" may be an answer); once a
+    token is found, it is missing in every column of the data set, as in the file's writer.
+    """
+    found: list[str] = []
+    tokens = set(candidates)
+    for name in cells.columns:
+        values = cells[name]
+        if ptypes.is_numeric_dtype(values) or ptypes.is_bool_dtype(values):
+            continue
+        present = values.dropna().astype(str)
+        used = set(present.unique()) & tokens
+        if not used:
+            continue
+        rest = present[~present.isin(tokens)]
+        if rest.empty or bool(_numbers(rest).all()):
+            found.extend(sorted(used - set(found)))
+    return tuple(t for t in candidates if t in found)
+
+
+def column_types(
+    cells: pd.DataFrame,
+    missing: Sequence[str],
+    numeric: Sequence[str] = (),
+    categorical: Sequence[str] = (),
+) -> dict[str, str]:
+    """Each column's type as the data set's files are read: a number when every cell that is
+    not missing is a number (Parquet: a number or boolean column), else text; ``numeric``
+    and ``categorical`` force a column's type."""
+    types: dict[str, str] = {}
+    for name in (str(c) for c in cells.columns):
+        values = cells[name]
+        if name in numeric:
+            types[name] = NUMBER
+        elif name in categorical:
+            types[name] = TEXT
+        elif ptypes.is_numeric_dtype(values) or ptypes.is_bool_dtype(values):
+            types[name] = NUMBER
+        else:
+            present = values.dropna().astype(str)
+            present = present[~present.isin(missing)]
+            types[name] = NUMBER if not present.empty and bool(_numbers(present).all()) else TEXT
+    return types
+
+
 # Checks about the table as a training set, not about each row: a batch to score may be small,
 # and its column set is checked by our own schema check (tasks/validate.check_columns).
 _TRAINING_ONLY = frozenset(
@@ -70,17 +130,22 @@ def scoring_suite(suite: dict[str, Any], absent: Sequence[str] = ()) -> dict[str
 
 
 def profile_suite(
-    frame: pd.DataFrame, schema: TableSchema, name: str, params: ValidateParams
+    frame: pd.DataFrame,
+    schema: TableSchema,
+    name: str,
+    params: ValidateParams,
+    missing: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """A suite describing ``frame`` (the reference data) for a person to review."""
+    """A suite describing ``frame`` (the reference data, read as the data set's files are:
+    ``missing`` are its missing-value tokens) for a person to review."""
     expectations: list[dict[str, Any]] = []
 
-    def expect(kind: str, column: str | None, severity: str, **kwargs: Any) -> None:
+    def expect(kind: str, column: str | None, severity: str, *tag: str, **kwargs: Any) -> None:
         if column is not None:
             kwargs = {"column": column, **kwargs}
         expectations.append(
             {
-                "id": _id(name, kind, column or "", severity),
+                "id": _id(name, kind, column or "", severity, *tag),
                 "type": kind,
                 "kwargs": kwargs,
                 "meta": {},
@@ -136,15 +201,23 @@ def profile_suite(
                 # never negative in the reference: a sign is a hard rule (a negative count)
                 lower = max(lower, 0.0)
                 expect("expect_column_values_to_be_between", column, "critical", min_value=0)
-            # the observed range with a margin is a warning: a new extreme or a drifted
-            # distribution is for the drift monitor to judge, not a broken batch
+            bounds = {
+                "min_value": _number(math.floor(round(lower * 1e6, 3)) / 1e6),
+                "max_value": _number(math.ceil(round((high + margin) * 1e6, 3)) / 1e6),
+            }
+            # most values outside the observed range is a unit or scale error (cents for
+            # dollars, grams for kilograms): the batch is broken
             expect(
                 "expect_column_values_to_be_between",
                 column,
-                "warning",
-                min_value=_number(math.floor(round(lower * 1e6, 3)) / 1e6),
-                max_value=_number(math.ceil(round((high + margin) * 1e6, 3)) / 1e6),
+                "critical",
+                "scale",
+                **bounds,
+                mostly=_number(1.0 - params.max_out_of_range),
             )
+            # a few values outside it are a warning: a new extreme or a drifted distribution
+            # is for the drift monitor to judge, not a broken batch
+            expect("expect_column_values_to_be_between", column, "warning", **bounds)
         elif types[column] == TEXT and 0 < present.nunique() <= _MAX_CATEGORIES:
             expect(
                 "expect_column_values_to_be_in_set",
@@ -153,12 +226,16 @@ def profile_suite(
                 value_set=sorted(str(v) for v in present.unique()),
             )
     features = [c for c in columns if c not in schema.id_columns]
+    # the reference's own share of duplicated rows is allowed, as its null shares are: a
+    # suite profiled from a file accepts that file
+    duplicated = float(frame[features].duplicated(keep=False).mean()) if len(frame) else 0.0
+    allowed = max(params.max_duplicate_fraction, math.ceil(duplicated * 1e4) / 1e4)
     expect(
         "expect_compound_columns_to_be_unique",
         None,
         "critical",
         column_list=features,
-        mostly=_number(1.0 - params.max_duplicate_fraction),
+        mostly=_number(max(0.0, 1.0 - allowed)),
     )
     return {
         "name": name,
@@ -166,6 +243,7 @@ def profile_suite(
         "expectations": expectations,
         "meta": {
             "columns": types,
+            "missing_values": list(missing),
             "target": schema.target,
             "task": schema.task,
             "id_columns": list(schema.id_columns),

@@ -12,34 +12,134 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+TABLE_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".tab", ".parquet", ".pq")
 
 
 class TableReadError(ValueError):
     """A table file that cannot be read; the message names the file."""
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file; errors name the file and what is wrong with it."""
-    suffix = path.suffix.lower()
-    if suffix not in TABLE_SUFFIXES:
-        raise TableReadError(f"{path}: unsupported file type '{suffix}'; use .csv or .parquet")
+@dataclass(frozen=True)
+class TableFormat:
+    """How a table file is read, from its name: CSV (comma or tab, maybe gzip) or Parquet."""
+
+    kind: str  # csv | parquet
+    sep: str = ","
+    compression: Literal["gzip"] | None = None
+
+    @property
+    def label(self) -> str:
+        name = "Parquet" if self.kind == "parquet" else ("TSV" if self.sep == "\t" else "CSV")
+        return f"gzip-compressed {name}" if self.compression else name
+
+
+def table_format(path: Path) -> TableFormat:
+    """The format a file's name promises (``.csv``, ``.tsv``/``.tab``, either ``.gz``,
+    ``.parquet``/``.pq``); any other name is refused with the names that are read."""
+    name = path.name.lower()
+    compression: Literal["gzip"] | None = "gzip" if name.endswith(".gz") else None
+    base = name[:-3] if compression else name
+    if base.endswith((".parquet", ".pq")) and not compression:
+        return TableFormat("parquet")
+    if base.endswith(".csv"):
+        return TableFormat("csv", ",", compression)
+    if base.endswith((".tsv", ".tab")):
+        return TableFormat("csv", "\t", compression)
+    raise TableReadError(
+        f"{path.name}: unsupported file type; name the file .csv, .tsv, .csv.gz, .tsv.gz or "
+        ".parquet (Excel and JSON: export the table as CSV first)"
+    )
+
+
+_MAGIC = (
+    (b"\x1f\x8b", "gzip-compressed data"),
+    (b"PAR1", "a Parquet file"),
+    (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx workbook?)"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Excel 97-2003 .xls workbook"),
+)
+
+
+def _looks_like(head: bytes) -> str:
+    """What the first bytes of a file look like: a known binary format, JSON or text."""
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            return what
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    if text.startswith(b"{") or (text.startswith(b"[") and text[1:].lstrip()[:1] in b'{["'):
+        return "JSON"
+    return "text"
+
+
+def sniff(path: Path, fmt: TableFormat) -> str | None:
+    """Why the file's bytes do not match its name (None when they do): one message that says
+    what the file looks like and what to do."""
+    with path.open("rb") as handle:
+        head = handle.read(64)
+    looks = _looks_like(head)
+    if fmt.kind == "parquet":
+        if looks == "a Parquet file":
+            return None
+        return f"{path.name}: not a Parquet file: it looks like {looks}"
+    if fmt.compression == "gzip":
+        if looks == "gzip-compressed data":
+            return None
+        return f"{path.name}: named .gz but not gzip-compressed: it looks like {looks}"
+    advice = {
+        "gzip-compressed data": f"name it {path.name}.gz",
+        "a Parquet file": f"name it {path.stem}.parquet",
+        "JSON": "export the table as CSV (or Parquet)",
+    }
+    if looks == "text":
+        return None
+    return f"{path.name}: not a {fmt.label} file: it looks like {looks}; " + advice.get(
+        looks, "export the table as CSV (or Parquet)"
+    )
+
+
+def _read_text_csv(
+    path: Path, fmt: TableFormat, dtype: Any, missing: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """Only empty cells and the data set's ``missing`` tokens are missing; a row never becomes
+    the index; a byte-order mark is not part of the first column's name."""
+    return pd.read_csv(
+        path,
+        sep=fmt.sep,
+        compression=fmt.compression,
+        dtype=dtype,
+        keep_default_na=False,
+        na_values=["", *missing],
+        encoding="utf-8-sig",
+        low_memory=False,
+        index_col=False,
+    )
+
+
+def read_table(path: Path, missing: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read a table file with pandas' own type inference, only empty cells and ``missing``
+    tokens missing; errors name the file and what is wrong with it."""
+    try:
+        fmt = table_format(path)
+    except TableReadError as error:
+        raise TableReadError(f"{path}: {error}") from None
     if not path.is_file():
         raise TableReadError(f"{path}: file not found")
     if path.stat().st_size == 0:
         raise TableReadError(f"{path}: file is empty (0 bytes)")
+    wrong = sniff(path, fmt)
+    if wrong:
+        raise TableReadError(wrong)
     try:
-        if suffix == ".csv":
-            return pd.read_csv(path, low_memory=False)
+        if fmt.kind == "csv":
+            return _read_text_csv(path, fmt, None, missing)
         return pd.read_parquet(path)
-    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as error:
-        raise TableReadError(f"{path}: cannot be read as {suffix[1:]}: {error}") from None
+    except (ValueError, OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError) as error:
+        raise TableReadError(f"{path}: cannot be read as {fmt.label}: {error}") from None
 
 
 @contextmanager
@@ -63,13 +163,12 @@ def write_frame(frame: pd.DataFrame, path: Path) -> None:
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:
-    """Write CSV or Parquet by ``path``'s suffix, atomically."""
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".parquet"):
-        raise TableReadError(f"{path}: write .csv or .parquet, not '{suffix or 'no suffix'}'")
+    """Write a table in the format ``path``'s name says (see :func:`table_format`),
+    atomically; missing values are empty cells in CSV and TSV."""
+    fmt = table_format(path)
     with _atomic(path) as tmp:
-        if suffix == ".csv":
-            frame.to_csv(tmp, index=False)
+        if fmt.kind == "csv":
+            frame.to_csv(tmp, index=False, sep=fmt.sep, compression=fmt.compression)
         else:
             frame.to_parquet(tmp, index=False)
 
@@ -148,20 +247,39 @@ def clip(value: Any, limit: int = 60) -> Any:
     return value if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
-def _csv_header(path: Path) -> tuple[list[str] | None, ReadProblem | None]:
+def _open_text(path: Path, fmt: TableFormat) -> Any:
+    """The file as text (decompressed), UTF-8 with or without a byte-order mark."""
+    if fmt.compression == "gzip":
+        import gzip
+
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+    return path.open(encoding="utf-8-sig", newline="")
+
+
+def _raw_bytes(path: Path, fmt: TableFormat) -> bytes:
+    if fmt.compression == "gzip":
+        import gzip
+
+        return gzip.decompress(path.read_bytes())
+    return path.read_bytes()
+
+
+def csv_header(path: Path, fmt: TableFormat) -> tuple[list[str] | None, ReadProblem | None]:
     import csv
 
     try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            header = next(csv.reader(handle), None)
+        with _open_text(path, fmt) as handle:
+            header = next(csv.reader(handle, delimiter=fmt.sep), None)
     except UnicodeDecodeError:
-        return None, _not_utf8(path)
+        return None, _not_utf8(path, fmt)
+    except (EOFError, OSError) as error:  # a cut or corrupt gzip stream
+        return None, ReadProblem("parse", None, f"{path.name}: cannot be decompressed: {error}")
     return header, None
 
 
-def _not_utf8(path: Path) -> ReadProblem:
+def _not_utf8(path: Path, fmt: TableFormat) -> ReadProblem:
     """Where the first byte that is not UTF-8 is: line and byte offset in the whole file."""
-    data = path.read_bytes()
+    data = _raw_bytes(path, fmt)
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -175,10 +293,14 @@ def _not_utf8(path: Path) -> ReadProblem:
     return ReadProblem("utf8", None, f"{path.name}: not valid UTF-8")
 
 
-def _truncated(path: Path, n_fields: int) -> ReadProblem | None:
-    """The last line cut mid-way: no final newline and fewer fields than the header."""
+def _truncated(path: Path, n_fields: int, fmt: TableFormat) -> ReadProblem | None:
+    """The last line cut mid-way: no final newline and fewer fields than the header.
+
+    (A cut gzip stream fails to decompress instead, and is reported when it is read.)"""
     import csv
 
+    if fmt.compression:
+        return None
     with path.open("rb") as handle:
         handle.seek(0, os.SEEK_END)
         size = handle.tell()
@@ -188,9 +310,9 @@ def _truncated(path: Path, n_fields: int) -> ReadProblem | None:
         return None
     last = tail.rsplit(b"\n", 1)[-1].decode("utf-8", errors="replace")
     try:
-        n_last = len(next(csv.reader([last]), []))
+        n_last = len(next(csv.reader([last], delimiter=fmt.sep), []))
     except csv.Error:  # a field beyond the csv module's size limit: count separators instead
-        n_last = last.count(",") + 1
+        n_last = last.count(fmt.sep) + 1
     if n_last >= n_fields:
         return None
     return ReadProblem(
@@ -201,12 +323,12 @@ def _truncated(path: Path, n_fields: int) -> ReadProblem | None:
     )
 
 
-def _first_row_width(path: Path, n_fields: int) -> ReadProblem | None:
+def _first_row_width(path: Path, n_fields: int, fmt: TableFormat) -> ReadProblem | None:
     """The first data row must have the header's number of fields: more would shift values."""
     import csv
 
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle)
+    with _open_text(path, fmt) as handle:
+        reader = csv.reader(handle, delimiter=fmt.sep)
         next(reader, None)
         try:
             first = next(reader, None)
@@ -224,7 +346,7 @@ def _first_row_width(path: Path, n_fields: int) -> ReadProblem | None:
     )
 
 
-_BOOLEANS = {"True": "1", "False": "0", "true": "1", "false": "0"}
+BOOLEANS = {"True": "1", "False": "0", "true": "1", "false": "0", "TRUE": "1", "FALSE": "0"}
 
 
 def _cast_numbers(frame: pd.DataFrame, column: str, sample_size: int) -> ReadProblem | None:
@@ -232,7 +354,7 @@ def _cast_numbers(frame: pd.DataFrame, column: str, sample_size: int) -> ReadPro
 
     ``True``/``False`` are 1 and 0, as when the reference data was profiled."""
     text = frame[column]
-    numbers = pd.to_numeric(text.replace(_BOOLEANS), errors="coerce")
+    numbers = pd.to_numeric(text.replace(BOOLEANS), errors="coerce")
     bad = text.notna() & numbers.isna()
     frame[column] = numbers.astype("float64")
     if not bad.any():
@@ -270,36 +392,41 @@ def _infinite(numbers: pd.Series, sample_size: int) -> ReadProblem | None:
     )
 
 
-def _read_csv(path: Path, dtype: defaultdict[str, str]) -> pd.DataFrame:
-    """Only empty cells are missing; a row never becomes the index."""
-    return pd.read_csv(
-        path,
-        dtype=dtype,  # type: ignore[arg-type]
-        keep_default_na=False,
-        na_values=[""],
-        encoding="utf-8",
-        low_memory=False,
-        index_col=False,
-    )
+def _text_missing(frame: pd.DataFrame, missing: tuple[str, ...]) -> None:
+    """Parquet text columns: the data set's missing tokens are missing there too, in place."""
+    if not missing:
+        return
+    for name in frame.select_dtypes(include="object").columns:
+        frame[name] = frame[name].where(~frame[name].isin(missing), np.nan)
 
 
 def read_batch(
-    path: Path, declared: dict[str, str], sample_size: int = 5
+    path: Path,
+    declared: dict[str, str],
+    sample_size: int = 5,
+    missing: tuple[str, ...] = (),
 ) -> tuple[pd.DataFrame | None, list[ReadProblem]]:
     """Read ``path`` with the declared types: ``float64`` columns as numbers, ``str`` as text.
 
-    Only empty cells are missing (``n/a``, ``?`` or ``--`` in a number column are reported,
-    never turned into NaN). Problems are returned, not raised: the gate reports them all. Row
-    numbers are 0-based data rows (the header is not a row).
+    Only empty cells and the data set's ``missing`` tokens (its suite's
+    ``meta.missing_values``) are missing: any other text in a number column (``?``, ``--``)
+    is reported, never turned into NaN. Problems are returned, not raised: the gate reports
+    them all. Row numbers are 0-based data rows (the header is not a row).
     """
     if not path.is_file():
         return None, [ReadProblem("exists", None, f"{path}: file not found")]
     if path.stat().st_size == 0:
         return None, [ReadProblem("empty", None, f"{path.name}: file is empty (0 bytes)")]
-    suffix = path.suffix.lower()
+    try:
+        fmt = table_format(path)
+    except TableReadError as error:
+        return None, [ReadProblem("suffix", None, str(error))]
+    wrong = sniff(path, fmt)
+    if wrong:
+        return None, [ReadProblem("format", None, wrong)]
     problems: list[ReadProblem] = []
-    if suffix == ".csv":
-        header, problem = _csv_header(path)
+    if fmt.kind == "csv":
+        header, problem = csv_header(path, fmt)
         if problem is not None:
             return None, [problem]
         header = header or []
@@ -308,19 +435,21 @@ def read_batch(
             return None, [
                 ReadProblem("duplicate_columns", None, f"duplicate column names: {duplicated}")
             ]
-        truncated = _truncated(path, len(header))
+        truncated = _truncated(path, len(header), fmt)
         if truncated is not None:
             return None, [truncated]
-        ragged = _first_row_width(path, len(header))
+        ragged = _first_row_width(path, len(header), fmt)
         if ragged is not None:
             return None, [ragged]
         try:
             # Fast path: the C parser reads each column with its declared type; any value that
             # is not a number makes it raise, and the slow path below finds and reports them.
             numbers = {c: "float64" for c, k in declared.items() if k == "float64"}
-            frame = _read_csv(path, defaultdict(lambda: "object", numbers))
+            frame = _read_text_csv(path, fmt, defaultdict(lambda: "object", numbers), missing)
         except UnicodeDecodeError:
-            return None, [_not_utf8(path)]
+            return None, [_not_utf8(path, fmt)]
+        except (EOFError, OSError) as error:
+            return None, [ReadProblem("parse", None, f"{path.name}: cannot be read: {error}")]
         except (ValueError, TypeError, pd.errors.ParserError):
             frame = None
         if frame is not None:
@@ -331,14 +460,15 @@ def read_batch(
                         problems.append(infinite)
             return frame, problems
         try:
-            frame = _read_csv(path, defaultdict(lambda: "object"))
+            frame = _read_text_csv(path, fmt, defaultdict(lambda: "object"), missing)
         except (ValueError, pd.errors.ParserError) as error:
             return None, [ReadProblem("parse", None, f"{path.name}: cannot be parsed: {error}")]
-    elif suffix in (".parquet", ".pq"):
+    else:
         try:
             frame = pd.read_parquet(path)
         except (ValueError, OSError) as error:
             return None, [ReadProblem("parse", None, f"{path.name}: not readable Parquet: {error}")]
+        _text_missing(frame, missing)
         for column, kind in declared.items():
             if kind == "float64" and column in frame and ptypes.is_numeric_dtype(frame[column]):
                 infinite = _infinite(frame[column].astype("float64"), sample_size)
@@ -354,8 +484,6 @@ def read_batch(
                     )
                 )
         return frame, problems
-    else:
-        return None, [ReadProblem("suffix", None, f"{path.name}: unsupported type {suffix!r}")]
     for column, kind in declared.items():
         if column not in frame.columns:
             continue
