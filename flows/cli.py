@@ -173,48 +173,72 @@ def _take_in(root: Path, source: Path, raw_dir: Path) -> Path:
 
 @app.command()
 def train(
-    data: Path | None = typer.Option(None, help="A CSV or Parquet file to train on."),
+    data: Path | None = typer.Option(
+        None, help="A CSV, TSV, .csv.gz or Parquet file to train on (a data set named after it)."
+    ),
     target: str | None = typer.Option(None, help="The column to predict (with --data)."),
     task: str = typer.Option("auto", help="auto | binary | multiclass | regression."),
+    dataset: str | None = typer.Option(
+        None, help="Train the data set of this name again (a key of datasets in params.yaml)."
+    ),
     set_: list[str] = typer.Option([], "--set", "-S", help=SET_HELP),
 ) -> None:
-    """Run the training flow; with --data, on any table (taken in as a new DVC dataset)."""
+    """Run the training flow; with --data, on any table (taken in as a data set of its own)."""
     root, params = _setup()
     overrides = list(set_)
     if data is not None:
+        if dataset is not None:
+            raise _fail("--data names its data set itself (after the file); drop --dataset")
         if not target:
             raise _fail("--target is required with --data")
-        raw_dir = (root / params.generate.path).parent
-        destination = _take_in(root, data, raw_dir)
-        overrides = [
-            f"ingest.path={_quoted(destination.relative_to(root).as_posix())}",
-            f"ingest.target={_quoted(target)}",
-            f"ingest.task={task}",
-            *overrides,
-        ]
+        overrides = [*_take_in_dataset(root, params, data, target, task), *overrides]
     elif target or task != "auto":
-        raise _fail("--target and --task go with --data; otherwise use --set ingest.target=...")
+        raise _fail(
+            "--target and --task go with --data; otherwise use --set datasets.<name>.target=..."
+        )
+    elif dataset is not None:
+        if dataset not in params.datasets:
+            known = ", ".join(sorted(params.datasets)) or "none"
+            raise _fail(f"no data set '{dataset}' in params.yaml (data sets: {known})")
+        overrides = [f"dataset={dataset}", *overrides]
     _print_result(_run_training(root, overrides))
+
+
+def _take_in_dataset(root: Path, params: Params, data: Path, target: str, task: str) -> list[str]:
+    """Copy ``data`` into its data set's folder, version it, and return the overrides that
+    make that data set (new or known) the active one."""
+    from tasks.config import dataset_name, dataset_overrides
+    from tasks.io import TableReadError, table_format
+
+    try:
+        table_format(data)
+    except TableReadError as error:
+        raise _fail(str(error)) from None
+    name = dataset_name(data.name)
+    known = params.datasets.get(name)
+    if known is not None and known.file != data.name:
+        raise _fail(
+            f"data set '{name}' already holds {known.file}; rename {data.name} or train it "
+            f"as another data set"
+        )
+    folder = root / params.paths.raw / name
+    _take_in(root, data, folder)
+    if known is None:
+        console.print(f"new data set '{name}': settings inferred into params.yaml datasets.{name}")
+    return dataset_overrides(name, data.name, target, task, new=known is None)
 
 
 @app.command()
 def demo() -> None:
     """Generate the example data, version it with DVC, train, register and print the champion."""
     root, params = _setup()
-    from tasks.generate import TARGET
-
     data_path = root / params.generate.path
     if not data_path.is_file():
         _write_generated(data_path, params.generate.rows, params.generate.seed, 0.0, 0.0)
         _take_in(root, data_path, data_path.parent)
     else:
         console.print(f"data: {params.generate.path} exists (regenerate: delete it first)")
-    overrides = [
-        f"ingest.path={_quoted(params.generate.path)}",
-        f"ingest.target={_quoted(TARGET)}",
-        "ingest.task=auto",
-    ]
-    _print_result(_run_training(root, overrides))
+    _print_result(_run_training(root, [f"dataset={params.generate.dataset}"]))
 
 
 def _write_generated(path: Path, rows: int, seed: int, covariate: float, concept: float) -> None:

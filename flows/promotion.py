@@ -80,12 +80,13 @@ def _outputs(
 
 def judge(root: Path, params: Params, version: str, champion: str | None) -> Decision:
     """Score ``version`` and ``champion`` on the project's current test split and decide."""
-    from tasks.evaluate import primary_metric
+    from tasks.evaluate import baseline_outputs, check_success_definition, primary_metric
     from tasks.promotion import REFUSE, Decision, Rule, decide
 
     schema = TableSchema.from_dict(io.read_json(root / params.paths.schema_))
     test_frame = io.read_frame(root / params.paths.test)
     primary = primary_metric(params.evaluate, schema.task)
+    check_success_definition(schema.task, primary, params.promote.floors, params.dataset)
     name = model_name(params)
     try:
         challenger = _outputs(name, version, test_frame, schema, params)
@@ -98,6 +99,10 @@ def judge(root: Path, params: Params, version: str, champion: str | None) -> Dec
             champion_outputs = _outputs(name, champion, test_frame, schema, params)
         except Exception as error:  # the champion stays; the challenger is refused
             champion_error = repr(error)
+    baseline = None
+    if params.promote.baseline.enabled:
+        train_frame = io.read_frame(root / params.paths.train)
+        baseline = baseline_outputs(train_frame, test_frame, schema, params.evaluate.threshold)
     return decide(
         challenger_version=version,
         challenger=challenger,
@@ -106,6 +111,8 @@ def judge(root: Path, params: Params, version: str, champion: str | None) -> Dec
         champion_error=champion_error,
         primary=primary,
         params=params.promote,
+        baseline=baseline,
+        dataset=params.dataset,
     )
 
 

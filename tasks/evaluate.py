@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -76,10 +76,22 @@ def primary_metric(params: EvaluateParams, task: TaskKind) -> str:
     name = _DEFAULT_PRIMARY[task] if params.primary_metric == "auto" else params.primary_metric
     if name not in _TASK_METRICS[task]:
         raise EvaluationError(
-            f"evaluate.primary_metric '{name}' does not apply to a {task} task; "
+            f"primary_metric '{name}' does not apply to a {task} task; "
             f"choose one of {sorted(_TASK_METRICS[task])}"
         )
     return name
+
+
+def check_success_definition(
+    task: TaskKind, primary: str, floors: Mapping[Any, float], dataset: str
+) -> None:
+    """Refuse floors that name a metric the task does not have, before anything is judged."""
+    wrong = sorted(set(floors) - _TASK_METRICS[task])
+    if wrong:
+        raise EvaluationError(
+            f"datasets.{dataset}.floors names {', '.join(wrong)}, which a {task} task does not "
+            f"have; use metrics of {sorted(_TASK_METRICS[task])} (primary: {primary})"
+        )
 
 
 @dataclass(frozen=True)
@@ -125,6 +137,33 @@ def model_outputs(
         return Outputs("binary", y, predicted, score, (negative, positive), positive)
     predicted = np.asarray(model_classes, dtype=object)[proba.argmax(axis=1)]
     return Outputs("multiclass", y, predicted, proba, model_classes)
+
+
+def baseline_outputs(
+    train: pd.DataFrame, test: pd.DataFrame, schema: TableSchema, threshold: float
+) -> Outputs:
+    """The trivial baseline on ``test``: scikit-learn's ``DummyClassifier`` (prior: the training
+    split's class shares as every row's probabilities) or ``DummyRegressor`` (mean), fitted on
+    ``train``. It reads no feature: the bar any model must clear to have learned something."""
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+
+    dummy = (
+        DummyRegressor(strategy="mean")
+        if schema.task == "regression"
+        else DummyClassifier(strategy="prior")
+    )
+    dummy.fit(np.zeros((len(train), 1)), train[schema.target].to_numpy())
+
+    class _Constant:
+        classes_ = getattr(dummy, "classes_", None)
+
+        def predict(self, x: pd.DataFrame) -> np.ndarray:
+            return np.asarray(dummy.predict(np.zeros((len(x), 1))))
+
+        def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
+            return np.asarray(dummy.predict_proba(np.zeros((len(x), 1))))
+
+    return model_outputs(_Constant(), test, schema, threshold)  # type: ignore[arg-type]
 
 
 def _log_loss(out: Outputs) -> float:

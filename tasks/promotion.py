@@ -67,7 +67,7 @@ def _not_finite(values: dict[str, float]) -> list[str]:
     return sorted(name for name, value in values.items() if not math.isfinite(value))
 
 
-def _floor_rule(metric: str, bound: float, value: float | None) -> Rule:
+def _floor_rule(metric: str, bound: float, value: float | None, where: str) -> Rule:
     ceiling = metric in LOWER_IS_BETTER
     sign = "<=" if ceiling else ">="
     if value is None or not math.isfinite(value):
@@ -76,9 +76,36 @@ def _floor_rule(metric: str, bound: float, value: float | None) -> Rule:
     detail = (
         f"{metric} {value:.4f} {sign} {bound}"
         if passed
-        else (f"{metric} {value:.4f} fails {sign} {bound}")
+        else (f"{metric} {value:.4f} fails {sign} {bound} (the floor is {where}.{metric})")
     )
     return Rule(f"floor {metric}", passed, detail, {"value": value, "bound": bound})
+
+
+def _baseline_rule(primary: str, new: float, base: float, params: PromoteParams) -> Rule:
+    """The challenger's primary metric beats the trivial baseline's by ``baseline.margin``."""
+    settings = params.baseline
+    improvement = _better(primary, new - base)
+    needed = settings.margin * (abs(base) if settings.mode == "relative" else 1.0)
+    passed = improvement > 0 and improvement >= needed
+    direction = "lower" if primary in LOWER_IS_BETTER else "higher"
+    detail = (
+        f"{primary} {new:.4f} vs trivial baseline {base:.4f}: improvement {improvement:+.4f} "
+        f"({direction} is better), needed >= {needed:.4f} ({settings.mode} margin "
+        f"{settings.margin})"
+    )
+    if not passed:
+        detail += (
+            "; the model has learned too little over predicting the training split's "
+            f"{'mean' if primary in ('rmse', 'mae', 'mse', 'r2') else 'class shares'}: "
+            "check the target and features, or set promote.baseline.margin"
+        )
+    values: dict[str, float | None] = {
+        "challenger": new,
+        "baseline": base,
+        "improvement": improvement,
+        "needed": needed,
+    }
+    return Rule("beats baseline", passed, detail, values)
 
 
 def _delta_rule(primary: str, new: float, old: float, params: PromoteParams) -> Rule:
@@ -146,16 +173,29 @@ def decide(
     champion_error: str | None,
     primary: str,
     params: PromoteParams,
+    baseline: Outputs | None = None,
+    dataset: str = "<name>",
 ) -> Decision:
-    """Judge the challenger. With no champion at all only the floors apply; a champion that
-    exists but could not be scored (``champion_error``) is a refusal."""
+    """Judge the challenger. With no champion at all only the floors and the baseline apply;
+    a champion that exists but could not be scored (``champion_error``) is a refusal.
+
+    ``baseline``: the trivial baseline's outputs on the same test split (``beats baseline``
+    when ``promote.baseline.enabled``); ``dataset`` names where the floors are set."""
     names = sorted({primary, *params.floors})
     new_metrics = compute_metrics(challenger, names)
     old_metrics = compute_metrics(champion, names) if champion is not None else {}
-    rules = [_floor_rule(m, bound, new_metrics.get(m)) for m, bound in params.floors.items()]
+    where = f"datasets.{dataset}.floors"
+    rules = [_floor_rule(m, bound, new_metrics.get(m), where) for m, bound in params.floors.items()]
     bad = _not_finite(new_metrics)
     if bad:
         rules.append(Rule("metrics are numbers", False, f"challenger's {', '.join(bad)} is NaN"))
+    if params.baseline.enabled and baseline is not None and not bad:
+        base = compute_metrics(baseline, [primary])[primary]
+        if math.isfinite(base):
+            rules.append(_baseline_rule(primary, new_metrics[primary], base, params))
+        else:  # e.g. ROC AUC of a constant score on a one-class test split
+            detail = f"the trivial baseline's {primary} is not a number: nothing to beat"
+            rules.append(Rule("beats baseline", True, detail, {"baseline": None}))
     if champion_version is not None:
         if champion is None:
             detail = f"champion version {champion_version} could not be scored: {champion_error}"
