@@ -11,11 +11,17 @@ import pytest
 import yaml
 
 from tasks.config import (
+    DATASET_KEYS,
+    BaselineParams,
     ConfigError,
+    DatasetParams,
     Params,
     RegisterParams,
     apply_overrides,
+    dataset_name,
+    dataset_overrides,
     dotted_keys,
+    file_keys,
     load_params,
     parse_override,
     parse_params,
@@ -45,8 +51,49 @@ def params_copy(tmp_path: Path) -> Path:
 def test_repo_params_file_parses() -> None:
     params = load_params(PARAMS_FILE)
 
+    assert params.dataset == "customer-purchase"
+    assert list(params.datasets) == ["customer-purchase"]
+    assert params.data == DatasetParams(
+        file="customer-purchase.csv",
+        target="purchased",
+        task="auto",
+        primary_metric="auto",
+        floors={"roc_auc": 0.7},
+        id_columns=(),
+        drop_columns=(),
+        categorical=(),
+        numeric=(),
+        model_name="auto",
+    )
+    # the active data set's settings, resolved into the stage slices that read them
+    assert params.ingest.path == "data/raw/customer-purchase/customer-purchase.csv"
     assert params.ingest.target == "purchased"
+    assert params.ingest.task == "auto"
     assert params.ingest.id_columns == ()
+    assert params.ingest.drop_columns == ()
+    assert params.ingest.categorical == ()
+    assert params.ingest.numeric == ()
+    assert params.validate_.suite == "customer-purchase"
+    assert params.promote.floors == {"roc_auc": 0.7}
+    assert params.generate.dataset == "customer-purchase"
+    assert params.generate.path == "data/raw/customer-purchase/customer-purchase.csv"
+    assert params.model_name == "customer-purchase"
+    assert params.paths.raw == "data/raw"
+    assert params.validate_.missing_tokens == (
+        "NA",
+        "N/A",
+        "n/a",
+        "NaN",
+        "nan",
+        "null",
+        "NULL",
+        "None",
+        "#N/A",
+        "<NA>",
+        "?",
+    )
+    assert params.validate_.max_out_of_range == 0.5
+    assert params.promote.baseline == BaselineParams(enabled=True, margin=0.01, mode="relative")
     assert params.validate_.min_rows == 50
     assert params.split.validation_size == 0.1
     assert params.split.test_size == 0.1
@@ -59,7 +106,7 @@ def test_repo_params_file_parses() -> None:
     assert params.tune.method == "none"
     assert params.evaluate.primary_metric == "auto"
     assert params.evaluate.importance_repeats == 5
-    assert params.register_.model_name == "auto"
+    assert params.register_.model_name == "customer-purchase"  # auto: the data set's name
     assert params.paths.schema_ == "data/processed/schema.json"
     assert params.paths.tuning == "reports/tuning.json"
 
@@ -257,20 +304,26 @@ def test_read_raw_invalid_yaml(tmp_path: Path) -> None:
         ("split.test_size=0.25", (("split", "test_size"), 0.25)),
         ("features.missing.indicators=false", (("features", "missing", "indicators"), False)),
         ("split.stratify=true", (("split", "stratify"), True)),
-        ("ingest.numeric=[a, b]", (("ingest", "numeric"), ["a", "b"])),
-        ("ingest.numeric=[]", (("ingest", "numeric"), [])),
-        ('register.model_name="yes"', (("register", "model_name"), "yes")),
-        ("register.model_name='123'", (("register", "model_name"), "123")),
-        ("register.model_name=churn", (("register", "model_name"), "churn")),
+        ("datasets.churn.numeric=[a, b]", (("datasets", "churn", "numeric"), ["a", "b"])),
+        ("datasets.churn.numeric=[]", (("datasets", "churn", "numeric"), [])),
+        ('datasets.churn.model_name="yes"', (("datasets", "churn", "model_name"), "yes")),
+        ("datasets.churn.model_name='123'", (("datasets", "churn", "model_name"), "123")),
+        ("datasets.churn.model_name=churn", (("datasets", "churn", "model_name"), "churn")),
+        ("dataset=churn", (("dataset",), "churn")),
+        ("train=1", (("train",), 1)),
+        (
+            "datasets.customer-purchase.floors.rmse=3",
+            (("datasets", "customer-purchase", "floors", "rmse"), 3),
+        ),
         (
             "models.logistic_regression.fixed.C=0.5",
             (("models", "logistic_regression", "fixed", "C"), 0.5),
         ),
         ("models.ridge.space={}", (("models", "ridge", "space"), {})),
         (" train . seed =7", (("train", "seed"), 7)),
-        ("ingest.path=a=b.csv", (("ingest", "path"), "a=b.csv")),
-        ("ingest.target=", (("ingest", "target"), "")),
-        ("ingest.target=[unclosed", (("ingest", "target"), "[unclosed")),
+        ("datasets.churn.file=a=b.csv", (("datasets", "churn", "file"), "a=b.csv")),
+        ("datasets.churn.target=", (("datasets", "churn", "target"), "")),
+        ("datasets.churn.target=[unclosed", (("datasets", "churn", "target"), "[unclosed")),
     ],
 )
 def test_parse_override(text: str, expected: tuple[tuple[str, ...], Any]) -> None:
@@ -280,11 +333,23 @@ def test_parse_override(text: str, expected: tuple[tuple[str, ...], Any]) -> Non
     assert type(value) is type(expected[1])
 
 
-@pytest.mark.parametrize("text", ["train=1", "nokey", "train.seed", ".seed=1", "train..seed=1"])
+@pytest.mark.parametrize(
+    "text", ["nokey", "train.seed", ".seed=1", "train..seed=1", "=1", "train.=1", " =1"]
+)
 def test_parse_override_malformed(text: str) -> None:
     message = f"override '{text}': expected stage.key=value"
     with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
         parse_override(text)
+
+
+def test_a_top_level_override_that_replaces_a_section_fails_in_validation() -> None:
+    # `train=1` is a well-formed top-level override (like `dataset=churn`); the value is wrong
+    message = (
+        f"{PARAMS_FILE} with --set train=1: 'train': Input should be a valid dictionary or "
+        "instance of TrainParams (got 1)"
+    )
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        load_params(PARAMS_FILE, ["train=1"])
 
 
 def test_apply_overrides_does_not_mutate_its_input() -> None:
@@ -316,10 +381,14 @@ def test_apply_overrides_into_a_value_fails() -> None:
 
 
 def test_load_params_with_overrides() -> None:
-    params = load_params(PARAMS_FILE, ["train.model=ridge", 'register.model_name="yes"'])
+    params = load_params(
+        PARAMS_FILE, ["train.model=ridge", 'datasets.customer-purchase.model_name="yes"']
+    )
 
     assert params.train.model == "ridge"
+    assert params.data.model_name == "yes"
     assert params.register_.model_name == "yes"
+    assert params.model_name == "yes"
 
 
 def test_override_error_names_the_overrides() -> None:
@@ -357,6 +426,22 @@ def test_write_overrides_changes_only_the_value_and_keeps_comments(params_copy: 
     assert load_params(params_copy).split.seed == 42
 
 
+def test_write_overrides_into_a_data_set_changes_only_that_line(params_copy: Path) -> None:
+    before = params_copy.read_text(encoding="utf-8").splitlines()
+
+    write_overrides(params_copy, ["datasets.customer-purchase.target=bought"])
+
+    after = params_copy.read_text(encoding="utf-8").splitlines()
+    assert [(old, new) for old, new in zip(before, after, strict=False) if old != new] == [
+        (
+            "    target: purchased           # the column to predict",
+            "    target: bought              # the column to predict",
+        )
+    ]
+    assert len(after) == len(before)
+    assert load_params(params_copy).ingest.target == "bought"
+
+
 def test_write_overrides_nested_and_several(params_copy: Path) -> None:
     write_overrides(
         params_copy,
@@ -389,8 +474,10 @@ def test_write_overrides_nested_and_several(params_copy: Path) -> None:
         ["train.seed=42"],
         ["split.stratify=true"],
         ["split.test_size=0.1"],
-        ["ingest.numeric=[]"],
-        ["register.model_name=auto"],
+        ["datasets.customer-purchase.numeric=[]"],
+        ["datasets.customer-purchase.model_name=auto"],
+        ["datasets.customer-purchase.floors.roc_auc=0.7"],
+        ["dataset=customer-purchase"],
     ],
 )
 def test_write_overrides_equal_value_leaves_file_byte_identical(
@@ -433,9 +520,10 @@ def test_write_overrides_refuses_bad_split_without_touching_file(params_copy: Pa
 
 
 def test_write_overrides_string_yes_survives_a_round_trip(params_copy: Path) -> None:
-    write_overrides(params_copy, ['register.model_name="yes"'])
+    write_overrides(params_copy, ['datasets.customer-purchase.model_name="yes"'])
 
     assert load_params(params_copy).register_.model_name == "yes"
+    assert load_params(params_copy).data.model_name == "yes"
 
 
 def test_write_overrides_exponent_float_is_written_as_a_number(params_copy: Path) -> None:
@@ -473,7 +561,16 @@ def test_dotted_keys() -> None:
         "validate.min_rows",
         "register.model_name",
         "paths.schema",
+        "paths.raw",
         "ingest.path",
+        "dataset",
+        "datasets",
+        "validate.missing_tokens",
+        "validate.max_out_of_range",
+        "promote.baseline",
+        "promote.baseline.enabled",
+        "promote.baseline.margin",
+        "promote.baseline.mode",
     } <= keys
     assert "validate_" not in keys
     assert "register_" not in keys
@@ -492,12 +589,32 @@ def test_dotted_keys_match_the_repo_params_file() -> None:
                 keys |= flatten(value, f"{prefix}{name}.")
         return keys
 
-    # promote.floors (metric: bound) and each family's fixed and space (hyperparameter: value
-    # or range) are free mappings: their keys are data, not config keys.
-    free = re.compile(r"^(promote\.floors|models\.[a-z_]+\.(fixed|space))\.")
-    in_file = {key for key in flatten(_raw()) if not free.match(key)}
-    assert in_file == dotted_keys(Params)
-    assert {"models.svm.fixed", "models.svm.space", "promote.floors"} <= in_file
+    # a data set's floors (metric: bound) and each family's fixed and space (hyperparameter:
+    # value or range) are free mappings: their keys are data, not config keys.
+    free = re.compile(r"^(datasets\.[^.]+\.floors|models\.[a-z_]+\.(fixed|space))\.")
+    raw = _raw()
+    in_file = {key for key in flatten(raw) if not free.match(key)}
+    assert in_file == file_keys(raw["datasets"])
+    assert {
+        "models.svm.fixed",
+        "models.svm.space",
+        "datasets.customer-purchase.floors",
+        "datasets.customer-purchase.file",
+        "dataset",
+        "promote.baseline.mode",
+    } <= in_file
+    # the resolved keys are the config's, never the file's
+    assert not {".".join(key) for key in DATASET_KEYS} & in_file
+
+
+def test_file_keys() -> None:
+    keys = file_keys(["a", "b-2"])
+
+    assert {"datasets.a", "datasets.a.target", "datasets.b-2.floors", "dataset"} <= keys
+    assert {"ingest.target", "ingest.path", "promote.floors", "validate.suite"} & keys == set()
+    assert {"ingest.max_classes", "validate.missing_tokens", "generate.dataset"} <= keys
+    assert "generate.path" not in keys
+    assert file_keys([]) == dotted_keys(Params) - {".".join(key) for key in DATASET_KEYS}
 
 
 def _register(model_name: str, experiment: str) -> RegisterParams:
@@ -529,26 +646,33 @@ def _dvc() -> dict[str, Any]:
     return yaml.safe_load(DVC_FILE.read_text(encoding="utf-8"))
 
 
+def _with_dataset(key: str) -> str:
+    # dvc.yaml names the active data set's keys as datasets.${dataset}.*
+    return re.sub(r"\$\{\s*dataset\s*\}", _raw()["dataset"], key)
+
+
 def test_dvc_stage_params_exist_in_the_typed_config() -> None:
-    keys = dotted_keys(Params)
+    keys = file_keys(_raw()["datasets"])
     listed: list[str] = []
     for stage in _dvc()["stages"].values():
         for entry in stage.get("params", []):
             if isinstance(entry, dict):  # {file: [keys]} form
                 for names in entry.values():
-                    listed.extend(names)
+                    listed.extend(_with_dataset(name) for name in names)
             else:
-                listed.append(entry)
+                listed.append(_with_dataset(entry))
 
     assert listed
+    assert "datasets.customer-purchase.target" in listed
     assert sorted(set(listed) - keys) == []
 
 
 def test_dvc_templates_exist_in_the_typed_config() -> None:
     references = re.findall(r"\$\{\s*([^}\s]+)\s*\}", DVC_FILE.read_text(encoding="utf-8"))
 
-    assert "paths.schema" in references
-    assert sorted(set(references) - dotted_keys(Params)) == []
+    # DVC fills templates from the file, so each must be a key the file holds
+    assert {"paths.schema", "paths.raw", "dataset"} <= set(references)
+    assert sorted(set(references) - file_keys(_raw()["datasets"])) == []
 
 
 def test_dvc_stages_are_the_flow_stages() -> None:
@@ -588,3 +712,225 @@ def test_monitor_accepts_a_method_that_fits_both_kinds() -> None:
 
     assert params.monitor.numerical_method == "psi"
     assert params.monitor.categorical_method == "jensenshannon"
+
+
+# --- data sets -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("override", "reason"),
+    [
+        ("ingest.path=x.csv", "belongs to the data set: set datasets.<name>.file"),
+        ("ingest.target=x", "belongs to the data set: set datasets.<name>.target"),
+        ("ingest.task=binary", "belongs to the data set: set datasets.<name>.task"),
+        ("ingest.id_columns=[a]", "belongs to the data set: set datasets.<name>.id_columns"),
+        ("ingest.drop_columns=[a]", "belongs to the data set: set datasets.<name>.drop_columns"),
+        ("ingest.categorical=[a]", "belongs to the data set: set datasets.<name>.categorical"),
+        ("ingest.numeric=[a]", "belongs to the data set: set datasets.<name>.numeric"),
+        (
+            "evaluate.primary_metric=f1",
+            "belongs to the data set: set datasets.<name>.primary_metric",
+        ),
+        ("promote.floors={}", "belongs to the data set: set datasets.<name>.floors"),
+        ("register.model_name=x", "belongs to the data set: set datasets.<name>.model_name"),
+        (
+            "validate.suite=x",
+            "the suite is the data set's name now (gx/expectations/<dataset>.json); remove it",
+        ),
+        ("generate.path=x", "the demo writes the raw file of generate.dataset; remove it"),
+    ],
+)
+def test_a_stage_key_that_belongs_to_the_data_set_is_refused(override: str, reason: str) -> None:
+    key = override.partition("=")[0]
+    message = f"{PARAMS_FILE} with --set {override}: '{key}': {reason}"
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        load_params(PARAMS_FILE, [override])
+
+
+def test_every_moved_key_in_a_file_is_reported() -> None:
+    raw = _raw()
+    raw["ingest"]["target"] = "purchased"
+    raw["promote"]["floors"] = {"roc_auc": 0.7}
+    raw["validate"]["suite"] = "auto"
+
+    with pytest.raises(ConfigError) as caught:
+        parse_params(raw)
+
+    assert str(caught.value).splitlines() == [
+        "params.yaml: 'ingest.target': belongs to the data set: set datasets.<name>.target",
+        "params.yaml: 'promote.floors': belongs to the data set: set datasets.<name>.floors",
+        "params.yaml: 'validate.suite': the suite is the data set's name now "
+        "(gx/expectations/<dataset>.json); remove it",
+    ]
+
+
+def test_the_active_data_set_must_be_a_key_of_datasets() -> None:
+    message = (
+        f"{PARAMS_FILE} with --set dataset=churn: 'dataset': 'churn' is not a key of datasets "
+        "(data sets: customer-purchase)"
+    )
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        load_params(PARAMS_FILE, ["dataset=churn"])
+
+
+def test_the_demo_data_set_must_be_a_key_of_datasets() -> None:
+    message = (
+        f"{PARAMS_FILE} with --set generate.dataset=zz: 'generate.dataset': 'zz' is not a key "
+        "of datasets"
+    )
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        load_params(PARAMS_FILE, ["generate.dataset=zz"])
+
+
+def test_a_data_set_name_outside_the_allowed_characters_is_refused() -> None:
+    raw = _raw()
+    raw["datasets"]["bad name"] = dict(raw["datasets"]["customer-purchase"])
+
+    message = "params.yaml: data set name(s) ['bad name']: use letters, digits, '-' and '_' only"
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        parse_params(raw)
+
+
+@pytest.mark.parametrize("file", ["a/b.csv", "..", "../x.csv"])
+def test_a_data_set_file_is_a_plain_file_name(file: str) -> None:
+    override = f"datasets.customer-purchase.file={file}"
+    message = (
+        f"{PARAMS_FILE} with --set {override}: 'datasets.customer-purchase': Value error, "
+        f"file must be a file name inside the data set's folder, got '{file}'"
+    )
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        load_params(PARAMS_FILE, [override])
+
+
+def test_an_unknown_key_of_a_data_set_names_the_data_set() -> None:
+    message = (
+        f"{PARAMS_FILE} with --set datasets.customer-purchase.bogus=1: "
+        "unknown key 'datasets.customer-purchase.bogus'"
+    )
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        load_params(PARAMS_FILE, ["datasets.customer-purchase.bogus=1"])
+
+
+def test_a_wrong_data_set_value_names_the_data_set_key() -> None:
+    message = (
+        f"{PARAMS_FILE} with --set datasets.customer-purchase.task=ordinal: "
+        "'datasets.customer-purchase.task': Input should be 'auto', 'binary', 'multiclass' or "
+        "'regression' (got 'ordinal')"
+    )
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        load_params(PARAMS_FILE, ["datasets.customer-purchase.task=ordinal"])
+
+
+def test_data_set_overrides_resolve_into_the_stage_slices() -> None:
+    params = load_params(
+        PARAMS_FILE,
+        [
+            "datasets.customer-purchase.numeric=[visits]",
+            "datasets.customer-purchase.target=amount",
+            "datasets.customer-purchase.task=regression",
+            "datasets.customer-purchase.primary_metric=mae",
+            "datasets.customer-purchase.floors={mae: 3.5}",
+            "datasets.customer-purchase.file=sessions.tsv",
+            "paths.raw=raw",
+        ],
+    )
+
+    assert params.ingest.numeric == ("visits",)
+    assert params.ingest.target == "amount"
+    assert params.ingest.task == "regression"
+    assert params.evaluate.primary_metric == "mae"
+    assert params.promote.floors == {"mae": 3.5}
+    assert params.ingest.path == "raw/customer-purchase/sessions.tsv"
+    assert params.generate.path == "raw/customer-purchase/sessions.tsv"
+    assert params.dataset_path("customer-purchase") == "raw/customer-purchase/sessions.tsv"
+
+
+def test_dataset_overrides_add_a_new_data_set_and_make_it_active() -> None:
+    overrides = dataset_overrides("churn", "My churn.csv", "Exited")
+
+    assert overrides == [
+        'datasets.churn.file="My churn.csv"',
+        'datasets.churn.target="Exited"',
+        "datasets.churn.task=auto",
+        "datasets.churn.primary_metric=auto",
+        "datasets.churn.floors={}",
+        "datasets.churn.id_columns=[]",
+        "datasets.churn.drop_columns=[]",
+        "datasets.churn.categorical=[]",
+        "datasets.churn.numeric=[]",
+        "datasets.churn.model_name=auto",
+        "dataset=churn",
+    ]
+    params = load_params(PARAMS_FILE, overrides)
+    assert params.dataset == "churn"
+    assert params.ingest.path == "data/raw/churn/My churn.csv"
+    assert params.ingest.target == "Exited"
+    assert params.validate_.suite == "churn"
+    assert params.register_.model_name == "churn"
+    assert params.model_name == "churn"
+    assert params.promote.floors == {}
+    # the demo's data set is still its own
+    assert params.generate.path == "data/raw/customer-purchase/customer-purchase.csv"
+    assert params.dataset_path("customer-purchase") == (
+        "data/raw/customer-purchase/customer-purchase.csv"
+    )
+
+
+def test_dataset_overrides_update_an_existing_data_set() -> None:
+    overrides = dataset_overrides("customer-purchase", "v2.csv", "bought", "binary", new=False)
+
+    assert overrides == [
+        'datasets.customer-purchase.file="v2.csv"',
+        'datasets.customer-purchase.target="bought"',
+        "datasets.customer-purchase.task=binary",
+        "dataset=customer-purchase",
+    ]
+    params = load_params(PARAMS_FILE, overrides)
+    assert params.ingest.path == "data/raw/customer-purchase/v2.csv"
+    assert (params.ingest.target, params.ingest.task) == ("bought", "binary")
+    assert params.promote.floors == {"roc_auc": 0.7}  # kept
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("My Data.csv.gz", "My-Data"),
+        ("data/raw/sessions.tsv", "sessions"),
+        ("x.parquet", "x"),
+        ("b.pq", "b"),
+        ("T.CSV", "T"),
+        ("a.b.csv", "a-b"),
+        ("__.csv", "data"),
+        ("churn_2024.tsv.gz", "churn_2024"),
+    ],
+)
+def test_dataset_name_from_a_file_name(path: str, name: str) -> None:
+    assert dataset_name(path) == name
+    assert dataset_name(Path(path)) == name
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            "validate.max_out_of_range=0",
+            "'validate.max_out_of_range': Input should be greater than 0 (got 0)",
+        ),
+        (
+            "validate.max_out_of_range=1",
+            "'validate.max_out_of_range': Input should be less than 1 (got 1)",
+        ),
+        (
+            "promote.baseline.mode=share",
+            "'promote.baseline.mode': Input should be 'absolute' or 'relative' (got 'share')",
+        ),
+        (
+            "promote.baseline.margin=-1",
+            "'promote.baseline.margin': Input should be greater than or equal to 0 (got -1)",
+        ),
+    ],
+)
+def test_new_keys_are_bounded(override: str, message: str) -> None:
+    full = f"{PARAMS_FILE} with --set {override}: {message}"
+    with pytest.raises(ConfigError, match=f"^{re.escape(full)}$"):
+        load_params(PARAMS_FILE, [override])

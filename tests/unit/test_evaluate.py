@@ -14,6 +14,8 @@ from tasks.evaluate import (
     LOWER_IS_BETTER,
     EvaluationError,
     Outputs,
+    baseline_outputs,
+    check_success_definition,
     compute_metrics,
     evaluate_model,
     primary_metric,
@@ -295,10 +297,7 @@ def test_primary_metric_explicit(metric: str, task: str) -> None:
     ],
 )
 def test_primary_metric_that_does_not_apply(metric: str, task: str, choices: str) -> None:
-    message = (
-        f"evaluate.primary_metric '{metric}' does not apply to a {task} task; "
-        f"choose one of {choices}"
-    )
+    message = f"primary_metric '{metric}' does not apply to a {task} task; choose one of {choices}"
     with pytest.raises(EvaluationError, match=f"^{re.escape(message)}$"):
         primary_metric(_params(primary=metric), task)  # type: ignore[arg-type]
 
@@ -407,3 +406,132 @@ def test_multiclass_log_loss_refuses_an_unknown_label() -> None:
 
     with pytest.raises(EvaluationError, match=f"^{re.escape(message)}$"):
         compute_metrics(out, ["log_loss"])
+
+
+# --- the trivial baseline ------------------------------------------------------------------
+
+
+def test_binary_baseline_gives_every_row_the_training_positive_share() -> None:
+    train = pd.DataFrame({"x": [5, 6, 7, 8], "y": [1, 1, 1, 0]})  # 3 of 4 positive
+    test = pd.DataFrame({"x": [1, 2, 3], "y": [0, 1, 0]})
+
+    out = baseline_outputs(train, test, BINARY, 0.5)
+
+    assert (out.task, out.classes, out.positive) == ("binary", (0, 1), 1)
+    assert out.actual.tolist() == [0, 1, 0]
+    assert out.score.tolist() == [0.75, 0.75, 0.75]  # type: ignore[union-attr]
+    assert out.predicted.tolist() == [1, 1, 1]  # 0.75 >= the threshold
+    assert compute_metrics(out, ["roc_auc", "accuracy"]) == {
+        "roc_auc": 0.5,
+        "accuracy": pytest.approx(1 / 3),
+    }
+    # the features are never read: a test split of other values scores the same
+    other = baseline_outputs(train, test.assign(x=[100, -5, 0]), BINARY, 0.5)
+    assert other.score.tolist() == out.score.tolist()  # type: ignore[union-attr]
+
+
+def test_binary_baseline_applies_the_threshold() -> None:
+    train = pd.DataFrame({"x": [5, 6, 7, 8], "y": [1, 1, 1, 0]})
+    test = pd.DataFrame({"x": [1, 2, 3], "y": [0, 1, 0]})
+
+    out = baseline_outputs(train, test, BINARY, 0.8)
+
+    assert out.score.tolist() == [0.75, 0.75, 0.75]  # type: ignore[union-attr]
+    assert out.predicted.tolist() == [0, 0, 0]
+
+
+def test_binary_baseline_with_text_labels_scores_the_positive_class() -> None:
+    schema = TableSchema("y", "binary", ("x",), (), classes=("no", "yes"))
+    train = pd.DataFrame({"x": range(5), "y": ["no", "yes", "no", "no", "yes"]})
+    test = pd.DataFrame({"x": range(2), "y": ["yes", "no"]})
+
+    out = baseline_outputs(train, test, schema, 0.5)
+
+    assert (out.classes, out.positive) == (("no", "yes"), "yes")
+    assert out.score.tolist() == [0.4, 0.4]  # type: ignore[union-attr]
+    assert out.predicted.tolist() == ["no", "no"]
+
+
+def test_multiclass_baseline_gives_every_row_the_training_class_shares() -> None:
+    train = pd.DataFrame({"x": range(4), "y": ["a", "a", "b", "c"]})
+    test = pd.DataFrame({"x": range(3), "y": ["c", "b", "a"]})
+
+    out = baseline_outputs(train, test, MULTICLASS, 0.5)
+
+    assert (out.task, out.classes) == ("multiclass", ("a", "b", "c"))
+    assert out.score.tolist() == [[0.5, 0.25, 0.25]] * 3  # type: ignore[union-attr]
+    assert out.predicted.tolist() == ["a", "a", "a"]  # the most frequent class
+    assert compute_metrics(out, ["roc_auc", "accuracy", "f1"]) == {
+        "roc_auc": 0.5,
+        "accuracy": pytest.approx(1 / 3),
+        "f1": pytest.approx(1 / 6),  # macro: F1 0.5 for a, 0 for b and c
+    }
+
+
+def test_regression_baseline_predicts_the_training_mean() -> None:
+    train = pd.DataFrame({"x": range(4), "y": [1.0, 2.0, 3.0, 6.0]})  # mean 3
+    test = pd.DataFrame({"x": range(2), "y": [2.0, 4.0]})
+
+    out = baseline_outputs(train, test, REGRESSION, 0.5)
+
+    assert out.task == "regression"
+    assert out.predicted.tolist() == [3.0, 3.0]
+    assert out.actual.tolist() == [2.0, 4.0]
+    assert compute_metrics(out, ["rmse", "mae", "r2"]) == {"rmse": 1.0, "mae": 1.0, "r2": 0.0}
+
+
+def test_baseline_on_an_empty_test_split() -> None:
+    train = pd.DataFrame({"x": range(4), "y": [1.0, 2.0, 3.0, 6.0]})
+
+    with pytest.raises(
+        EvaluationError, match=f"^{re.escape('cannot evaluate on an empty split')}$"
+    ):
+        baseline_outputs(train, train.iloc[:0], REGRESSION, 0.5)
+
+
+# --- the success definition ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("task", "floors", "message"),
+    [
+        (
+            "regression",
+            {"roc_auc": 0.7},
+            "datasets.shop.floors names roc_auc, which a regression task does not have; use "
+            "metrics of ['mae', 'mse', 'r2', 'rmse'] (primary: rmse)",
+        ),
+        (
+            "binary",
+            {"rmse": 1.0, "r2": 0.1, "roc_auc": 0.7},
+            "datasets.shop.floors names r2, rmse, which a binary task does not have; use "
+            "metrics of ['accuracy', 'f1', 'f1_macro', 'log_loss', 'precision', 'recall', "
+            "'roc_auc', 'specificity'] (primary: rmse)",
+        ),
+        (
+            "multiclass",
+            {"specificity": 0.5},
+            "datasets.shop.floors names specificity, which a multiclass task does not have; use "
+            "metrics of ['accuracy', 'f1', 'f1_macro', 'log_loss', 'precision', 'recall', "
+            "'roc_auc'] (primary: rmse)",
+        ),
+    ],
+)
+def test_a_floor_on_a_metric_the_task_lacks_is_refused(
+    task: str, floors: dict[str, float], message: str
+) -> None:
+    with pytest.raises(EvaluationError, match=f"^{re.escape(message)}$"):
+        check_success_definition(task, "rmse", floors, "shop")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("task", "floors"),
+    [
+        ("binary", {"roc_auc": 0.7, "specificity": 0.5}),
+        ("multiclass", {"f1_macro": 0.4}),
+        ("regression", {"rmse": 3.0, "r2": 0.1}),
+        ("regression", {}),
+    ],
+)
+def test_floors_of_the_task_are_accepted(task: str, floors: dict[str, float]) -> None:
+    assert check_success_definition(task, "x", floors, "shop") is None  # type: ignore[arg-type]

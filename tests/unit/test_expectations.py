@@ -6,9 +6,19 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 
+from tasks import expectations
 from tasks.config import ValidateParams, load_params
-from tasks.expectations import declared_types, profile_suite
+from tasks.expectations import (
+    NUMBER,
+    TEXT,
+    column_types,
+    declared_types,
+    find_missing_tokens,
+    missing_values,
+    profile_suite,
+)
 from tasks.ingest import TableSchema
 
 PARAMS_FILE = Path(__file__).parents[2] / "params.yaml"
@@ -94,11 +104,14 @@ def test_profile_suite_expectations() -> None:
         (UNIQUE, "order_id", {}, CRITICAL),
         (NOT_NULL, "visits", {"mostly": 0.9}, CRITICAL),
         (UNIQUE_COUNT, "visits", {"min_value": 2}, CRITICAL),
-        # never negative: a hard rule; 2..40 widened by 3.8 each side: a warning
+        # never negative: a hard rule; 2..40 widened by 3.8 each side: most values outside
+        # is a scale error (critical), a few are a warning
         (BETWEEN, "visits", {"min_value": 0}, CRITICAL),
+        (BETWEEN, "visits", {"min_value": 0, "max_value": 43.8, "mostly": 0.5}, CRITICAL),
         (BETWEEN, "visits", {"min_value": 0, "max_value": 43.8}, "warning"),
         (NOT_NULL, "balance", {"mostly": 0.9}, CRITICAL),
         (UNIQUE_COUNT, "balance", {"min_value": 2}, CRITICAL),
+        (BETWEEN, "balance", {"min_value": -26.1, "max_value": 41.1, "mostly": 0.5}, CRITICAL),
         (BETWEEN, "balance", {"min_value": -26.1, "max_value": 41.1}, "warning"),
         (NOT_NULL, "city", {"mostly": 0.9}, CRITICAL),
         (UNIQUE_COUNT, "city", {"min_value": 2}, CRITICAL),
@@ -107,6 +120,7 @@ def test_profile_suite_expectations() -> None:
         (NOT_NULL, "age", {"mostly": 0.775}, CRITICAL),
         (UNIQUE_COUNT, "age", {"min_value": 2}, CRITICAL),
         (BETWEEN, "age", {"min_value": 0}, CRITICAL),
+        (BETWEEN, "age", {"min_value": 22.5, "max_value": 52.5, "mostly": 0.5}, CRITICAL),
         (BETWEEN, "age", {"min_value": 22.5, "max_value": 52.5}, "warning"),
         (NOT_NULL, "bought", {"mostly": 0.9}, CRITICAL),
         (UNIQUE_COUNT, "bought", {"min_value": 2}, CRITICAL),
@@ -144,6 +158,7 @@ def test_profile_suite_meta() -> None:
             "age": "float64",
             "bought": "float64",
         },
+        "missing_values": [],
         "target": "bought",
         "task": "binary",
         "id_columns": ["order_id"],
@@ -332,6 +347,7 @@ def test_regression_target_gets_a_range() -> None:
         (NOT_NULL, "price", {"mostly": 0.9}, CRITICAL),
         (UNIQUE_COUNT, "price", {"min_value": 2}, CRITICAL),
         (BETWEEN, "price", {"min_value": 0}, CRITICAL),
+        (BETWEEN, "price", {"min_value": 8, "max_value": 32, "mostly": 0.5}, CRITICAL),
         (BETWEEN, "price", {"min_value": 8, "max_value": 32}, "warning"),
     ]
     assert suite["meta"]["task"] == "regression"
@@ -362,3 +378,192 @@ def test_class_labels_are_plain_numbers() -> None:
     value_set = _kwargs(suite, IN_SET, "bought")["value_set"]
     assert value_set == [0, 1]
     assert [type(v) for v in value_set] == [int, int]
+
+
+# --- the scale rule --------------------------------------------------------------------------
+
+
+def _ranges(suite: dict[str, Any], column: str) -> list[tuple[dict[str, Any], str, str]]:
+    """(kwargs without the column, severity, id) of each range expectation on ``column``."""
+    return [
+        ({k: v for k, v in e["kwargs"].items() if k != "column"}, e["severity"], e["id"])
+        for e in suite["expectations"]
+        if e["type"] == BETWEEN and e["kwargs"].get("column") == column
+    ]
+
+
+def test_the_scale_rule_has_the_warning_bounds_and_its_own_id() -> None:
+    suite = profile_suite(_frame(), SCHEMA, "shop", _params())
+
+    (sign, scale, warning) = _ranges(suite, "visits")
+    assert sign[:2] == ({"min_value": 0}, CRITICAL)
+    assert scale[:2] == ({"min_value": 0, "max_value": 43.8, "mostly": 0.5}, CRITICAL)
+    assert warning[:2] == ({"min_value": 0, "max_value": 43.8}, "warning")
+    assert scale[2] == expectations._id("shop", BETWEEN, "visits", CRITICAL, "scale")
+    assert sign[2] == expectations._id("shop", BETWEEN, "visits", CRITICAL)
+    assert len({sign[2], scale[2], warning[2]}) == 3
+
+
+def test_a_column_that_can_be_negative_gets_the_scale_rule_and_no_sign_rule() -> None:
+    suite = profile_suite(_frame(), SCHEMA, "shop", _params())
+
+    assert [r[:2] for r in _ranges(suite, "balance")] == [
+        ({"min_value": -26.1, "max_value": 41.1, "mostly": 0.5}, CRITICAL),
+        ({"min_value": -26.1, "max_value": 41.1}, "warning"),
+    ]
+
+
+@pytest.mark.parametrize(("share", "mostly"), [(0.2, 0.8), (0.05, 0.95), (0.9, 0.1)])
+def test_max_out_of_range_sets_the_scale_rule_share(share: float, mostly: float) -> None:
+    suite = profile_suite(_frame(), SCHEMA, "shop", _params(f"validate.max_out_of_range={share}"))
+
+    scales = [r[0] for r in _ranges(suite, "age") if r[1] == CRITICAL and "max_value" in r[0]]
+    assert scales == [{"min_value": 22.5, "max_value": 52.5, "mostly": mostly}]
+
+
+def test_text_columns_get_no_scale_rule() -> None:
+    suite = profile_suite(_frame(), SCHEMA, "shop", _params())
+
+    assert _ranges(suite, "city") == []
+    assert _ranges(suite, "bought") == []  # a class label: its set, not a range
+
+
+# --- duplicates: the reference's own share is allowed ----------------------------------------
+
+
+def _with_a_duplicate(frame: pd.DataFrame) -> pd.DataFrame:
+    """Order 102 repeats order 101 in every column but its ID."""
+    features = ["visits", "balance", "city", "age", "bought"]
+    frame = frame.copy()
+    frame.loc[1, features] = frame.loc[0, features].to_numpy()
+    return frame
+
+
+def test_a_reference_with_duplicated_rows_allows_its_own_share() -> None:
+    # 2 of 8 rows are copies of each other: 25% > the 1% allowed
+    suite = profile_suite(_with_a_duplicate(_frame()), SCHEMA, "shop", _params())
+
+    assert _kwargs(suite, COMPOUND, None) == {
+        "column_list": ["visits", "balance", "city", "age", "bought"],
+        "mostly": 0.75,
+    }
+
+
+def test_the_reference_duplicated_share_is_rounded_up_to_four_decimals() -> None:
+    # 2 of 7 rows: 0.285714... is allowed as 0.2858
+    suite = profile_suite(_with_a_duplicate(_frame()).iloc[:7], SCHEMA, "shop", _params())
+
+    assert _kwargs(suite, COMPOUND, None)["mostly"] == 0.7142
+
+
+def test_max_duplicate_fraction_wins_when_larger_than_the_reference_share() -> None:
+    params = _params("validate.max_duplicate_fraction=0.3")
+
+    suite = profile_suite(_with_a_duplicate(_frame()), SCHEMA, "shop", params)
+
+    assert _kwargs(suite, COMPOUND, None)["mostly"] == 0.7
+
+
+def test_ids_do_not_make_rows_distinct() -> None:
+    # the two copies differ in order_id only: still duplicates (IDs are left out)
+    frame = _with_a_duplicate(_frame())
+
+    assert frame["order_id"].is_unique
+    suite = profile_suite(frame, SCHEMA, "shop", _params())
+    assert _kwargs(suite, COMPOUND, None)["mostly"] == 0.75
+
+
+# --- missing-value tokens --------------------------------------------------------------------
+
+TOKENS = ("NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "#N/A", "<NA>", "?")
+
+
+def _cells(**columns: list[str | None]) -> pd.DataFrame:
+    """A table as its cells read as text (empty cells missing), as profiling first reads it."""
+    return pd.DataFrame(columns, dtype=object)
+
+
+def test_profile_suite_records_the_missing_values() -> None:
+    suite = profile_suite(_frame(), SCHEMA, "shop", _params(), missing=("NA", "?"))
+
+    assert suite["meta"]["missing_values"] == ["NA", "?"]
+    assert missing_values(suite) == ("NA", "?")
+
+
+def test_missing_values_of_an_old_suite_are_none() -> None:
+    assert missing_values({"name": "old", "meta": {}}) == ()
+    assert missing_values({"name": "bare"}) == ()
+
+
+def test_a_token_in_a_number_column_is_found() -> None:
+    cells = _cells(amount=["1.5", "NA", "3"], device=["a", "b", "c"])
+
+    assert find_missing_tokens(cells, TOKENS) == ("NA",)
+
+
+def test_a_token_only_in_a_text_column_stays_a_category() -> None:
+    # "None" may be an answer ("which plan?"): a text column alone never makes it missing
+    cells = _cells(plan=["basic", "None", "gold"], visits=["1", "2", "3"])
+
+    assert find_missing_tokens(cells, TOKENS) == ()
+    assert column_types(cells, ()) == {"plan": TEXT, "visits": NUMBER}
+
+
+def test_a_found_token_is_missing_in_text_columns_too() -> None:
+    cells = _cells(amount=["1", "NA", "2"], device=["mobile", "NA", "None"])
+
+    missing = find_missing_tokens(cells, TOKENS)
+
+    assert missing == ("NA",)
+    assert column_types(cells, missing) == {"amount": NUMBER, "device": TEXT}
+    # "None" was not used in a number column: it stays a category of device
+    assert "None" not in missing
+
+
+def test_tokens_are_returned_in_the_candidates_order() -> None:
+    cells = _cells(a=["1", "?", "n/a", "2"], b=["3", "NA", None, "4"])
+
+    assert find_missing_tokens(cells, TOKENS) == ("NA", "n/a", "?")
+
+
+def test_a_column_with_other_text_does_not_make_its_tokens_missing() -> None:
+    cells = _cells(code=["1", "NA", "x7"], n=["1", "2", "3"])
+
+    assert find_missing_tokens(cells, TOKENS) == ()
+    assert column_types(cells, ()) == {"code": TEXT, "n": NUMBER}
+
+
+def test_booleans_count_as_numbers_when_finding_tokens() -> None:
+    cells = _cells(member=["True", "False", "?", "TRUE"])
+
+    assert find_missing_tokens(cells, TOKENS) == ("?",)
+    assert column_types(cells, ("?",)) == {"member": NUMBER}
+
+
+def test_typed_columns_are_not_searched() -> None:
+    frame = pd.DataFrame({"amount": [1.0, None], "flag": [True, False]})
+
+    assert find_missing_tokens(frame, TOKENS) == ()
+    assert column_types(frame, ()) == {"amount": NUMBER, "flag": NUMBER}
+
+
+def test_column_types_without_the_token_is_text() -> None:
+    cells = _cells(amount=["1", "NA", "2"])
+
+    assert column_types(cells, ()) == {"amount": TEXT}
+    assert column_types(cells, ("NA",)) == {"amount": NUMBER}
+
+
+def test_column_types_forced_roles_win() -> None:
+    cells = _cells(zip=["75001", "69002"], score=["1", "x"])
+
+    assert column_types(cells, (), numeric=("score",), categorical=("zip",)) == {
+        "zip": TEXT,
+        "score": NUMBER,
+    }
+
+
+def test_an_entirely_missing_column_is_text() -> None:
+    cells = _cells(a=[None, None], b=["NA", None], n=["1", "2"])
+
+    assert column_types(cells, ("NA",)) == {"a": TEXT, "b": TEXT, "n": NUMBER}

@@ -175,11 +175,11 @@ def test_ingest_table_does_not_modify_its_input() -> None:
 
 def test_explicit_roles() -> None:
     params = _params(
-        "ingest.id_columns=[plan]",
-        "ingest.drop_columns=[age]",
-        "ingest.categorical=[visits]",
+        "datasets.customer-purchase.id_columns=[plan]",
+        "datasets.customer-purchase.drop_columns=[age]",
+        "datasets.customer-purchase.categorical=[visits]",
         "ingest.detect_id_columns=false",
-        "ingest.task=binary",
+        "datasets.customer-purchase.task=binary",
     )
 
     frame, schema, report = ingest_table(_table(), params)
@@ -198,7 +198,7 @@ def test_explicit_roles() -> None:
 def test_declared_numeric_text_column_is_parsed() -> None:
     raw = _table().assign(visits=["1", "3", "2", "5", "2.5", "1"])
 
-    frame, schema, _ = ingest_table(raw, _params("ingest.numeric=[visits]"))
+    frame, schema, _ = ingest_table(raw, _params("datasets.customer-purchase.numeric=[visits]"))
 
     assert "visits" in schema.numeric
     assert frame["visits"].tolist() == [1.0, 3.0, 5.0, 2.5, 1.0]
@@ -212,7 +212,7 @@ def test_declared_numeric_with_text_fails_naming_column_count_sample_rows() -> N
         "e.g. ['two', 'many'] at rows [1, 4]"
     )
     with pytest.raises(IngestError, match=f"^{re.escape(message)}$"):
-        ingest_table(raw, _params("ingest.numeric=[visits]"))
+        ingest_table(raw, _params("datasets.customer-purchase.numeric=[visits]"))
 
 
 def test_duplicate_column_names() -> None:
@@ -229,21 +229,31 @@ def test_missing_target_column() -> None:
         "['row_id', 'age', 'visits', 'device', 'plan', 'purchased']"
     )
     with pytest.raises(IngestError, match=f"^{re.escape(message)}$"):
-        ingest_table(_table(), _params("ingest.target=label"))
+        ingest_table(_table(), _params("datasets.customer-purchase.target=label"))
 
 
 def test_params_naming_unknown_columns() -> None:
     message = "ingest params name columns that are not in the table: ['nope', 'zip']"
     with pytest.raises(IngestError, match=f"^{re.escape(message)}$"):
         ingest_table(
-            _table(), _params("ingest.numeric=[zip, visits]", "ingest.drop_columns=[nope]")
+            _table(),
+            _params(
+                "datasets.customer-purchase.numeric=[zip, visits]",
+                "datasets.customer-purchase.drop_columns=[nope]",
+            ),
         )
 
 
 def test_column_both_categorical_and_numeric() -> None:
     message = "columns declared both categorical and numeric: ['age']"
     with pytest.raises(IngestError, match=f"^{re.escape(message)}$"):
-        ingest_table(_table(), _params("ingest.categorical=[age]", "ingest.numeric=[age]"))
+        ingest_table(
+            _table(),
+            _params(
+                "datasets.customer-purchase.categorical=[age]",
+                "datasets.customer-purchase.numeric=[age]",
+            ),
+        )
 
 
 def test_no_feature_columns_left() -> None:
@@ -251,7 +261,10 @@ def test_no_feature_columns_left() -> None:
     with pytest.raises(IngestError, match=f"^{re.escape(message)}$"):
         ingest_table(
             _table(),
-            _params("ingest.id_columns=[age, device, plan]", "ingest.drop_columns=[visits]"),
+            _params(
+                "datasets.customer-purchase.id_columns=[age, device, plan]",
+                "datasets.customer-purchase.drop_columns=[visits]",
+            ),
         )
 
 
@@ -260,7 +273,12 @@ def test_explicit_binary_task_with_three_classes() -> None:
 
     message = "task is binary but target 'device' has 3 classes"
     with pytest.raises(IngestError, match=f"^{re.escape(message)}$"):
-        ingest_table(raw, _params("ingest.target=device", "ingest.task=binary"))
+        ingest_table(
+            raw,
+            _params(
+                "datasets.customer-purchase.target=device", "datasets.customer-purchase.task=binary"
+            ),
+        )
 
 
 def test_empty_table() -> None:
@@ -297,7 +315,7 @@ def test_positive_class_needs_a_binary_task() -> None:
 
 
 def test_schema_round_trip_through_json() -> None:
-    _, schema, _ = ingest_table(_table(), _params("ingest.drop_columns=[plan]"))
+    _, schema, _ = ingest_table(_table(), _params("datasets.customer-purchase.drop_columns=[plan]"))
 
     data = schema.to_dict()
 
@@ -329,4 +347,4 @@ def test_regression_task_with_text_target_fails_at_ingest() -> None:
         "but the task is regression"
     )
     with pytest.raises(IngestError, match=f"^{re.escape(message)}$"):
-        ingest_table(raw, _params("ingest.task=regression"))
+        ingest_table(raw, _params("datasets.customer-purchase.task=regression"))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import pickle
 import re
+import zipfile
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +49,10 @@ def test_read_table_unsupported_suffix(tmp_path: Path) -> None:
     path = tmp_path / "data.txt"
     path.write_text("a,b\n1,2\n", encoding="utf-8")
 
-    message = f"{path}: unsupported file type '.txt'; use .csv or .parquet"
+    message = (
+        f"{path}: data.txt: unsupported file type; name the file .csv, .tsv, .csv.gz, .tsv.gz "
+        "or .parquet (Excel and JSON: export the table as CSV first)"
+    )
     with pytest.raises(TableReadError, match=f"^{re.escape(message)}$"):
         io.read_table(path)
 
@@ -55,7 +61,17 @@ def test_read_table_parquet_that_is_not_parquet(tmp_path: Path) -> None:
     path = tmp_path / "data.parquet"
     path.write_text("a,b\n1,2\n", encoding="utf-8")
 
-    with pytest.raises(TableReadError, match=re.escape(f"{path}: cannot be read as parquet: ")):
+    message = "data.parquet: not a Parquet file: it looks like text"
+    with pytest.raises(TableReadError, match=f"^{re.escape(message)}$"):
+        io.read_table(path)
+
+
+def test_read_table_corrupt_parquet(tmp_path: Path) -> None:
+    path = tmp_path / "data.parquet"
+    path.write_bytes(b"PAR1 and then no footer")
+
+    message = f"{path}: cannot be read as Parquet: Could not open Parquet input source "
+    with pytest.raises(TableReadError, match=f"^{re.escape(message)}"):
         io.read_table(path)
 
 
@@ -63,7 +79,7 @@ def test_read_table_csv_without_columns(tmp_path: Path) -> None:
     path = tmp_path / "blank.csv"
     path.write_text("\n", encoding="utf-8")
 
-    message = f"{path}: cannot be read as csv: No columns to parse from file"
+    message = f"{path}: cannot be read as CSV: No columns to parse from file"
     with pytest.raises(TableReadError, match=f"^{re.escape(message)}$"):
         io.read_table(path)
 
@@ -84,6 +100,206 @@ def test_read_table_suffix_is_case_insensitive(tmp_path: Path) -> None:
     path.write_text("a,b\n1,x\n", encoding="utf-8")
 
     pd.testing.assert_frame_equal(io.read_table(path), pd.DataFrame({"a": [1], "b": ["x"]}))
+
+
+# --- table formats, by name and by content -----------------------------------------------
+
+UNSUPPORTED = (
+    "unsupported file type; name the file .csv, .tsv, .csv.gz, .tsv.gz or .parquet "
+    "(Excel and JSON: export the table as CSV first)"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("a.csv", io.TableFormat("csv", ",", None)),
+        ("A.CSV", io.TableFormat("csv", ",", None)),
+        ("a.tsv", io.TableFormat("csv", "\t", None)),
+        ("a.tab", io.TableFormat("csv", "\t", None)),
+        ("a.csv.gz", io.TableFormat("csv", ",", "gzip")),
+        ("a.TSV.GZ", io.TableFormat("csv", "\t", "gzip")),
+        ("a.tab.gz", io.TableFormat("csv", "\t", "gzip")),
+        ("a.parquet", io.TableFormat("parquet")),
+        ("a.pq", io.TableFormat("parquet")),
+    ],
+)
+def test_table_format_by_name(name: str, expected: io.TableFormat) -> None:
+    assert io.table_format(Path("data") / name) == expected
+
+
+@pytest.mark.parametrize(
+    ("fmt", "label"),
+    [
+        (io.TableFormat("csv"), "CSV"),
+        (io.TableFormat("csv", "\t"), "TSV"),
+        (io.TableFormat("csv", ",", "gzip"), "gzip-compressed CSV"),
+        (io.TableFormat("csv", "\t", "gzip"), "gzip-compressed TSV"),
+        (io.TableFormat("parquet"), "Parquet"),
+    ],
+)
+def test_table_format_label(fmt: io.TableFormat, label: str) -> None:
+    assert fmt.label == label
+
+
+@pytest.mark.parametrize(
+    "name", ["a.txt", "a.xlsx", "a.json", "a.parquet.gz", "a.csv.bz2", "a.gz", "noext"]
+)
+def test_table_format_refuses_other_names_with_one_message(name: str) -> None:
+    with pytest.raises(TableReadError, match=f"^{re.escape(f'{name}: {UNSUPPORTED}')}$"):
+        io.table_format(Path("data") / name)
+
+
+def _parquet_bytes() -> bytes:
+    buffer = BytesIO()
+    pd.DataFrame({"a": [1]}).to_parquet(buffer)
+    return buffer.getvalue()
+
+
+def _zip_bytes() -> bytes:
+    buffer = BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        (
+            "data.csv",
+            b'[{"amount": 1, "device": "a"}]\n',
+            "data.csv: not a CSV file: it looks like JSON; export the table as CSV (or Parquet)",
+        ),
+        (
+            "data.csv",
+            b'\xef\xbb\xbf  {"amount": 1}\n',
+            "data.csv: not a CSV file: it looks like JSON; export the table as CSV (or Parquet)",
+        ),
+        (
+            "data.csv",
+            gzip.compress(b"a,b\n1,2\n"),
+            "data.csv: not a CSV file: it looks like gzip-compressed data; name it data.csv.gz",
+        ),
+        (
+            "data.tsv",
+            gzip.compress(b"a\tb\n1\t2\n"),
+            "data.tsv: not a TSV file: it looks like gzip-compressed data; name it data.tsv.gz",
+        ),
+        (
+            "data.csv",
+            _parquet_bytes(),
+            "data.csv: not a CSV file: it looks like a Parquet file; name it data.parquet",
+        ),
+        (
+            "data.csv",
+            _zip_bytes(),
+            "data.csv: not a CSV file: it looks like a ZIP archive (an Excel .xlsx workbook?); "
+            "export the table as CSV (or Parquet)",
+        ),
+        (
+            "data.csv",
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(56),
+            "data.csv: not a CSV file: it looks like an Excel 97-2003 .xls workbook; "
+            "export the table as CSV (or Parquet)",
+        ),
+        ("data.parquet", b"a,b\n1,2\n", "data.parquet: not a Parquet file: it looks like text"),
+        (
+            "data.parquet",
+            gzip.compress(_parquet_bytes()),
+            "data.parquet: not a Parquet file: it looks like gzip-compressed data",
+        ),
+        (
+            "data.csv.gz",
+            b"a,b\n1,2\n",
+            "data.csv.gz: named .gz but not gzip-compressed: it looks like text",
+        ),
+        (
+            "data.csv.gz",
+            _parquet_bytes(),
+            "data.csv.gz: named .gz but not gzip-compressed: it looks like a Parquet file",
+        ),
+    ],
+)
+def test_sniff_names_what_the_bytes_look_like(
+    tmp_path: Path, name: str, content: bytes, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+
+    assert io.sniff(path, io.table_format(path)) == message
+    with pytest.raises(TableReadError, match=f"^{re.escape(message)}$"):
+        io.read_table(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("data.csv", b"a,b\n1,2\n"),
+        ("data.csv", b"[a],b\n1,2\n"),  # a bracket that does not open JSON
+        ("data.csv", b"\xef\xbb\xbfa,b\r\n1,2\r\n"),
+        ("data.tsv", b"a\tb\n1\t2\n"),
+        ("data.csv.gz", gzip.compress(b"a,b\n1,2\n")),
+        ("data.parquet", _parquet_bytes()),
+    ],
+)
+def test_sniff_accepts_bytes_that_match_the_name(tmp_path: Path, name: str, content: bytes) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+
+    assert io.sniff(path, io.table_format(path)) is None
+
+
+def test_read_table_tsv(tmp_path: Path) -> None:
+    path = tmp_path / "data.tsv"
+    path.write_text("a\tb\n1\tx,y\n\t\n", encoding="utf-8")
+
+    expected = pd.DataFrame({"a": [1.0, np.nan], "b": ["x,y", np.nan]})
+    pd.testing.assert_frame_equal(io.read_table(path), expected)
+
+
+def test_read_table_csv_gz(tmp_path: Path) -> None:
+    path = tmp_path / "data.csv.gz"
+    path.write_bytes(gzip.compress(b"a,b\n1,x\n2,\n"))
+
+    expected = pd.DataFrame({"a": [1, 2], "b": ["x", np.nan]})
+    pd.testing.assert_frame_equal(io.read_table(path), expected)
+
+
+def test_read_table_bom_and_crlf(tmp_path: Path) -> None:
+    path = tmp_path / "data.csv"
+    path.write_bytes(b'\xef\xbb\xbf"a","b"\r\n"1","x"\r\n"2",""\r\n')
+
+    back = io.read_table(path)
+
+    assert list(back.columns) == ["a", "b"]  # no byte-order mark in the first name
+    pd.testing.assert_frame_equal(back, pd.DataFrame({"a": [1, 2], "b": ["x", np.nan]}))
+
+
+def test_read_table_missing_tokens(tmp_path: Path) -> None:
+    path = tmp_path / "data.csv"
+    path.write_text("a,b\n1,NA\nNA,x\n?,y\n", encoding="utf-8")
+
+    plain = io.read_table(path)
+    with_tokens = io.read_table(path, missing=("NA",))
+
+    assert plain.to_dict("list") == {"a": ["1", "NA", "?"], "b": ["NA", "x", "y"]}
+    assert with_tokens["a"].tolist()[::2] == ["1", "?"] and pd.isna(with_tokens["a"][1])
+    assert pd.isna(with_tokens["b"][0]) and with_tokens["b"].tolist()[1:] == ["x", "y"]
+
+
+@pytest.mark.parametrize("name", ["t.csv", "t.tsv", "t.csv.gz", "t.tsv.gz", "t.parquet"])
+def test_write_table_round_trip_in_each_format(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+
+    io.write_table(_frame(), path)
+
+    expected = _frame().assign(device=["mobile", np.nan, "tablet"])
+    back = io.read_table(path)
+    if name.endswith(".parquet"):
+        expected = _frame()
+    pd.testing.assert_frame_equal(back, expected)
+    assert io.sniff(path, io.table_format(path)) is None
 
 
 @pytest.mark.parametrize("name", ["table.parquet", "table.pq"])

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import zipfile
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
+from flows.stages import profile_file
 from tasks import io
 from tasks.config import load_params
-from tasks.expectations import declared_types, profile_suite
-from tasks.ingest import infer_schema
+from tasks.expectations import declared_types, missing_values
 from tasks.io import ReadProblem, quarantine, read_batch
 
 PARAMS_FILE = Path(__file__).parents[2] / "params.yaml"
@@ -148,7 +152,14 @@ def test_unsupported_suffix(tmp_path: Path) -> None:
 
     assert read_batch(path, DECLARED) == (
         None,
-        [ReadProblem("suffix", None, "batch.txt: unsupported type '.txt'")],
+        [
+            ReadProblem(
+                "suffix",
+                None,
+                "batch.txt: unsupported file type; name the file .csv, .tsv, .csv.gz, .tsv.gz "
+                "or .parquet (Excel and JSON: export the table as CSV first)",
+            )
+        ],
     )
 
 
@@ -280,6 +291,227 @@ def test_one_extra_field_per_row_is_reported(tmp_path: Path) -> None:
     ]
 
 
+# --- read_batch: TSV, gzip, byte-order mark, missing tokens -------------------------------
+
+
+def test_good_tsv(tmp_path: Path) -> None:
+    path = _write(tmp_path / "batch.tsv", "amount\tdevice\ty\n1.5\ta,b\t0\n\t\t1\n")
+
+    frame, problems = read_batch(path, DECLARED)
+
+    assert problems == []
+    assert frame is not None
+    assert list(frame.columns) == ["amount", "device", "y"]
+    assert frame["amount"].tolist()[0] == 1.5 and np.isnan(frame["amount"].iloc[1])
+    assert frame["device"].tolist()[0] == "a,b" and pd.isna(frame["device"].iloc[1])
+    assert frame["y"].tolist() == [0.0, 1.0]
+
+
+def test_tsv_with_text_in_a_number_column(tmp_path: Path) -> None:
+    path = _write(tmp_path / "batch.tsv", "amount\tdevice\ty\n1.5\ta\t0\nx\tb\t1\n")
+
+    _, problems = read_batch(path, DECLARED)
+
+    assert problems == [
+        ReadProblem(
+            "numeric_type",
+            "amount",
+            "column 'amount': 1 value(s) (50.00%) are not numbers, e.g. ['x'] at rows [1]",
+            count=1,
+            sample=("x",),
+            rows=(1,),
+        )
+    ]
+
+
+def test_tsv_trailing_tab_is_reported(tmp_path: Path) -> None:
+    path = _write(tmp_path / "batch.tsv", "amount\tdevice\ty\n1.5\ta\t0\t\n")
+
+    assert read_batch(path, DECLARED) == (
+        None,
+        [
+            ReadProblem(
+                "row_width",
+                None,
+                "batch.tsv: the first row has 4 fields but the header has 3 (a trailing "
+                "delimiter?); values would land in the wrong columns",
+            )
+        ],
+    )
+
+
+def test_good_csv_gz(tmp_path: Path) -> None:
+    path = _write(tmp_path / "batch.csv.gz", gzip.compress(b"amount,device,y\n1.5,a,0\n,,1\n"))
+
+    frame, problems = read_batch(path, DECLARED)
+
+    assert problems == []
+    assert frame is not None
+    assert frame["amount"].tolist()[0] == 1.5 and np.isnan(frame["amount"].iloc[1])
+    assert frame["device"].tolist()[0] == "a" and pd.isna(frame["device"].iloc[1])
+    assert frame["y"].tolist() == [0.0, 1.0]
+
+
+def test_csv_gz_with_text_in_a_number_column(tmp_path: Path) -> None:
+    path = _write(tmp_path / "batch.csv.gz", gzip.compress(b"amount,device,y\n1,a,0\n?,b,1\n"))
+
+    _, problems = read_batch(path, DECLARED)
+
+    assert [(p.rule, p.column, p.sample, p.rows) for p in problems] == [
+        ("numeric_type", "amount", ("?",), (1,))
+    ]
+
+
+def test_cut_gzip_stream(tmp_path: Path) -> None:
+    data = gzip.compress(b"amount,device,y\n" + b"1.5,abc,0\n" * 500)
+    path = _write(tmp_path / "batch.csv.gz", data[:60])
+
+    assert read_batch(path, DECLARED) == (
+        None,
+        [
+            ReadProblem(
+                "parse",
+                None,
+                "batch.csv.gz: cannot be read: Compressed file ended before the end-of-stream "
+                "marker was reached",
+            )
+        ],
+    )
+
+
+def test_byte_order_mark_and_crlf(tmp_path: Path) -> None:
+    # what Excel's "CSV UTF-8" and R's write.csv(fileEncoding = "UTF-8-BOM") produce
+    path = _write(
+        tmp_path / "batch.csv",
+        b'\xef\xbb\xbf"amount","device","y"\r\n"1.5","a","0"\r\n"","","1"\r\n',
+    )
+
+    frame, problems = read_batch(path, DECLARED)
+
+    assert problems == []
+    assert frame is not None
+    assert list(frame.columns) == ["amount", "device", "y"]
+    assert frame["amount"].tolist()[0] == 1.5 and np.isnan(frame["amount"].iloc[1])
+    assert frame["device"].tolist()[0] == "a" and pd.isna(frame["device"].iloc[1])
+    assert frame["y"].tolist() == [0.0, 1.0]
+
+
+def test_byte_order_mark_header_names_are_checked_without_it(tmp_path: Path) -> None:
+    path = _write(tmp_path / "batch.csv", b"\xef\xbb\xbfamount,device,amount\r\n1,a,2\r\n")
+
+    assert read_batch(path, DECLARED) == (
+        None,
+        [ReadProblem("duplicate_columns", None, "duplicate column names: ['amount']")],
+    )
+
+
+def test_missing_tokens_are_missing_in_number_and_text_columns(tmp_path: Path) -> None:
+    path = _write(tmp_path / "batch.csv", "amount,device,y\n1.5,NA,0\nNA,a,1\n?,b,0\n")
+
+    frame, problems = read_batch(path, DECLARED, missing=("NA",))
+
+    # NA is missing everywhere; "?" is not a token of this data set: still not a number
+    assert problems == [
+        ReadProblem(
+            "numeric_type",
+            "amount",
+            "column 'amount': 1 value(s) (33.33%) are not numbers, e.g. ['?'] at rows [2]",
+            count=1,
+            sample=("?",),
+            rows=(2,),
+        )
+    ]
+    assert frame is not None
+    assert frame["amount"].tolist()[0] == 1.5
+    assert frame["amount"].isna().tolist() == [False, True, True]
+    assert frame["device"].isna().tolist() == [True, False, False]
+    assert frame["device"].tolist()[1:] == ["a", "b"]
+
+
+def test_missing_tokens_make_a_clean_batch(tmp_path: Path) -> None:
+    path = _write(tmp_path / "batch.csv", "amount,device,y\n1.5,NA,0\nNA,a,1\n")
+
+    frame, problems = read_batch(path, DECLARED, missing=("NA",))
+    _, without = read_batch(path, DECLARED)
+
+    assert problems == []
+    assert frame is not None
+    assert frame.dtypes.to_dict() == {
+        "amount": np.dtype("float64"),
+        "device": np.dtype("object"),
+        "y": np.dtype("float64"),
+    }
+    assert frame["amount"].isna().tolist() == [False, True]
+    assert frame["device"].isna().tolist() == [True, False]
+    # without the data set's tokens NA is text in a number column
+    assert [(p.rule, p.column, p.sample, p.rows) for p in without] == [
+        ("numeric_type", "amount", ("NA",), (1,))
+    ]
+
+
+def _parquet_bytes() -> bytes:
+    buffer = BytesIO()
+    pd.DataFrame({"amount": [1.0]}).to_parquet(buffer)
+    return buffer.getvalue()
+
+
+def _zip_bytes() -> bytes:
+    buffer = BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        (
+            "batch.csv",
+            b'[{"amount": 1.5, "device": "a", "y": 0}]',
+            "batch.csv: not a CSV file: it looks like JSON; export the table as CSV (or Parquet)",
+        ),
+        (
+            "batch.csv",
+            gzip.compress(b"amount,device,y\n1,a,0\n"),
+            "batch.csv: not a CSV file: it looks like gzip-compressed data; name it batch.csv.gz",
+        ),
+        (
+            "batch.csv",
+            _parquet_bytes(),
+            "batch.csv: not a CSV file: it looks like a Parquet file; name it batch.parquet",
+        ),
+        (
+            "batch.csv",
+            _zip_bytes(),
+            "batch.csv: not a CSV file: it looks like a ZIP archive (an Excel .xlsx workbook?); "
+            "export the table as CSV (or Parquet)",
+        ),
+        (
+            "batch.csv",
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100),
+            "batch.csv: not a CSV file: it looks like an Excel 97-2003 .xls workbook; "
+            "export the table as CSV (or Parquet)",
+        ),
+        (
+            "batch.parquet",
+            b"amount,device,y\n1,a,0\n",
+            "batch.parquet: not a Parquet file: it looks like text",
+        ),
+        (
+            "batch.csv.gz",
+            b"amount,device,y\n1,a,0\n",
+            "batch.csv.gz: named .gz but not gzip-compressed: it looks like text",
+        ),
+    ],
+)
+def test_a_file_whose_bytes_are_another_format(
+    tmp_path: Path, name: str, content: bytes, message: str
+) -> None:
+    path = _write(tmp_path / name, content)
+
+    assert read_batch(path, DECLARED) == (None, [ReadProblem("format", None, message)])
+
+
 # --- read_batch: Parquet -------------------------------------------------------------------
 
 
@@ -314,22 +546,48 @@ def test_good_parquet(tmp_path: Path) -> None:
 def test_parquet_that_is_not_parquet(tmp_path: Path) -> None:
     path = _write(tmp_path / "batch.parquet", "amount,device,y\n1,a,0\n")
 
+    assert read_batch(path, DECLARED) == (
+        None,
+        [ReadProblem("format", None, "batch.parquet: not a Parquet file: it looks like text")],
+    )
+
+
+def test_corrupt_parquet(tmp_path: Path) -> None:
+    path = _write(tmp_path / "batch.parquet", b"PAR1 and then no footer")
+
     frame, problems = read_batch(path, DECLARED)
 
     assert frame is None
     assert [(p.rule, p.column) for p in problems] == [("parse", None)]
-    assert problems[0].message.startswith("batch.parquet: not readable Parquet: ")
+    assert problems[0].message.startswith(
+        "batch.parquet: not readable Parquet: Could not open Parquet input source "
+    )
+
+
+def test_parquet_text_missing_tokens(tmp_path: Path) -> None:
+    path = tmp_path / "batch.parquet"
+    pd.DataFrame({"amount": [1.5, None], "device": ["NA", "a"], "y": [0, 1]}).to_parquet(path)
+
+    plain, _ = read_batch(path, DECLARED)
+    frame, problems = read_batch(path, DECLARED, missing=("NA",))
+
+    assert problems == []
+    assert plain is not None and plain["device"].tolist() == ["NA", "a"]
+    assert frame is not None
+    assert pd.isna(frame["device"][0]) and frame["device"][1] == "a"
 
 
 # --- a reference file against the suite profiled from it ---------------------------------
 
 
 def _profile_and_read(path: Path, target: str) -> list[ReadProblem]:
-    params = load_params(PARAMS_FILE, [f"ingest.target={target}"])
-    reference = io.read_table(path)
-    schema, _ = infer_schema(reference, params.ingest)
-    suite = profile_suite(reference, schema, "reference", params.validate_)
-    _, problems = read_batch(path, declared_types(suite))
+    """Profile ``path`` as `mlops suite init` does, then read it as the gate does."""
+    params = load_params(
+        PARAMS_FILE,
+        [f"datasets.customer-purchase.target={target}", "datasets.customer-purchase.floors={}"],
+    )
+    suite = profile_file(path, params)
+    _, problems = read_batch(path, declared_types(suite), missing=missing_values(suite))
     return problems
 
 
@@ -346,6 +604,34 @@ def test_reference_file_with_a_boolean_column_reads_cleanly(tmp_path: Path) -> N
     path = tmp_path / "reference.csv"
     pd.DataFrame({"amount": [1.5, 2.0, 3.0], "member": [True, False, True], "y": [0, 1, 0]}).to_csv(
         path, index=False
+    )
+
+    assert _profile_and_read(path, "y") == []
+
+
+def test_reference_file_with_missing_tokens_reads_cleanly(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "reference.csv",
+        "amount,device,y\n1.5,a,0\nNA,NA,1\n3,b,0\n?,c,1\n",
+    )
+
+    suite = profile_file(
+        path,
+        load_params(
+            PARAMS_FILE,
+            ["datasets.customer-purchase.target=y", "datasets.customer-purchase.floors={}"],
+        ),
+    )
+
+    assert suite["meta"]["missing_values"] == ["NA", "?"]
+    assert suite["meta"]["columns"] == {"amount": "float64", "device": "str", "y": "float64"}
+    assert _profile_and_read(path, "y") == []
+
+
+def test_reference_tsv_gz_reads_cleanly_against_its_own_suite(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "reference.tsv.gz",
+        gzip.compress(b"amount\tdevice\ty\n1.5\ta\t0\n\tb\t1\n3\t\t0\n"),
     )
 
     assert _profile_and_read(path, "y") == []

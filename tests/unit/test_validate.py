@@ -757,7 +757,7 @@ def test_an_exception_inside_great_expectations_is_a_failure(
     assert read is not None
     assert read["visits"].tolist() == [1.0, 3.0, 2.0, 5.0]
     assert report == ValidationReport(
-        source="data/raw/customer-purchase.csv",
+        source="data/raw/customer-purchase/customer-purchase.csv",
         suite="customer-purchase",
         rows=4,
         checks=1,
@@ -829,3 +829,134 @@ def test_the_verdict_stands_when_mlflow_cannot_record_it(
     )
     (folder,) = (tmp_path / params.validate_.quarantine_dir).iterdir()
     assert (folder / "customer-purchase.csv").read_bytes() == b""
+
+
+# --- check_batch: the scale rule against a suite profiled from a file -----------------------
+
+
+def _profiled(tmp_path: Path) -> tuple[Any, pd.DataFrame]:
+    """params and the reference table, with its suite profiled as `mlops suite init` does."""
+    shutil.copyfile(PARAMS_FILE, tmp_path / "params.yaml")
+    params = load_params(tmp_path / "params.yaml")
+    n = 60
+    reference = pd.DataFrame(
+        {
+            "amount": [10.0 + (i % 20) * 5 for i in range(n)],  # 10..105
+            "device": (["mobile", "desktop", "tablet"] * n)[:n],
+            "purchased": [(i // 20) % 2 for i in range(n)],
+        }
+    )
+    raw = tmp_path / params.ingest.path
+    raw.parent.mkdir(parents=True)
+    reference.to_csv(raw, index=False)
+    suite = stages.profile_file(raw, params)
+    io.write_json(suite, stages.suite_path(tmp_path, params))
+    return params, reference
+
+
+def _check(tmp_path: Path, params: Any, batch: pd.DataFrame) -> ValidationReport:
+    path = tmp_path / "batch.csv"
+    batch.to_csv(path, index=False)
+    _, report = stages.check_batch(tmp_path, path, params)
+    return report
+
+
+def test_the_reference_passes_its_own_suite_with_a_scale_rule(tmp_path: Path) -> None:
+    params, reference = _profiled(tmp_path)
+    suite = io.read_json(stages.suite_path(tmp_path, params))
+
+    assert [
+        (e["kwargs"], e["severity"])
+        for e in suite["expectations"]
+        if e["type"] == BETWEEN and "max_value" in e["kwargs"]
+    ] == [
+        ({"column": "amount", "min_value": 0.5, "max_value": 114.5, "mostly": 0.5}, "critical"),
+        ({"column": "amount", "min_value": 0.5, "max_value": 114.5}, "warning"),
+    ]
+    assert _check(tmp_path, params, reference).failures == ()
+
+
+def test_most_values_a_thousand_times_the_range_fail_the_scale_rule(tmp_path: Path) -> None:
+    params, reference = _profiled(tmp_path)
+    batch = reference.copy()
+    batch.loc[:47, "amount"] *= 1000  # 48 of 60 rows in the wrong unit
+
+    report = _check(tmp_path, params, batch)
+
+    assert report.success is False
+    # the critical rule fails; the warning of the same range would only repeat it
+    assert report.failures == (
+        Failure(
+            rule=BETWEEN,
+            column="amount",
+            message="column 'amount': 48 of 60 (80.00%) values outside [0.5, 114.5], e.g. "
+            "[10000.0, 15000.0, 20000.0, 25000.0, 30000.0] at rows [0, 1, 2, 3, 4]",
+            severity="fail",
+            count=48,
+            percent=80.0,
+            sample=[10000.0, 15000.0, 20000.0, 25000.0, 30000.0],
+            rows=[0, 1, 2, 3, 4],
+        ),
+    )
+
+
+def test_a_few_extremes_stay_a_warning(tmp_path: Path) -> None:
+    params, reference = _profiled(tmp_path)
+    batch = reference.copy()
+    batch.loc[[3, 7], "amount"] *= 1000
+
+    report = _check(tmp_path, params, batch)
+
+    assert report.success is True
+    assert report.failures == (
+        Failure(
+            rule=BETWEEN,
+            column="amount",
+            message="column 'amount': 2 of 60 (3.33%) values outside [0.5, 114.5], e.g. "
+            "[25000.0, 45000.0] at rows [3, 7]",
+            severity="warn",
+            count=2,
+            percent=3.3333,
+            sample=[25000.0, 45000.0],
+            rows=[3, 7],
+        ),
+    )
+
+
+@pytest.mark.parametrize(("outside", "success"), [(30, True), (31, False)])
+def test_the_scale_rule_fails_above_max_out_of_range(
+    tmp_path: Path, outside: int, success: bool
+) -> None:
+    params, reference = _profiled(tmp_path)
+    batch = reference.copy()
+    batch.loc[: outside - 1, "amount"] *= 1000  # exactly half, then one more
+
+    report = _check(tmp_path, params, batch)
+
+    assert report.success is success
+    assert [(f.severity, f.count) for f in report.failures] == [
+        ("warn" if success else "fail", outside)
+    ]
+
+
+def test_a_reference_with_duplicated_rows_passes_its_own_suite(tmp_path: Path) -> None:
+    params, reference = _profiled(tmp_path)
+    # the profiled file repeats 6 of its rows: 12 of 66 rows (18.18%) are duplicated
+    with_copies = pd.concat([reference, reference.iloc[:6]], ignore_index=True)
+    raw = tmp_path / params.ingest.path
+    with_copies.to_csv(raw, index=False)
+    suite = stages.profile_file(raw, params)
+    io.write_json(suite, stages.suite_path(tmp_path, params))
+
+    (compound,) = [e for e in suite["expectations"] if e["type"] == COMPOUND]
+    assert compound["kwargs"]["mostly"] == 0.8181
+    assert _check(tmp_path, params, with_copies).failures == ()
+    # more duplicates than the reference had still fail
+    more = pd.concat([reference, reference.iloc[:12]], ignore_index=True)
+    (failure,) = _check(tmp_path, params, more).failures
+    assert (failure.rule, failure.severity, failure.message) == (
+        COMPOUND,
+        "fail",
+        "24 of 72 rows (33.33%) are duplicates of other rows, more than the 18.2% allowed, "
+        "e.g. rows [0, 1, 2, 3, 4]",
+    )
