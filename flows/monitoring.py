@@ -202,7 +202,7 @@ def read_reference(root: Path, params: Params, served: ServedModel) -> pd.DataFr
     remote (never whatever ``data/`` holds now), read with the suite's types."""
     from flows.stages import suite_path
     from tasks import versioning
-    from tasks.expectations import declared_types, scoring_suite
+    from tasks.expectations import declared_types, missing_values, scoring_suite
 
     md5 = served.data_md5
     if not md5:
@@ -215,8 +215,11 @@ def read_reference(root: Path, params: Params, served: ServedModel) -> pd.DataFr
     if not path.is_file():
         where = versioning.fetch_data_version(root, md5, path)
         print(f"reference: data version {md5} fetched from the {where} into {path}")
-    declared = declared_types(scoring_suite(io.read_json(suite_path(root, params))))
-    frame, problems = io.read_batch(path, declared, params.validate_.sample_size)
+    suite = io.read_json(suite_path(root, params))
+    declared = declared_types(scoring_suite(suite))
+    frame, problems = io.read_batch(
+        path, declared, params.validate_.sample_size, missing_values(suite)
+    )
     if frame is None:
         raise ValueError(
             f"reference data {path} cannot be read: " + "; ".join(p.message for p in problems)

@@ -56,7 +56,9 @@ class Intake:
 def take_in_production_data(root: Path, params: Params, plan: Plan) -> Intake:
     """Labelled production rows newer than the last intake, added to ``ingest.path`` as a new
     DVC version (and pushed to the default remote)."""
+    from flows.stages import suite_path
     from tasks import versioning
+    from tasks.expectations import missing_values
     from tasks.inference_log import read_log
     from tasks.retraining import combine, production_rows
 
@@ -64,7 +66,8 @@ def take_in_production_data(root: Path, params: Params, plan: Plan) -> Intake:
     if plan.watermark is not None:
         log = log[log["_time"] > plan.watermark]
     path = root / params.ingest.path
-    raw = io.read_table(path)
+    # the data set's own missing-value tokens (its suite): an R export's NA stays missing
+    raw = io.read_table(path, missing_values(io.read_json(suite_path(root, params))))
     schema = io.read_json(root / params.paths.schema_)
     rows = production_rows(log, raw, params.ingest.target, schema.get("id_columns", []))
     data = combine(raw, rows, params.retrain.data, params.retrain.window_rows)

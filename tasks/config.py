@@ -571,8 +571,11 @@ def _resolve(raw: dict[str, Any], source: str) -> dict[str, Any]:
     if moved:
         raise ConfigError("\n".join(moved))
     name, datasets = raw.get("dataset"), raw.get("datasets")
+    if "dataset" not in raw or "datasets" not in raw:
+        absent = [key for key in ("dataset", "datasets") if key not in raw]
+        raise ConfigError("\n".join(f"{source}: missing key '{key}'" for key in absent))
     if not isinstance(name, str) or not isinstance(datasets, dict):
-        return raw  # the model's own validation names what is missing
+        return raw  # the model's own validation names the wrong type
     settings: dict[str, DatasetParams] = {}
     problems: list[str] = []
     for key, value in datasets.items():
@@ -720,6 +723,7 @@ def write_overrides(path: Path, overrides: Iterable[str]) -> None:
     from ruamel.yaml import YAML
 
     rt = YAML()
+    rt.width = 4096  # never re-wrap a long line the override does not touch
     rt.preserve_quotes = True
     # ruamel writes a block-style null as an empty value; keep the file's own spelling.
     rt.representer.add_representer(

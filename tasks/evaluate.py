@@ -76,7 +76,8 @@ def primary_metric(params: EvaluateParams, task: TaskKind) -> str:
     name = _DEFAULT_PRIMARY[task] if params.primary_metric == "auto" else params.primary_metric
     if name not in _TASK_METRICS[task]:
         raise EvaluationError(
-            f"primary_metric '{name}' does not apply to a {task} task; "
+            f"primary_metric '{name}' (datasets.<name>.primary_metric) does not apply to a "
+            f"{task} task; "
             f"choose one of {sorted(_TASK_METRICS[task])}"
         )
     return name
@@ -135,7 +136,11 @@ def model_outputs(
         score = proba[:, model_classes.index(positive)]
         predicted = np.where(score >= threshold, positive, negative)
         return Outputs("binary", y, predicted, score, (negative, positive), positive)
-    predicted = np.asarray(model_classes, dtype=object)[proba.argmax(axis=1)]
+    # numbers keep their dtype (an object array of ints is no class label to scikit-learn's
+    # metrics: "a mix of multiclass and unknown targets"); text stays object
+    labels = np.asarray(model_classes)
+    labels = labels if labels.dtype.kind in "biuf" else np.asarray(model_classes, dtype=object)
+    predicted = labels[proba.argmax(axis=1)]
     return Outputs("multiclass", y, predicted, proba, model_classes)
 
 

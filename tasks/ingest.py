@@ -110,7 +110,7 @@ def infer_task(target: pd.Series, max_classes: int) -> TaskKind:
         if n_unique > max_classes:
             raise IngestError(
                 f"target '{target.name}' is text with {n_unique} distinct values, more than "
-                f"ingest.max_classes={max_classes}; raise it or set ingest.task"
+                f"ingest.max_classes={max_classes}; raise it or set datasets.<name>.task"
             )
         return "multiclass"
     return "regression"
@@ -171,7 +171,9 @@ def infer_schema(frame: pd.DataFrame, params: IngestParams) -> tuple[TableSchema
     named |= set(params.numeric)
     unknown = sorted(named - set(columns))
     if unknown:
-        raise IngestError(f"ingest params name columns that are not in the table: {unknown}")
+        raise IngestError(
+            f"the data set's settings name columns that are not in the table: {unknown}"
+        )
     clash = sorted(set(params.categorical) & set(params.numeric))
     if clash:
         raise IngestError(f"columns declared both categorical and numeric: {clash}")
@@ -182,7 +184,7 @@ def infer_schema(frame: pd.DataFrame, params: IngestParams) -> tuple[TableSchema
         else params.task
     )
     rest = [c for c in columns if c != params.target and c not in params.drop_columns]
-    ids: dict[str, str] = {c: "named in ingest.id_columns" for c in params.id_columns}
+    ids: dict[str, str] = {c: "named in the data set's id_columns" for c in params.id_columns}
     if params.detect_id_columns:
         undecided = [
             c for c in rest if c not in ids and c not in params.categorical + params.numeric

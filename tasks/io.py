@@ -85,11 +85,13 @@ def sniff(path: Path, fmt: TableFormat) -> str | None:
     if fmt.kind == "parquet":
         if looks == "a Parquet file":
             return None
-        return f"{path.name}: not a Parquet file: it looks like {looks}"
+        hint = f"; name it {path.stem}.csv if it is CSV" if looks == "text" else ""
+        return f"{path.name}: not a Parquet file: it looks like {looks}{hint}"
     if fmt.compression == "gzip":
         if looks == "gzip-compressed data":
             return None
-        return f"{path.name}: named .gz but not gzip-compressed: it looks like {looks}"
+        hint = f"; name it {path.name[:-3]} if it is not compressed" if looks == "text" else ""
+        return f"{path.name}: named .gz but not gzip-compressed: it looks like {looks}{hint}"
     advice = {
         "gzip-compressed data": f"name it {path.name}.gz",
         "a Parquet file": f"name it {path.stem}.parquet",
@@ -123,10 +125,7 @@ def _read_text_csv(
 def read_table(path: Path, missing: tuple[str, ...] = ()) -> pd.DataFrame:
     """Read a table file with pandas' own type inference, only empty cells and ``missing``
     tokens missing; errors name the file and what is wrong with it."""
-    try:
-        fmt = table_format(path)
-    except TableReadError as error:
-        raise TableReadError(f"{path}: {error}") from None
+    fmt = table_format(path)
     if not path.is_file():
         raise TableReadError(f"{path}: file not found")
     if path.stat().st_size == 0:
@@ -137,7 +136,9 @@ def read_table(path: Path, missing: tuple[str, ...] = ()) -> pd.DataFrame:
     try:
         if fmt.kind == "csv":
             return _read_text_csv(path, fmt, None, missing)
-        return pd.read_parquet(path)
+        frame = pd.read_parquet(path)
+        _text_missing(frame, missing)
+        return frame
     except (ValueError, OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError) as error:
         raise TableReadError(f"{path}: cannot be read as {fmt.label}: {error}") from None
 

@@ -173,6 +173,13 @@ def describe(outcome: ExpectationOutcome, target: str | None) -> str:
                 f"data){_evidence(outcome)}"
             )
         bounds = f"[{kw.get('min_value')}, {kw.get('max_value')}]"
+        if "mostly" in kw:  # the scale rule: most values outside the profiled range
+            allowed = 100 * (1 - float(kw["mostly"]))
+            return (
+                f"{subject}: {share} values outside {bounds}, more than the {allowed:.1f}% "
+                "allowed (validate.max_out_of_range): a unit or scale error, such as cents "
+                f"for dollars?{_evidence(outcome)}"
+            )
         return f"{subject}: {share} values outside {bounds}{_evidence(outcome)}"
     if kind == "expect_column_values_to_be_in_set":
         what = (

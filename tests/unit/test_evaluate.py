@@ -297,7 +297,10 @@ def test_primary_metric_explicit(metric: str, task: str) -> None:
     ],
 )
 def test_primary_metric_that_does_not_apply(metric: str, task: str, choices: str) -> None:
-    message = f"primary_metric '{metric}' does not apply to a {task} task; choose one of {choices}"
+    message = (
+        f"primary_metric '{metric}' (datasets.<name>.primary_metric) does not apply to a "
+        f"{task} task; choose one of {choices}"
+    )
     with pytest.raises(EvaluationError, match=f"^{re.escape(message)}$"):
         primary_metric(_params(primary=metric), task)  # type: ignore[arg-type]
 

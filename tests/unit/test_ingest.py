@@ -67,7 +67,7 @@ def test_integer_target_with_more_values_than_max_classes_is_regression() -> Non
 def test_text_target_with_too_many_classes() -> None:
     message = (
         "target 't' is text with 4 distinct values, more than ingest.max_classes=3; "
-        "raise it or set ingest.task"
+        "raise it or set datasets.<name>.task"
     )
     with pytest.raises(IngestError, match=f"^{re.escape(message)}$"):
         infer_task(pd.Series(["a", "b", "c", "d"], name="t"), max_classes=3)
@@ -190,7 +190,7 @@ def test_explicit_roles() -> None:
     assert schema.id_columns == ("plan",)
     assert schema.dropped == ("age",)
     assert frame["visits"].tolist() == ["1", "3", "5", "2", "1"]
-    assert report.id_columns == {"plan": "named in ingest.id_columns"}
+    assert report.id_columns == {"plan": "named in the data set's id_columns"}
     assert report.dropped_columns == ("age",)
     assert report.task_inferred is False
 
@@ -233,7 +233,7 @@ def test_missing_target_column() -> None:
 
 
 def test_params_naming_unknown_columns() -> None:
-    message = "ingest params name columns that are not in the table: ['nope', 'zip']"
+    message = "the data set's settings name columns that are not in the table: ['nope', 'zip']"
     with pytest.raises(IngestError, match=f"^{re.escape(message)}$"):
         ingest_table(
             _table(),

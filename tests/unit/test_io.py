@@ -55,7 +55,7 @@ def test_read_table_unsupported_suffix(tmp_path: Path) -> None:
     path.write_text("a,b\n1,2\n", encoding="utf-8")
 
     message = (
-        f"{path}: data.txt: unsupported file type; name the file .csv, .tsv, .csv.gz, .tsv.gz "
+        "data.txt: unsupported file type; name the file .csv, .tsv, .csv.gz, .tsv.gz "
         "or .parquet (Excel and JSON: export the table as CSV first)"
     )
     with pytest.raises(TableReadError, match=f"^{re.escape(message)}$"):
@@ -66,7 +66,7 @@ def test_read_table_parquet_that_is_not_parquet(tmp_path: Path) -> None:
     path = tmp_path / "data.parquet"
     path.write_text("a,b\n1,2\n", encoding="utf-8")
 
-    message = "data.parquet: not a Parquet file: it looks like text"
+    message = "data.parquet: not a Parquet file: it looks like text; name it data.csv if it is CSV"
     with pytest.raises(TableReadError, match=f"^{re.escape(message)}$"):
         io.read_table(path)
 
@@ -208,7 +208,11 @@ def _zip_bytes() -> bytes:
             "data.csv: not a CSV file: it looks like an Excel 97-2003 .xls workbook; "
             "export the table as CSV (or Parquet)",
         ),
-        ("data.parquet", b"a,b\n1,2\n", "data.parquet: not a Parquet file: it looks like text"),
+        (
+            "data.parquet",
+            b"a,b\n1,2\n",
+            "data.parquet: not a Parquet file: it looks like text; name it data.csv if it is CSV",
+        ),
         (
             "data.parquet",
             _gzip(_parquet_bytes()),
@@ -217,7 +221,8 @@ def _zip_bytes() -> bytes:
         (
             "data.csv.gz",
             b"a,b\n1,2\n",
-            "data.csv.gz: named .gz but not gzip-compressed: it looks like text",
+            "data.csv.gz: named .gz but not gzip-compressed: it looks like text; name it data.csv "
+            "if it is not compressed",
         ),
         (
             "data.csv.gz",

@@ -500,12 +500,13 @@ def _zip_bytes() -> bytes:
         (
             "batch.parquet",
             b"amount,device,y\n1,a,0\n",
-            "batch.parquet: not a Parquet file: it looks like text",
+            "batch.parquet: not a Parquet file: it looks like text; name it batch.csv if it is CSV",
         ),
         (
             "batch.csv.gz",
             b"amount,device,y\n1,a,0\n",
-            "batch.csv.gz: named .gz but not gzip-compressed: it looks like text",
+            "batch.csv.gz: named .gz but not gzip-compressed: it looks like text; name it "
+            "batch.csv if it is not compressed",
         ),
     ],
     ids=[
@@ -562,7 +563,14 @@ def test_parquet_that_is_not_parquet(tmp_path: Path) -> None:
 
     assert read_batch(path, DECLARED) == (
         None,
-        [ReadProblem("format", None, "batch.parquet: not a Parquet file: it looks like text")],
+        [
+            ReadProblem(
+                "format",
+                None,
+                "batch.parquet: not a Parquet file: it looks like text; name it batch.csv if it "
+                "is CSV",
+            )
+        ],
     )
 
 

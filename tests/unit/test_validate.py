@@ -889,7 +889,9 @@ def test_most_values_a_thousand_times_the_range_fail_the_scale_rule(tmp_path: Pa
         Failure(
             rule=BETWEEN,
             column="amount",
-            message="column 'amount': 48 of 60 (80.00%) values outside [0.5, 114.5], e.g. "
+            message="column 'amount': 48 of 60 (80.00%) values outside [0.5, 114.5], more than "
+            "the 50.0% allowed (validate.max_out_of_range): a unit or scale error, such as "
+            "cents for dollars?, e.g. "
             "[10000.0, 15000.0, 20000.0, 25000.0, 30000.0] at rows [0, 1, 2, 3, 4]",
             severity="fail",
             count=48,
