@@ -29,3 +29,28 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(root)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     return root
+
+
+@pytest.fixture(scope="session")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Path]:
+    """The corpus of real tables (tests/corpus.py), each in every dialect."""
+    from tests import corpus
+
+    return corpus.materialize(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="module")
+def tables_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One project for a test file's share of the corpus: each table a data set of its own."""
+    import os
+
+    root = make_project(tmp_path_factory.mktemp("tables"))
+    before = Path.cwd()
+    os.chdir(root)
+    saved = os.environ.pop("MLFLOW_TRACKING_URI", None)
+    try:
+        yield root
+    finally:
+        os.chdir(before)
+        if saved is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = saved

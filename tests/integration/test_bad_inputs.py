@@ -33,11 +33,8 @@ class Project:
     good: pd.DataFrame
 
     def params(self, data: Path) -> Params:
-        relative = data.relative_to(self.root).as_posix()
-        return load_params(
-            self.root / "params.yaml",
-            [f'ingest.path="{relative}"', f"validate.suite={MODEL}"],
-        )
+        """The data set's params with ``data`` (a file in its folder) as its raw table."""
+        return load_params(self.root / "params.yaml", [f'datasets.{MODEL}.file="{data.name}"'])
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +63,7 @@ def _registry(root: Path) -> tuple[list[str], str]:
 def _raw_hashes(root: Path) -> dict[str, str]:
     return {
         p.name: hashlib.md5(p.read_bytes()).hexdigest()
-        for p in sorted((root / "data/raw").iterdir())
+        for p in sorted((root / "data/raw" / MODEL).iterdir())
     }
 
 
@@ -249,8 +246,7 @@ CASES: dict[str, tuple[Writer, list[str]]] = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_batch_is_stopped_and_quarantined(project: Project, case: str) -> None:
     writer, expected = CASES[case]
-    incoming = project.root / "data" / "incoming"
-    incoming.mkdir(parents=True, exist_ok=True)
+    incoming = project.root / "data" / "raw" / MODEL  # the data set's folder: the gate's input
     name = writer(project.good, incoming / f"{case}.csv")
     batch = incoming / name
     content = batch.read_bytes()

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from tasks import tracking, versioning
+from tasks.config import load_params
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +43,7 @@ def test_train_on_any_csv(prefect_server: str, project: Path, tmp_path: Path) ->
     )
     assert result.exit_code == 0, result.output
 
-    copied = project / "data/raw/churn.csv"
+    copied = project / "data/raw/churn/churn.csv"
     assert copied.read_bytes() == source.read_bytes()
     assert versioning.tracked_md5(project, copied) in result.output
     schema = json.loads((project / "data/processed/schema.json").read_text())
@@ -63,8 +64,13 @@ def test_train_on_any_csv(prefect_server: str, project: Path, tmp_path: Path) ->
     tracking.configure(project)
     champion = MlflowClient().get_model_version_by_alias("churn", "champion")
     assert str(champion.version) == "1"
-    params_text = (project / "params.yaml").read_text()
-    assert 'path: "data/raw/churn.csv"' in params_text or "path: data/raw/churn.csv" in params_text
+    params = load_params(project / "params.yaml")
+    assert params.dataset == "churn"
+    assert params.data.file == "churn.csv"
+    assert params.data.target == "churned"
+    assert params.data.floors == {}
+    assert params.ingest.path == "data/raw/churn/churn.csv"
+    assert "customer-purchase" in params.datasets  # the demo's data set keeps its own settings
 
 
 def test_train_without_target_is_refused(project: Path, tmp_path: Path) -> None:

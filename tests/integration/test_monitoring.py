@@ -38,7 +38,7 @@ def trained(
 
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     root = make_project(tmp_path_factory.mktemp("monitoring"))
-    data = root / "data" / "raw" / "customer-purchase.csv"
+    data = root / "data" / "raw" / "customer-purchase" / "customer-purchase.csv"
     data.parent.mkdir(parents=True)
     generate_sessions(ROWS, 11).to_csv(data, index=False)
     versioning.add_data(root, data)
@@ -167,7 +167,8 @@ def test_concept_drift_alerts_retrains_through_the_gate_and_ten_events_train_onc
     assert retrain.details["report_id"] == result.report_id
     assert retrain.details["rows_added"] == 600
     assert retrain.details["data_md5"] == tags["data.dvc_md5"]
-    assert pd.read_csv(trained / "data" / "raw" / "customer-purchase.csv").shape[0] == ROWS + 600
+    raw = trained / "data" / "raw" / "customer-purchase" / "customer-purchase.csv"
+    assert pd.read_csv(raw).shape[0] == ROWS + 600
 
     more = [retraining_flow(project=str(trained), drift_report=f"r{i}") for i in range(9)]
 

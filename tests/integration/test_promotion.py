@@ -162,7 +162,9 @@ class World:
         params_file.write_text((REPO / "params.yaml").read_text())
         from tasks.config import write_overrides
 
-        write_overrides(params_file, [f"register.model_name={self.name}", *overrides])
+        write_overrides(
+            params_file, [f"datasets.customer-purchase.model_name={self.name}", *overrides]
+        )
         self.params = load_params(params_file)
         return self
 
@@ -253,7 +255,7 @@ def test_a_nan_metric_refuses_and_keeps_the_champion(world: World) -> None:
 
 
 def test_a_failing_floor_leaves_no_champion_at_all(world: World) -> None:
-    world.with_params("promote.floors={roc_auc: 0.99}")
+    world.with_params("datasets.customer-purchase.floors={roc_auc: 0.99}")
     first = world.register(world.models.strong)
 
     outcome = world.promote(first)

@@ -127,9 +127,8 @@ def test_flow_trains_registers_and_skips_unchanged_stages(
     assert rebuilt.identical
     assert rebuilt.metrics["test_roc_auc"] == (metrics["test"]["roc_auc"],) * 2
     assert len(rebuilt.metrics) == 16  # 8 metrics on each of the validation and test splits
-    assert (
-        rebuilt.notes[0] == f"data: data/raw/customer-purchase.csv md5 {dvc_md5} from the DVC cache"
-    )
+    raw = "data/raw/customer-purchase/customer-purchase.csv"
+    assert rebuilt.notes[0] == f"data: {raw} md5 {dvc_md5} from the DVC cache"
 
     # Nothing changed: every stage is skipped and no version is added.
     second = training_flow(project=str(project), overrides=FAST)
