@@ -6,6 +6,8 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,34 @@ def log_scored(root: Path, frame: Any, request_id: str, labelled: bool) -> None:
     if labelled:
         truth = [(request_id, i, int(v)) for i, v in enumerate(frame["purchased"])]
         inference_log.add_feedback(log, truth, "test")
+
+
+@contextmanager
+def running(settings: Any) -> Iterator[tuple[str, Any]]:
+    """The scoring app for ``settings`` (serving.app.Settings) on a free port in this process,
+    over real HTTP through uvicorn; yields its URL and the app."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from serving.app import create_app
+
+    app = create_app(settings)
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
 
 
 def free_port() -> int:

@@ -42,6 +42,54 @@ def train_and_score(
     )
 
     assert result.exit_code == 0, result.output
-    predictions = pd.read_csv(scored)
+    # text as written (a category "None" stays one), only empty cells missing
+    predictions = pd.read_csv(scored, keep_default_na=False, na_values=[""])
     assert len(predictions) == len(rows)
     assert predictions["prediction"].notna().all()
+    served = _served_predictions(project, table.name, batch)
+    assert served == predictions["prediction"].head(SERVED_ROWS).tolist()
+
+
+SERVED_ROWS = 25
+
+
+def _served_predictions(project: Path, name: str, batch: Path) -> list[object]:
+    """What the endpoint answers for the first rows of ``batch``, read as the gate reads the
+    data set's files and sent as MLflow's ``dataframe_split``: the HTTP path against the
+    batch path."""
+    import orjson
+    import requests
+
+    from flows.stages import suite_path
+    from serving.app import Settings
+    from tasks import io
+    from tasks.config import load_params
+    from tasks.expectations import declared_types, missing_values, scoring_suite
+    from tests.support import running
+
+    params = load_params(project / "params.yaml")
+    suite = io.read_json(suite_path(project, params))
+    frame, problems = io.read_batch(
+        batch, declared_types(scoring_suite(suite)), 5, missing_values(suite)
+    )
+    assert frame is not None, problems
+    rows = frame.head(SERVED_ROWS).astype(object)
+    body = {
+        "dataframe_split": {
+            "columns": [str(c) for c in rows.columns],
+            "data": [[None if v != v else v for v in row] for row in rows.itertuples(index=False)],
+        }
+    }
+    settings = Settings.from_project(project, params)
+    assert settings.model_name == name
+    with running(settings) as (url, _):
+        answer = requests.post(
+            f"{url}/invocations",
+            data=orjson.dumps(body),
+            headers={"Content-Type": "application/json"},
+            timeout=60,
+        )
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["X-Model-Version"] == "1"
+    predictions: list[object] = answer.json()["predictions"]
+    return predictions

@@ -9,7 +9,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import pandas as pd
 import pytest
 import requests
 
-from serving.app import Guard, Settings, create_app
+from serving.app import Settings
 from tasks import inference_log, registry, tracking
 from tasks.config import ServeParams, load_params
 from tasks.generate import Drift, generate_sessions
@@ -28,7 +27,7 @@ from tasks.ingest import ingest_table
 from tasks.predict import score_frame
 from tasks.split import split_frame
 from tasks.train import fit_pipeline
-from tests.support import REPO, free_port
+from tests.support import REPO, running
 
 pytestmark = pytest.mark.integration
 
@@ -126,28 +125,6 @@ def settings_for(
         feedback_dir=tmp_path / "feedback",
         token=token,
     )
-
-
-@contextmanager
-def running(settings: Settings) -> Iterator[tuple[str, Guard]]:
-    """The app on a free port in this process (real HTTP through uvicorn)."""
-    import uvicorn
-
-    app = create_app(settings)
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", app
-    finally:
-        server.should_exit = True
-        thread.join(timeout=60)
 
 
 def records(rows: pd.DataFrame) -> list[dict[str, Any]]:
