@@ -8,6 +8,7 @@ from benchmarks import (
     cli_startup,
     drift,
     drift_event,
+    real_tables,
     serving,
     serving_swap,
     training_overhead,
@@ -26,6 +27,7 @@ def main() -> None:
     serving_swap.main()
     drift.main()
     drift_event.main()
+    real_tables.main()
 
 
 if __name__ == "__main__":
