@@ -5,12 +5,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# colorama remembers sys.stderr when it is first imported, and DVC's logger calls
+# colorama.init() on every repository it opens: imported inside a CliRunner invocation (by the
+# first `mlops train`), every later command would write its logs through a wrapper of that
+# invocation's closed stream. Imported here, it remembers the real one.
+import colorama.initialise  # noqa: F401
 import pandas as pd
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from flows.cli import app
 from tasks import registry, tracking
 from tests import corpus
+
+
+def invoke(args: list[str]) -> Result:
+    """``mlops ARGS`` through typer's test runner."""
+    return CliRunner().invoke(app, args, catch_exceptions=False)
 
 
 def train_cases(half: int) -> list[tuple[corpus.Table, str]]:
@@ -25,9 +35,7 @@ def train_and_score(
 ) -> None:
     """``mlops train --data FILE --target COLUMN`` alone gives a champion; ``mlops predict``
     scores the table's rows without the target, one prediction per row."""
-    result = CliRunner().invoke(
-        app, ["train", "--data", str(path), "--target", table.target], catch_exceptions=False
-    )
+    result = invoke(["train", "--data", str(path), "--target", table.target])
 
     assert result.exit_code == 0, result.output
     assert f"Champion: {table.name} version 1" in result.output
@@ -37,9 +45,7 @@ def train_and_score(
     rows = table.load().drop(columns=[table.target])
     batch = corpus.write(rows, dialect, scratch / table.name)
     scored = scratch / "scored.csv"
-    result = CliRunner().invoke(
-        app, ["predict", "--input", str(batch), "--output", str(scored)], catch_exceptions=False
-    )
+    result = invoke(["predict", "--input", str(batch), "--output", str(scored)])
 
     assert result.exit_code == 0, result.output
     # text as written (a category "None" stays one), only empty cells missing

@@ -130,7 +130,8 @@ def models() -> Models:
 
 @dataclass
 class World:
-    """A project folder (params, schema, test split) and a model name of its own."""
+    """A project folder (params, schema, training and test splits) and a model name of its
+    own."""
 
     root: Path
     params: Params
@@ -196,6 +197,7 @@ def world(
     params = load_params(REPO / "params.yaml")
     io.write_json(models.schema.to_dict(), tmp_path / params.paths.schema_)
     io.write_frame(models.test, tmp_path / params.paths.test)
+    io.write_frame(models.train, tmp_path / params.paths.train)  # the baseline is fitted on it
     name = f"m-{uuid.uuid4().hex[:8]}"
     created = World(tmp_path, params, name, models, uri).with_params()
     tracking.configure(tmp_path)

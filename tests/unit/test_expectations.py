@@ -567,3 +567,32 @@ def test_an_entirely_missing_column_is_text() -> None:
     cells = _cells(a=[None, None], b=["NA", None], n=["1", "2"])
 
     assert column_types(cells, ("NA",)) == {"a": TEXT, "b": TEXT, "n": NUMBER}
+
+
+def test_scoring_suite_keeps_the_row_checks_and_drops_the_training_set_checks() -> None:
+    suite = profile_suite(_frame(), SCHEMA, "shop", _params())
+    scoring = expectations.scoring_suite(suite, absent=["order_id"])
+
+    kept = [(e["type"], e["kwargs"].get("column"), e["severity"]) for e in scoring["expectations"]]
+    dropped = [
+        (e["type"], e["kwargs"].get("column"))
+        for e in suite["expectations"]
+        if e not in scoring["expectations"]
+    ]
+    # a batch to score may be small, lack the target and the ID, and repeat rows: two visitors
+    # alike are no broken batch
+    assert sorted(dropped, key=str) == sorted(
+        [
+            (MATCH_SET, None),
+            (ROW_COUNT, None),
+            (COMPOUND, None),
+            (UNIQUE, "order_id"),
+            (NOT_NULL, "order_id"),
+            (UNIQUE_COUNT, "bought"),
+            (IN_SET, "bought"),
+            (NOT_NULL, "bought"),
+        ],
+        key=str,
+    )
+    assert {column for _, column, _ in kept} == {"visits", "balance", "city", "age"}
+    assert scoring["meta"] == suite["meta"]
