@@ -267,7 +267,9 @@ def data_generate(
 
 @expectations_app.command("init")
 def expectations_init(
-    data: Path | None = typer.Option(None, help="Reference data (default: ingest.path)."),
+    data: Path | None = typer.Option(
+        None, help="Reference data (default: the active data set's file)."
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing suite."),
 ) -> None:
     """Profile the reference (training) data into the suite gx/expectations/<name>.json."""

@@ -90,3 +90,23 @@ def test_missing_target_column_names_the_column(
     assert result.exit_code == 1
     assert "target column 'label' not found; columns are" in result.output
     assert "'monthly_charges', 'tenure_months', 'plan', 'churned'" in result.output
+
+
+def test_an_unknown_data_set_is_refused_with_the_known_ones(project: Path) -> None:
+    result = CliRunner().invoke(app, ["train", "--dataset", "nope"])
+
+    assert result.exit_code == 1
+    assert "no data set 'nope' in params.yaml (data sets: customer-purchase)" in result.output
+
+
+def test_a_file_type_that_is_not_a_table_is_refused_before_anything_is_copied(
+    project: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "churn.xlsx"
+    source.write_bytes(b"PK\x03\x04 not really a workbook")
+
+    result = CliRunner().invoke(app, ["train", "--data", str(source), "--target", "churned"])
+
+    assert result.exit_code == 1
+    assert "churn.xlsx: unsupported file type; name the file .csv, .tsv, .csv.gz" in result.output
+    assert not (project / "data/raw/churn").exists()
