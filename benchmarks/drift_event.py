@@ -174,12 +174,12 @@ def prepare_project(base: Path, overrides: Sequence[str], rows: int = 0) -> Path
     """A throw-away project (tests/support.make_project) with ``overrides`` in params.yaml and,
     with ``rows``, that many generated sessions as its DVC-versioned (and pushed) raw data."""
     from tasks import versioning
-    from tasks.config import write_overrides
+    from tasks.config import load_params, write_overrides
     from tasks.generate import generate_sessions
 
     root = make_project(base)
     if rows:
-        data = root / "data" / "raw" / f"{MODEL}.csv"
+        data = root / load_params(root / "params.yaml").generate.path  # the demo data set's file
         data.parent.mkdir(parents=True, exist_ok=True)
         generate_sessions(rows, 11).to_csv(data, index=False)
         versioning.add_data(root, data)

@@ -111,12 +111,19 @@ def test_flow_trains_registers_and_skips_unchanged_stages(
     params_sha = hashlib.sha256((project / "params.yaml").read_bytes()).hexdigest()
     assert version_tags["params.sha256"] == params_sha
     flow_run_id = state.state_details.flow_run_id
+    # the prior baseline's probabilities are constant: its ROC AUC is 0.5
+    auc = metrics["test"]["roc_auc"]
+    baseline = (
+        f"roc_auc {auc:.4f} vs trivial baseline 0.5000: improvement {auc - 0.5:+.4f} (higher "
+        "is better), needed >= 0.0050 (relative margin 0.01)"
+    )
     assert _artifact_markdown("promotion-decision", flow_run_id) == [
         f"# Promotion gate: version 1: promote\n\nchampion moved None -> 1.\n\n"
         "| rule | result | numbers |\n|---|---|---|\n"
-        f"| floor roc_auc | pass | roc_auc {metrics['test']['roc_auc']:.4f} >= 0.7 |\n"
+        f"| floor roc_auc | pass | roc_auc {auc:.4f} >= 0.7 |\n"
+        f"| beats baseline | pass | {baseline} |\n"
         "| beats champion | pass | no champion yet: the first version leads |\n\n"
-        f"Reason: floor roc_auc: roc_auc {metrics['test']['roc_auc']:.4f} >= 0.7; "
+        f"Reason: floor roc_auc: roc_auc {auc:.4f} >= 0.7; beats baseline: {baseline}; "
         "beats champion: no champion yet: the first version leads\n"
     ]
 
