@@ -235,8 +235,10 @@ def test_an_equal_challenger_is_refused(world: World) -> None:
 
     assert outcome.event == "refuse"
     assert outcome.decision is not None
-    (floor, beats) = outcome.decision["rules"]
+    (floor, baseline, beats) = outcome.decision["rules"]
     assert floor["passed"] is True
+    assert (baseline["name"], baseline["passed"]) == ("beats baseline", True)
+    assert baseline["values"]["baseline"] == 0.5  # the prior's constant score
     assert beats["values"]["improvement"] == 0.0
     assert world.champion == first
 
@@ -264,7 +266,9 @@ def test_a_failing_floor_leaves_no_champion_at_all(world: World) -> None:
 
     assert outcome.event == "refuse"
     assert outcome.reason.startswith("floor roc_auc: roc_auc 0.")
-    assert outcome.reason.endswith(" fails >= 0.99")
+    assert outcome.reason.endswith(
+        " fails >= 0.99 (the floor is datasets.customer-purchase.floors.roc_auc)"
+    )
     assert world.champion is None
 
 
