@@ -24,4 +24,5 @@ def test_train_on_the_table_alone_gives_a_champion_that_scores_its_rows(
     dialect: str,
     tmp_path: Path,
 ) -> None:
-    train_and_score(tables_project, files[(table.name, dialect)], table, dialect, tmp_path)
+    path = files[(table.name, dialect)]
+    train_and_score(tables_project, path, table, dialect, tmp_path)
