@@ -471,6 +471,11 @@ def read_batch(
             return None, [ReadProblem("parse", None, f"{path.name}: not readable Parquet: {error}")]
         _text_missing(frame, missing)
         for column, kind in declared.items():
+            if kind == "str" and column in frame and not ptypes.is_object_dtype(frame[column]):
+                # text as a CSV of the same table holds it (a date, a boolean stored as text):
+                # the model's categories are strings
+                values = frame[column]
+                frame[column] = values.astype(object).where(values.isna(), values.astype(str))
             if kind == "float64" and column in frame and ptypes.is_numeric_dtype(frame[column]):
                 infinite = _infinite(frame[column].astype("float64"), sample_size)
                 if infinite is not None:

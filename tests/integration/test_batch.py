@@ -26,8 +26,8 @@ from tasks.predict import model_inputs, score_frame
 from tasks.split import split_frame
 from tasks.train import fit_pipeline
 from tasks.validate import ValidationFailed
-from tests.integration.test_serving import free_port, register
-from tests.support import make_project
+from tests.integration.test_serving import register
+from tests.support import free_port, make_project
 
 pytestmark = pytest.mark.integration
 MODEL = "customer-purchase"

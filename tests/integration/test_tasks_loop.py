@@ -98,7 +98,8 @@ def _loop(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[s
     from serving.app import Settings
     from tasks import inference_log, io, registry, tracking
     from tasks.config import load_params
-    from tests.integration.test_serving import invoke, running
+    from tests.integration.test_serving import invoke
+    from tests.support import running
 
     root = make_project(tmp_path)
     monkeypatch.chdir(root)
