@@ -24,7 +24,10 @@ def invoke(args: list[str]) -> tuple[int, str]:
     from flows import cli
 
     buffer = io.StringIO()
-    saved = (cli.console.file, cli.errors.file)
+    # Console.file falls back to the sys.stdout/sys.stderr of the moment when its own stream
+    # is None; reading .file and writing it back would pin the consoles to this moment's
+    # stream for every later test (CliRunner's output then came out empty).
+    saved = (cli.console._file, cli.errors._file)
     cli.console.file = cli.errors.file = buffer
     try:
         app(args, prog_name="mlops")
@@ -32,7 +35,7 @@ def invoke(args: list[str]) -> tuple[int, str]:
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else int(done.code is not None)
     finally:
-        cli.console.file, cli.errors.file = saved
+        cli.console._file, cli.errors._file = saved
     return code, buffer.getvalue()
 
 
