@@ -101,7 +101,12 @@ def test_repo_params_file_parses() -> None:
     assert params.features.transform.scaling == "standard"
     assert params.features.encoding.min_frequency == 0.01
     assert params.train.model == "hist_gradient_boosting"
-    assert params.models.hist_gradient_boosting.fixed == {"max_iter": 200, "early_stopping": False}
+    assert params.models.hist_gradient_boosting.fixed == {
+        "max_iter": 1000,
+        "early_stopping": True,
+        "validation_fraction": 0.1,
+        "n_iter_no_change": 10,
+    }
     assert params.models.logistic_regression.fixed == {"max_iter": 1000}
     assert params.tune.method == "none"
     assert params.evaluate.primary_metric == "auto"
@@ -155,8 +160,10 @@ def test_fixed_hyperparameters_are_free_keys() -> None:
     )
 
     assert params.models.hist_gradient_boosting.fixed == {
-        "max_iter": 200,
-        "early_stopping": False,
+        "max_iter": 1000,
+        "early_stopping": True,
+        "validation_fraction": 0.1,
+        "n_iter_no_change": 10,
         "max_bins": 63,
     }
     assert (params.models.ridge.fixed, params.models.ridge.space) == ({"alpha": 2.0}, {})
@@ -363,7 +370,7 @@ def test_apply_overrides_does_not_mutate_its_input() -> None:
     assert raw == before
     assert result["train"]["seed"] == 7
     assert result["models"]["hist_gradient_boosting"]["fixed"]["max_iter"] == 5
-    assert raw["models"]["hist_gradient_boosting"]["fixed"]["max_iter"] == 200
+    assert raw["models"]["hist_gradient_boosting"]["fixed"]["max_iter"] == 1000
     assert result["split"] == raw["split"]
 
 
@@ -453,13 +460,18 @@ def test_write_overrides_nested_and_several(params_copy: Path) -> None:
     )
 
     params = load_params(params_copy)
-    assert params.models.hist_gradient_boosting.fixed == {"max_iter": 50, "early_stopping": False}
+    assert params.models.hist_gradient_boosting.fixed == {
+        "max_iter": 50,
+        "early_stopping": True,
+        "validation_fraction": 0.1,
+        "n_iter_no_change": 10,
+    }
     assert params.split.test_size == 0.2
     assert params.features.transform.scaling == "none"
     text = params_copy.read_text(encoding="utf-8")
     assert (
-        "    fixed: {max_iter: 50, early_stopping: false}   # boosting iterations; "
-        "no internal hold-out\n"
+        "    fixed: {max_iter: 50, early_stopping: true, validation_fraction: 0.1, "
+        "n_iter_no_change: 10}\n    # up to 1000 iterations, stopped once the loss"
     ) in text
     assert "    fixed: {max_iter: 1000}     # solver iterations\n" in text
     assert (

@@ -253,7 +253,12 @@ def test_default_spaces_parse_and_every_family_builds_from_them() -> None:
     assert load_params(PARAMS_FILE).models == models
 
     hgb = models.family("hist_gradient_boosting")
-    assert hgb.fixed == {"max_iter": 200, "early_stopping": False}
+    assert hgb.fixed == {
+        "max_iter": 1000,
+        "early_stopping": True,
+        "validation_fraction": 0.1,
+        "n_iter_no_change": 10,
+    }
     assert hgb.space == {
         "learning_rate": _range(0.02, 0.3, True, "float"),
         "max_leaf_nodes": _range(15, 63, False, "int"),

@@ -115,7 +115,7 @@ def test_model_options_come_from_params() -> None:
     assert (hgb.max_iter, hgb.min_samples_leaf, hgb.random_state) == (20, 5, 7)
     # The searched space is not applied when training one model: scikit-learn's defaults.
     assert (hgb.learning_rate, hgb.max_leaf_nodes, hgb.l2_regularization) == (0.1, 31, 0.0)
-    assert hgb.early_stopping is False
+    assert (hgb.early_stopping, hgb.validation_fraction, hgb.n_iter_no_change) == (True, 0.1, 10)
     assert (logistic.named_steps["model"].C, logistic.named_steps["model"].max_iter) == (0.5, 1000)
     assert ridge.named_steps["model"].alpha == 2.0
 
