@@ -18,7 +18,7 @@ RUN groupadd --system --gid 10001 mlops \
     && useradd --system --uid 10001 --gid mlops --create-home --home-dir /home/mlops mlops
 
 # Telemetry off in every library, whatever a service's own environment says (the same list as
-# flows/runtime.py's TELEMETRY_OFF). Python writes no .pyc at run time and logs unbuffered.
+# tasks/runtime.py's TELEMETRY_OFF). Python writes no .pyc at run time and logs unbuffered.
 ENV DO_NOT_TRACK=1 \
     MLFLOW_DISABLE_TELEMETRY=true \
     PREFECT_SERVER_ANALYTICS_ENABLED=false \

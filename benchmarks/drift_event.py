@@ -173,9 +173,9 @@ def run(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Comple
 def prepare_project(base: Path, overrides: Sequence[str], rows: int = 0) -> Path:
     """A throw-away project (tests/support.make_project) with ``overrides`` in params.yaml and,
     with ``rows``, that many generated sessions as its DVC-versioned (and pushed) raw data."""
-    from tasks import versioning
+    from tasks.adapters import versioning
     from tasks.config import load_params, write_overrides
-    from tasks.generate import generate_sessions
+    from tasks.steps.generate import generate_sessions
 
     root = make_project(base)
     if rows:
@@ -191,7 +191,7 @@ def prepare_project(base: Path, overrides: Sequence[str], rows: int = 0) -> Path
 def start_deploy(root: Path, server: Server, log: Path, **extra: str) -> subprocess.Popen[bytes]:
     """``mlops deploy`` in ``root`` against ``server``."""
     env = environment(server.home, PREFECT_API_URL=server.api_url, **extra)
-    return start([sys.executable, "-m", "flows.cli", "deploy"], root, env, log)
+    return start([sys.executable, "-m", "cli.main", "deploy"], root, env, log)
 
 
 @contextlib.contextmanager

@@ -7,7 +7,7 @@ import sys
 import time
 
 started = time.perf_counter()
-from flows.runtime import apply_defaults  # noqa: E402
+from tasks.runtime import apply_defaults  # noqa: E402
 
 apply_defaults()
 from flows.training import training_flow  # noqa: E402

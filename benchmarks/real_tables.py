@@ -127,7 +127,7 @@ def platform_run(
 ) -> dict[str, Any]:
     """``mlops train`` then ``mlops predict`` in a fresh project made from ``code`` (the
     sandbox of tests/support.make_project); what they reported."""
-    from flows.simulate import make_sandbox
+    from cli.simulate import make_sandbox
 
     out: dict[str, Any] = {}
     project = make_sandbox(code, base)
@@ -304,7 +304,7 @@ def score(model: Any, x: pd.DataFrame, y: pd.Series, task: str, metric: str, m: 
     if metric == "accuracy":
         return float(m.accuracy_score(y, predicted))
     if metric == "f1_macro" or (metric == "f1" and task == "multiclass"):
-        # the platform's multiclass f1 is the macro average (tasks/evaluate.py)
+        # the platform's multiclass f1 is the macro average (tasks/steps/evaluate.py)
         return float(m.f1_score(y, predicted, average="macro"))
     raise ValueError(f"the baseline does not compute {metric}")
 

@@ -137,7 +137,7 @@ def prepare() -> tuple[Path, str]:
     print(f"running `mlops demo` in {project} (1-3 minutes)", flush=True)
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "demo"],
+        [sys.executable, "-m", "cli.main", "demo"],
         cwd=project,
         env=_environment(),
         capture_output=True,
@@ -183,7 +183,7 @@ class Server:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         if name == OURS:
-            command = [sys.executable, "-m", "flows.cli", "serve", "--port", str(self.port)]
+            command = [sys.executable, "-m", "cli.main", "serve", "--port", str(self.port)]
             command += ["--workers", "1"]
             env = _environment()
         else:

@@ -77,7 +77,7 @@ def main() -> None:
     project, champion = prepare()
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{project / 'mlflow.db'}"
     other = add_version(project)
-    from tasks import registry
+    from tasks.adapters import registry
     from tasks.config import write_overrides
 
     write_overrides(project / "params.yaml", ["serve.poll_seconds=1"])

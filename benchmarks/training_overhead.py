@@ -18,9 +18,9 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.measure import Measurement, measure
-from tasks import versioning
+from tasks.adapters import versioning
 from tasks.config import load_params
-from tasks.generate import generate_sessions
+from tasks.steps.generate import generate_sessions
 from tests.support import REPO, make_project
 
 RESULTS = REPO / "benchmarks" / "results"

@@ -22,13 +22,13 @@ import tempfile
 import time
 from typing import Any
 
-from tasks import tracking
+from tasks.adapters import tracking
 from tasks.config import Params, load_params
-from tasks.evaluate import primary_metric
-from tasks.generate import generate_sessions
-from tasks.ingest import ingest_table
-from tasks.split import split_frame
-from tasks.tune import SearchResult, search
+from tasks.steps.evaluate import primary_metric
+from tasks.steps.generate import generate_sessions
+from tasks.steps.ingest import ingest_table
+from tasks.steps.split import split_frame
+from tasks.steps.tune import SearchResult, search
 from tests.support import REPO
 
 RESULTS = REPO / "benchmarks" / "results"

@@ -3,8 +3,8 @@
 Both validate the same typed DataFrame with the same profiled suite (the default one that
 `mlops expectations init` writes) in this one process, alternating, reading aside:
 - GE alone: an ephemeral context, a pandas batch, `batch.validate(suite)`;
-- the gate: the schema check, the same GE run through tasks/validation.run_suite, and the
-  report (words, samples, severities) from tasks/validate.build_report.
+- the gate: the schema check, the same GE run through tasks/adapters/validation.run_suite, and the
+  report (words, samples, severities) from tasks/steps/validate.build_report.
 Reading is timed separately: the gate's explicit reader against a plain `pd.read_csv`.
 Writes benchmarks/results/validation_gate.{json,md}.
 
@@ -24,13 +24,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tasks import io
+from tasks.adapters import io
+from tasks.adapters.validation import ge_suite, run_suite
 from tasks.config import load_params
-from tasks.expectations import declared_types, profile_suite
-from tasks.generate import generate_sessions
-from tasks.ingest import infer_schema
-from tasks.validate import build_report, check_columns
-from tasks.validation import ge_suite, run_suite
+from tasks.steps.expectations import declared_types, profile_suite
+from tasks.steps.generate import generate_sessions
+from tasks.steps.ingest import infer_schema
+from tasks.steps.validate import build_report, check_columns
 from tests.support import REPO
 
 RESULTS = REPO / "benchmarks" / "results"

@@ -21,9 +21,9 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from tasks import io
+from tasks.adapters import io
+from tasks.adapters.registry import ServedModel
 from tasks.config import Params, load_params
-from tasks.registry import ServedModel
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,11 @@ class BatchResult:
 def gate_batch(root: Path, path: Path, params: Params) -> pd.DataFrame:
     """``path`` through the gate's feature checks, read with the suite's types: a failure is
     quarantined and raised as ValidationFailed (nothing scores or judges a failed batch)."""
-    from flows.stages import _gate_failed, check_batch
+    from tasks.pipeline.gate import check_batch, quarantine_failed
 
     frame, report = check_batch(root, path, params, scoring=True)
     if not report.success or frame is None:
-        raise _gate_failed(root, path, params, frame, report)
+        raise quarantine_failed(root, path, params, frame, report)
     print(f"validation: {report.summary().splitlines()[0]}")
     return frame
 
@@ -65,7 +65,7 @@ def validate_batch(root: Path, path: Path, params: Params) -> pd.DataFrame:
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
 def load_model(model_name: str, alias: str) -> ServedModel:
     """The version ``alias`` points at now (IO: retried)."""
-    from tasks import registry
+    from tasks.adapters import registry
 
     version = registry.alias_version(model_name, alias)
     if version is None:
@@ -80,7 +80,7 @@ def score_batch(
     served: ServedModel, frame: pd.DataFrame, source: str, chunk_rows: int, probabilities: bool
 ) -> pd.DataFrame:
     """The predictions of every row, scored ``chunk_rows`` at a time."""
-    from tasks.predict import model_inputs, predictions_frame, score_frame
+    from tasks.steps.predict import model_inputs, predictions_frame, score_frame
 
     inputs = model_inputs(served, frame, source)
     parts = []
@@ -123,7 +123,7 @@ def record_batch(
     summary: dict[str, float],
 ) -> str:
     """The MLflow run of the batch and its rows in the inference log; returns the run id."""
-    from tasks import inference_log, tracking
+    from tasks.adapters import inference_log, tracking
 
     features = [c.name for c in served.columns]
     probability_columns = [c for c in predictions.columns if c.startswith("probability_")]

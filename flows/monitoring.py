@@ -28,12 +28,12 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.batch import gate_batch, load_model
-from tasks import io
+from tasks.adapters import io
+from tasks.adapters.registry import ServedModel
 from tasks.config import Params, load_params
-from tasks.registry import ServedModel
 
 if TYPE_CHECKING:
-    from tasks.drift import DriftCheck
+    from tasks.steps.drift import DriftCheck
 
 DRIFT_EVENT = "mlops.drift.detected"
 RETRAINING_DEPLOYMENT = "retraining/retraining"
@@ -98,7 +98,7 @@ def settings_of(params: Params) -> Any:
     """The drift check's settings: the ``monitor:`` keys of the same names."""
     from dataclasses import fields
 
-    from tasks.drift import DriftSettings
+    from tasks.steps.drift import DriftSettings
 
     return DriftSettings(**{f.name: getattr(params.monitor, f.name) for f in fields(DriftSettings)})
 
@@ -113,7 +113,7 @@ def column_kinds(served: ServedModel) -> tuple[list[str], list[str]]:
 def _from_log(
     root: Path, params: Params, served: ServedModel, folder: Path, now: datetime
 ) -> Current:
-    from tasks.inference_log import read_log
+    from tasks.adapters.inference_log import read_log
 
     m = params.monitor
     log_path = root / params.paths.inference_log
@@ -143,8 +143,8 @@ def _from_log(
 def _from_incoming(
     root: Path, params: Params, served: ServedModel, folder: Path, now: datetime
 ) -> Current:
-    from tasks.predict import model_inputs, score_frame
-    from tasks.validate import ValidationFailed
+    from tasks.steps.predict import model_inputs, score_frame
+    from tasks.steps.validate import ValidationFailed
 
     incoming = root / params.paths.incoming
     files = sorted(p for pattern in INCOMING_FILES for p in incoming.glob(pattern))
@@ -200,9 +200,9 @@ def read_current(
 def read_reference(root: Path, params: Params, served: ServedModel) -> pd.DataFrame:
     """The champion's own training data: the DVC version recorded on it, from the DVC cache or
     remote (never whatever ``data/`` holds now), read with the suite's types."""
-    from flows.stages import suite_path
-    from tasks import versioning
-    from tasks.expectations import declared_types, missing_values, scoring_suite
+    from tasks.adapters import versioning
+    from tasks.pipeline.gate import suite_path
+    from tasks.steps.expectations import declared_types, missing_values, scoring_suite
 
     md5 = served.data_md5
     if not md5:
@@ -249,7 +249,7 @@ def _bootstrap_noise(out: Any, metric: str, seed: int, samples: int = 200) -> fl
     """1.96 standard deviations of ``metric`` over bootstrap resamples of the labelled rows."""
     import numpy as np
 
-    from tasks.evaluate import compute_metrics
+    from tasks.steps.evaluate import compute_metrics
 
     rng = np.random.default_rng(seed)
     n = len(out.actual)
@@ -295,11 +295,11 @@ def judge(
 ) -> DriftCheck:
     """The drift check: per-column drift, prediction drift, quality on labelled rows,
     feature-attribution drift, and the verdict."""
-    from tasks import registry
-    from tasks.drift import attribution_drift, attributions, check_drift, quality_check
-    from tasks.evaluate import LOWER_IS_BETTER, compute_metrics, model_outputs, primary_metric
-    from tasks.ingest import TableSchema
-    from tasks.predict import model_inputs, score_frame
+    from tasks.adapters import registry
+    from tasks.steps.drift import attribution_drift, attributions, check_drift, quality_check
+    from tasks.steps.evaluate import LOWER_IS_BETTER, compute_metrics, model_outputs, primary_metric
+    from tasks.steps.ingest import TableSchema
+    from tasks.steps.predict import model_inputs, score_frame
 
     settings = settings_of(params)
     m = params.monitor
@@ -399,8 +399,8 @@ def record_check(
 ) -> tuple[str | None, str]:
     """result.json and report.html in the report folder, the MLflow run, the Evidently
     workspace; returns (MLflow run id, report link). MLflow down leaves the files."""
-    from tasks import tracking
-    from tasks.drift import add_to_workspace, save_html
+    from tasks.adapters import tracking
+    from tasks.steps.drift import add_to_workspace, save_html
 
     io.write_json(result, folder / "result.json")
     artifacts = {"": folder / "result.json"}
@@ -527,8 +527,8 @@ def _act(
     """On drift: history, the Prefect event, the action taken. Returns (action, retrain inline)."""
     from prefect.events import emit_event
 
-    from tasks import registry
-    from tasks.retraining import silenced_until
+    from tasks.adapters import registry
+    from tasks.steps.retraining import silenced_until
 
     events = registry.history(result.model_name)
     silence = silenced_until(events, now)
@@ -610,7 +610,8 @@ def monitoring_flow(
     MonitorFailed (the run ends Failed) when no verdict could be reached; nothing is retrained
     then.
     """
-    from tasks import notify, tracking
+    from tasks.adapters import tracking
+    from tasks.steps import notify
 
     root = Path(project).resolve()
     params = load_params(root / "params.yaml")

@@ -1,6 +1,6 @@
 """Drift-triggered retraining: the ``retraining`` flow the drift automation runs.
 
-Under the model's retraining lock it decides (tasks/retraining.py): silenced, in cooldown,
+Under the model's retraining lock it decides (tasks/steps/retraining.py): silenced, in cooldown,
 waiting for labels, or retrain. To retrain, it takes the labelled production rows from the
 inference log that no earlier retraining took, adds them to the training data (``retrain.data``:
 append, or a window of the newest rows), versions the result with DVC as a new data version of
@@ -21,9 +21,9 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from tasks import io
+from tasks.adapters import io
 from tasks.config import Params, load_params
-from tasks.retraining import Plan
+from tasks.steps.retraining import Plan
 
 
 @dataclass(frozen=True)
@@ -56,11 +56,11 @@ class Intake:
 def take_in_production_data(root: Path, params: Params, plan: Plan) -> Intake:
     """Labelled production rows newer than the last intake, added to ``ingest.path`` as a new
     DVC version (and pushed to the default remote)."""
-    from flows.stages import suite_path
-    from tasks import versioning
-    from tasks.expectations import missing_values
-    from tasks.inference_log import read_log
-    from tasks.retraining import combine, production_rows
+    from tasks.adapters import versioning
+    from tasks.adapters.inference_log import read_log
+    from tasks.pipeline.gate import suite_path
+    from tasks.steps.expectations import missing_values
+    from tasks.steps.retraining import combine, production_rows
 
     log = read_log(root / params.paths.inference_log, labelled_only=True)
     if plan.watermark is not None:
@@ -86,8 +86,8 @@ def take_in_production_data(root: Path, params: Params, plan: Plan) -> Intake:
 def retraining_plan(root: Path, params: Params, events: list[Any], now: datetime) -> Plan:
     """The decision on a drift event now, from the model's history and the labelled rows of
     the inference log since the drift began that no retraining took yet."""
-    from tasks.inference_log import read_log
-    from tasks.retraining import episode_start, not_taken, plan_retraining, watermark
+    from tasks.adapters.inference_log import read_log
+    from tasks.steps.retraining import episode_start, not_taken, plan_retraining, watermark
 
     log = root / params.paths.inference_log
     times: list[str] = []
@@ -110,7 +110,8 @@ def retraining_flow(project: str = ".", drift_report: str = "manual") -> Retrain
 
     from flows.monitoring import runbook_url
     from flows.training import training_flow
-    from tasks import notify, registry, tracking
+    from tasks.adapters import registry, tracking
+    from tasks.steps import notify
 
     root = Path(project).resolve()
     params = load_params(root / "params.yaml")

@@ -2,7 +2,7 @@
 
 DVC decides whether a stage must run (content hashes of its deps, params and outs, exactly as
 ``dvc repro`` would); a stage that runs is recorded in dvc.lock, so a later ``dvc repro`` or
-flow run finds it up to date. The flow only wires: each stage's work lives in flows/stages.py.
+flow run finds it up to date. The flow only wires: each stage's work lives in tasks/pipeline/.
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.promotion import promotion_markdown
-from flows.stages import STAGES, RunContext
-from tasks import io, tracking, versioning
+from tasks.adapters import io, tracking, versioning
 from tasks.config import Params, load_params, write_overrides
-from tasks.validate import ValidationFailed
+from tasks.pipeline.common import RunContext
+from tasks.pipeline.promotion import promotion_markdown
+from tasks.pipeline.stages import STAGES
+from tasks.steps.validate import ValidationFailed
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def run_stage(root: Path, name: str, params: Params, context: RunContext) -> Sta
         raise
     versioning.record_stage(root, name)
     if name == "train" and summary.get("trials"):
-        from tasks.tune import leaderboard_frame
+        from tasks.steps.tune import leaderboard_frame
 
         board = leaderboard_frame(io.read_json(root / params.paths.tuning))
         create_table_artifact(

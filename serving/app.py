@@ -128,7 +128,7 @@ class Service:
     """The scorers, the follower and the inference log behind one app."""
 
     def __init__(self, settings: Settings) -> None:
-        from tasks import inference_log, registry
+        from tasks.adapters import inference_log, registry
 
         self.settings = settings
         serve = settings.serve
@@ -173,7 +173,7 @@ class Service:
 
     def record(self, scored: Scored, parsed: Parsed, request_id: str, role: str, answered: bool,
                latency_ms: float | None) -> None:  # fmt: skip
-        from tasks.inference_log import Prediction, now
+        from tasks.adapters.inference_log import Prediction, now
 
         served = scored.served
         self.metrics.rows.labels(role, served.version).inc(parsed.rows)
@@ -490,7 +490,7 @@ def create_app(settings: Settings) -> Guard:
     async def feedback(request: Request) -> Response:
         import orjson
 
-        from tasks import inference_log
+        from tasks.adapters import inference_log
 
         try:
             body = await _read_body(request, serve.max_body_bytes)
@@ -528,9 +528,9 @@ def create_app(settings: Settings) -> Guard:
 
 def app_from_environment() -> Any:
     """The app for the project in ``MLOPS_PROJECT`` (for ``uvicorn --factory``, several workers)."""
-    from flows.runtime import apply_defaults, project_root
-    from tasks import tracking
+    from tasks.adapters import tracking
     from tasks.config import load_params
+    from tasks.runtime import apply_defaults, project_root
 
     apply_defaults()
     root = project_root(

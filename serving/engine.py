@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from serving.protocol import Parsed, frame_of
-from tasks.registry import ServedModel
+from tasks.adapters.registry import ServedModel
 
 logger = logging.getLogger("mlops.serving")
 
@@ -49,7 +49,7 @@ class Scored:
 
 def predict(served: ServedModel, batch: Sequence[Parsed]) -> tuple[list[Any], Any]:
     """Every row of ``batch`` scored in one call, by the rule batch runs use too."""
-    from tasks.predict import score_frame
+    from tasks.steps.predict import score_frame
 
     return score_frame(served, frame_of(batch, served.columns))
 
@@ -254,7 +254,7 @@ class Follower:
 
 def feedback_taker(log: Path, folder: Path) -> Callable[[], None]:
     """A poll step that loads label files dropped in ``folder`` into the inference log."""
-    from tasks import inference_log
+    from tasks.adapters import inference_log
 
     def take() -> None:
         if folder.is_dir():

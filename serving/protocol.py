@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from tasks.registry import Column
+from tasks.adapters.registry import Column
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 PARAMS = ("probabilities",)

@@ -80,7 +80,7 @@ class SplitParams(_Section):
 
 
 # ---------------------------------------------------------------------------------------------
-# The ``features`` section (used by tasks/features.py).
+# The ``features`` section (used by tasks/steps/features.py).
 
 
 PositiveShare = Annotated[float, Field(gt=0.0, lt=1.0)]
@@ -189,7 +189,7 @@ class FeaturesParams(_Section):
 
 
 # ---------------------------------------------------------------------------------------------
-# The ``models`` section (used by tasks/models.py).
+# The ``models`` section (used by tasks/steps/models.py).
 
 Family = Literal[
     "logistic_regression",
@@ -393,7 +393,9 @@ class MonitorParams(_Section):
     min_rows: int = Field(ge=1)
     sample_rows: int = Field(ge=0)
     seed: int
-    numerical_method: str  # an Evidently method name, checked below (tasks/drift.py lists them)
+    numerical_method: (
+        str  # an Evidently method name, checked below (tasks/drift_methods.py lists them)
+    )
     numerical_threshold: float = Field(gt=0.0)
     categorical_method: str
     categorical_threshold: float = Field(gt=0.0)
@@ -411,7 +413,7 @@ class MonitorParams(_Section):
 
     @model_validator(mode="after")
     def _methods_fit_their_kind(self) -> MonitorParams:
-        from tasks.drift import drift_method  # numpy and pandas only, not Evidently
+        from tasks.drift_methods import drift_method
 
         drift_method(self.numerical_method, "numerical")
         drift_method(self.categorical_method, "categorical")

@@ -28,7 +28,7 @@ def run(command: list[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedPro
 def make_project(base: Path) -> Path:
     """A new project: git repo with one commit, DVC with a folder remote, our pipeline files
     (the sandbox ``mlops simulate`` makes)."""
-    from flows.simulate import make_sandbox
+    from cli.simulate import make_sandbox
 
     return make_sandbox(REPO, base)
 
@@ -36,8 +36,8 @@ def make_project(base: Path) -> Path:
 def log_scored(root: Path, frame: Any, request_id: str, labelled: bool) -> None:
     """Score ``frame`` with the champion into a fresh inference log, as the endpoint would;
     with ``labelled`` the true labels (``purchased``) arrive as feedback."""
-    from tasks import inference_log, registry, tracking
-    from tasks.predict import model_inputs, score_frame
+    from tasks.adapters import inference_log, registry, tracking
+    from tasks.steps.predict import model_inputs, score_frame
 
     tracking.configure(root)
     log = root / "logs" / "inference.db"

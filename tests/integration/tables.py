@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from flows.cli import app
-from tasks import registry, tracking
+from cli.main import app
+from tasks.adapters import registry, tracking
 from tests import corpus
 
 
@@ -21,7 +21,7 @@ def invoke(args: list[str]) -> tuple[int, str]:
     file for the next (every later flow run failed on its first log line)."""
     import io
 
-    from flows import cli
+    from cli import main as cli
 
     buffer = io.StringIO()
     # Console.file falls back to the sys.stdout/sys.stderr of the moment when its own stream
@@ -106,11 +106,11 @@ def _served_predictions(project: Path, name: str, batch: Path) -> list[object]:
     import orjson
     import requests
 
-    from flows.stages import suite_path
     from serving.app import Settings
-    from tasks import io
+    from tasks.adapters import io
     from tasks.config import load_params
-    from tasks.expectations import declared_types, missing_values, scoring_suite
+    from tasks.pipeline.gate import suite_path
+    from tasks.steps.expectations import declared_types, missing_values, scoring_suite
     from tests.support import running
 
     params = load_params(project / "params.yaml")

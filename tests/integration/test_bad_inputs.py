@@ -14,11 +14,14 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from flows.stages import STAGES, RunContext, init_suite, validate
-from tasks import tracking, versioning
+from tasks.adapters import tracking, versioning
 from tasks.config import Params, load_params
-from tasks.generate import generate_sessions
-from tasks.validate import ValidationFailed
+from tasks.pipeline.common import RunContext
+from tasks.pipeline.gate import init_suite
+from tasks.pipeline.stages import STAGES
+from tasks.pipeline.validate import validate
+from tasks.steps.generate import generate_sessions
+from tasks.steps.validate import ValidationFailed
 from tests.support import make_project
 
 pytestmark = pytest.mark.integration

@@ -17,15 +17,15 @@ import psutil
 import pytest
 import requests
 
-from flows.stages import init_suite
-from tasks import inference_log, registry, tracking
+from tasks.adapters import inference_log, registry, tracking
 from tasks.config import load_params
-from tasks.generate import Drift, generate_sessions
-from tasks.ingest import ingest_table
-from tasks.predict import model_inputs, score_frame
-from tasks.split import split_frame
-from tasks.train import fit_pipeline
-from tasks.validate import ValidationFailed
+from tasks.pipeline.gate import init_suite
+from tasks.steps.generate import Drift, generate_sessions
+from tasks.steps.ingest import ingest_table
+from tasks.steps.predict import model_inputs, score_frame
+from tasks.steps.split import split_frame
+from tasks.steps.train import fit_pipeline
+from tasks.steps.validate import ValidationFailed
 from tests.integration.test_serving import register
 from tests.support import free_port, make_project
 
@@ -179,7 +179,7 @@ def test_mlops_serve_binds_loopback_needs_the_token_and_flushes_its_log_on_stop(
     before = log_rows(here)
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "flows.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "cli.main", "serve", "--port", str(port)],
             cwd=here, stdout=out, stderr=out, start_new_session=True,
             env=_environment(SERVING_TOKEN="t0ken-for-tests"),
         )  # fmt: skip
@@ -226,7 +226,7 @@ def test_mlops_deploy_serves_the_batch_deployment(here: Path, prefect_server: st
     rows.to_csv(here / "scheduled.csv", index=False)
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "flows.cli", "deploy"], cwd=here, stdout=out, stderr=out,
+            [sys.executable, "-m", "cli.main", "deploy"], cwd=here, stdout=out, stderr=out,
             start_new_session=True, env=_environment(PREFECT_API_URL=prefect_server),
         )  # fmt: skip
     try:

@@ -11,8 +11,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from flows.cli import app
-from tasks import tracking, versioning
+from cli.main import app
+from tasks.adapters import tracking, versioning
 from tasks.config import load_params
 
 pytestmark = pytest.mark.integration

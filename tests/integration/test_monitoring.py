@@ -32,9 +32,9 @@ def trained(
 ) -> Path:
     """A project with a champion trained on 4,000 generated rows (DVC-versioned and pushed)."""
     from flows.training import training_flow
-    from tasks import versioning
+    from tasks.adapters import versioning
     from tasks.config import write_overrides
-    from tasks.generate import generate_sessions
+    from tasks.steps.generate import generate_sessions
 
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     root = make_project(tmp_path_factory.mktemp("monitoring"))
@@ -64,14 +64,14 @@ def _set(root: Path, *overrides: str) -> None:
 
 
 def _versions(root: Path) -> dict[str, dict[str, str]]:
-    from tasks import registry, tracking
+    from tasks.adapters import registry, tracking
 
     tracking.configure(root)
     return registry.versions("customer-purchase")
 
 
 def _events(root: Path, kind: str) -> list[Any]:
-    from tasks import registry, tracking
+    from tasks.adapters import registry, tracking
 
     tracking.configure(root)
     return [e for e in registry.history("customer-purchase") if e.event == kind]
@@ -83,7 +83,7 @@ def test_a_window_like_the_training_data_is_healthy(
     import mlflow
 
     from flows.monitoring import monitoring_flow
-    from tasks.generate import generate_sessions
+    from tasks.steps.generate import generate_sessions
 
     log_scored(trained, generate_sessions(600, 101), "same", labelled=True)
     sent = len(receiver.received)
@@ -115,7 +115,7 @@ def test_a_tiny_window_is_insufficient_data_never_drift(
     trained: Path, receiver: WebhookReceiver
 ) -> None:
     from flows.monitoring import monitoring_flow
-    from tasks.generate import Drift, generate_sessions
+    from tasks.steps.generate import Drift, generate_sessions
 
     log_scored(trained, generate_sessions(37, 5, Drift(covariate=3.0)), "tiny", labelled=False)
     sent = len(receiver.received)
@@ -136,7 +136,7 @@ def test_concept_drift_alerts_retrains_through_the_gate_and_ten_events_train_onc
     more drift events inside the cooldown retrain nothing."""
     from flows.monitoring import monitoring_flow
     from flows.retraining import retraining_flow
-    from tasks.generate import Drift, generate_sessions
+    from tasks.steps.generate import Drift, generate_sessions
 
     _set(trained, "monitor.cooldown_minutes=60")
     before = _versions(trained)
@@ -184,7 +184,7 @@ def test_covariate_drift_inside_the_cooldown_alerts_without_retraining(
     trained: Path, receiver: WebhookReceiver
 ) -> None:
     from flows.monitoring import monitoring_flow
-    from tasks.generate import Drift, generate_sessions
+    from tasks.steps.generate import Drift, generate_sessions
 
     versions = _versions(trained)
     log_scored(trained, generate_sessions(600, 7, Drift(covariate=1.5)), "cov", labelled=True)
@@ -208,8 +208,8 @@ def test_a_monitor_that_crashes_is_failed_and_retrains_nothing(
     trained: Path, receiver: WebhookReceiver
 ) -> None:
     from flows.monitoring import MonitorFailed, monitoring_flow
-    from tasks import registry, tracking
-    from tasks.generate import Drift, generate_sessions
+    from tasks.adapters import registry, tracking
+    from tasks.steps.generate import Drift, generate_sessions
 
     tracking.configure(trained)
     champion = registry.alias_version("customer-purchase", "champion")

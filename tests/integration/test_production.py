@@ -357,8 +357,8 @@ def test_the_servers_refuse_anonymous_clients(stack: Stack) -> None:
 
 
 def test_train_serve_drift_and_retrain_on_the_stack(stack: Stack) -> None:
-    from tasks import inference_log
-    from tasks.generate import Drift, generate_sessions
+    from tasks.adapters import inference_log
+    from tasks.steps.generate import Drift, generate_sessions
 
     auth = stack.translation.values["PREFECT_AUTH_STRING"]
     # `mlops deploy --pool mlops` printed one line per deployment, all on the pool

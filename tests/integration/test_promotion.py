@@ -22,14 +22,14 @@ import pytest
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from flows import promotion
-from flows.cli import app
-from tasks import io, registry, tracking
+from cli.main import app
+from tasks.adapters import io, registry, tracking
 from tasks.config import Params, load_params
-from tasks.generate import Drift, generate_sessions
-from tasks.ingest import TableSchema, ingest_table
-from tasks.split import split_frame
-from tasks.train import fit_pipeline
+from tasks.pipeline import promotion
+from tasks.steps.generate import Drift, generate_sessions
+from tasks.steps.ingest import TableSchema, ingest_table
+from tasks.steps.split import split_frame
+from tasks.steps.train import fit_pipeline
 from tests.support import REPO, free_port
 
 pytestmark = pytest.mark.integration
@@ -351,7 +351,7 @@ def test_two_promotions_at_once_in_threads_move_the_alias_once(world: World) -> 
 PROMOTE_IN_A_PROCESS = """
 import sys
 from pathlib import Path
-from flows.promotion import promote
+from tasks.pipeline.promotion import promote
 from tasks import tracking
 from tasks.config import load_params
 root = Path.cwd()

@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from flows.stages import check_batch, profile_file
-from tasks import io
+from tasks.adapters import io
 from tasks.config import Params, dataset_overrides, load_params
+from tasks.pipeline.gate import check_batch, profile_file
 from tests import corpus
 from tests.integration.tables import train_and_score, train_cases
 from tests.support import REPO
@@ -66,7 +66,7 @@ def test_a_suite_profiled_from_a_file_accepts_that_file(
 def test_every_text_dialect_reads_as_the_plain_csv(
     files: dict[tuple[str, str], Path], table: corpus.Table, tmp_path: Path
 ) -> None:
-    from tasks.expectations import declared_types, missing_values
+    from tasks.steps.expectations import declared_types, missing_values
 
     read = {}
     for dialect in TEXT_DIALECTS:

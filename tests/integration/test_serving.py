@@ -20,13 +20,13 @@ import pytest
 import requests
 
 from serving.app import Settings
-from tasks import inference_log, registry, tracking
+from tasks.adapters import inference_log, registry, tracking
 from tasks.config import ServeParams, load_params
-from tasks.generate import Drift, generate_sessions
-from tasks.ingest import ingest_table
-from tasks.predict import score_frame
-from tasks.split import split_frame
-from tasks.train import fit_pipeline
+from tasks.steps.generate import Drift, generate_sessions
+from tasks.steps.ingest import ingest_table
+from tasks.steps.predict import score_frame
+from tasks.steps.split import split_frame
+from tasks.steps.train import fit_pipeline
 from tests.support import REPO, running
 
 pytestmark = pytest.mark.integration

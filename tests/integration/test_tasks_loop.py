@@ -93,10 +93,10 @@ def _records(rows: pd.DataFrame) -> list[dict[str, Any]]:
 def _loop(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Train, serve, batch-score, log labelled shifted rows, monitor and retrain; returns what
     the task-specific assertions need."""
-    from flows.cli import app as cli
+    from cli.main import app as cli
     from flows.monitoring import monitoring_flow
     from serving.app import Settings
-    from tasks import inference_log, io, registry, tracking
+    from tasks.adapters import inference_log, io, registry, tracking
     from tasks.config import load_params
     from tests.integration.test_serving import invoke
     from tests.support import running
@@ -205,7 +205,7 @@ def _loop(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[s
 
 
 def _retraining(root: Path, name: str) -> dict[str, Any]:
-    from tasks import io, registry, tracking
+    from tasks.adapters import io, registry, tracking
 
     tracking.configure(root)
     (retrain,) = [e for e in registry.history(name) if e.event == "retrain"]
@@ -305,8 +305,8 @@ def test_binary_goes_through_the_whole_loop(
 
 
 def _check_retraining(out: dict[str, Any], case: Case) -> None:
+    from tasks.adapters.io import read_table
     from tasks.config import load_params
-    from tasks.io import read_table
 
     root, shifted, table = out["root"], out["shifted"], out["table"]
     done = _retraining(root, case.name)

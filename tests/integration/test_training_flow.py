@@ -13,9 +13,9 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from flows.training import training_flow
-from tasks import tracking, versioning
+from tasks.adapters import tracking, versioning
 from tasks.config import load_params
-from tasks.generate import Drift, generate_sessions
+from tasks.steps.generate import Drift, generate_sessions
 from tests.support import make_project, run
 
 pytestmark = pytest.mark.integration
@@ -128,7 +128,7 @@ def test_flow_trains_registers_and_skips_unchanged_stages(
     ]
 
     # Rebuilt from its recorded data version (through DVC) and params: the same metrics.
-    from flows.reproduce import reproduce_version
+    from cli.reproduce import reproduce_version
 
     rebuilt = reproduce_version(project, "customer-purchase", "1")
     assert rebuilt.identical
@@ -213,7 +213,7 @@ def test_validation_failure_stops_the_flow_and_keeps_the_champion(
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-    from tasks.validate import ValidationFailed
+    from tasks.steps.validate import ValidationFailed
 
     data = add_generated_data(project)
     training_flow(project=str(project), overrides=FAST)

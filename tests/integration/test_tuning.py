@@ -11,13 +11,13 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from flows.training import training_flow
-from tasks import tracking
+from tasks.adapters import tracking
 from tasks.config import load_params
-from tasks.evaluate import primary_metric
-from tasks.generate import Drift, generate_sessions
-from tasks.ingest import ingest_table
-from tasks.split import split_frame
-from tasks.tune import TuneError, search
+from tasks.steps.evaluate import primary_metric
+from tasks.steps.generate import Drift, generate_sessions
+from tasks.steps.ingest import ingest_table
+from tasks.steps.split import split_frame
+from tasks.steps.tune import TuneError, search
 from tests.integration.test_training_flow import add_generated_data
 from tests.support import REPO
 

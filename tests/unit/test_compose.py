@@ -50,7 +50,7 @@ PLACEHOLDER = "change-me"
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|AUTH_STRING|KEY")
 # The exit code of docker/require-env.sh when it refuses: EX_CONFIG from sysexits.h.
 EX_CONFIG = 78
-# The telemetry switches (flows/runtime.py TELEMETRY_OFF holds the same list for the CLI).
+# The telemetry switches (tasks/runtime.py TELEMETRY_OFF holds the same list for the CLI).
 TELEMETRY = {
     "DO_NOT_TRACK": "1",
     "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -566,7 +566,7 @@ def test_worker_runs_a_process_work_pool() -> None:
 
 
 def test_telemetry_is_off_in_every_service_of_our_image() -> None:
-    from flows.runtime import TELEMETRY_OFF
+    from tasks.runtime import TELEMETRY_OFF
 
     assert TELEMETRY_OFF == TELEMETRY
     for name, service in services().items():
@@ -578,7 +578,7 @@ def test_mlops_commands_and_options_exist() -> None:
     """Each ``mlops`` command in the compose file is a real subcommand, with real options."""
     import typer.main
 
-    from flows.cli import app
+    from cli.main import app
 
     group = typer.main.get_command(app)
     used = []

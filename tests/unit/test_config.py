@@ -688,7 +688,7 @@ def test_dvc_templates_exist_in_the_typed_config() -> None:
 
 
 def test_dvc_stages_are_the_flow_stages() -> None:
-    from flows.stages import STAGES
+    from tasks.pipeline.stages import STAGES
 
     assert sorted(_dvc()["stages"]) == sorted(STAGES)
 

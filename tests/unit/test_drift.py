@@ -13,7 +13,7 @@ import pytest
 from scipy import stats
 from scipy.spatial import distance
 
-from tasks.drift import (
+from tasks.steps.drift import (
     AttributionDrift,
     ColumnDrift,
     DriftCheck,
@@ -28,7 +28,7 @@ from tasks.drift import (
     quality_check,
     save_html,
 )
-from tasks.generate import FEATURES, Drift, generate_sessions
+from tasks.steps.generate import FEATURES, Drift, generate_sessions
 
 NUMERICAL = list(FEATURES[:9])
 CATEGORICAL = list(FEATURES[9:])
@@ -317,7 +317,8 @@ def test_an_unknown_drift_method_lists_the_valid_ones() -> None:
 def test_the_method_table_matches_evidentlys_registry() -> None:
     from evidently.legacy.calculations.stattests.registry import _registered_stat_tests
 
-    from tasks.drift import _LEFT_OUT, _METHODS
+    from tasks.drift_methods import LEFT_OUT as _LEFT_OUT
+    from tasks.drift_methods import METHODS as _METHODS
 
     assert set(_METHODS) | set(_LEFT_OUT) == set(_registered_stat_tests)
     for name, method in _METHODS.items():
@@ -332,7 +333,8 @@ def test_the_table_decides_drift_as_evidently_does_even_at_the_threshold() -> No
     from evidently import ColumnType
     from evidently.legacy.calculations.stattests.registry import get_registered_stattest
 
-    from tasks.drift import _METHODS, _drifted
+    from tasks.drift_methods import METHODS as _METHODS
+    from tasks.steps.drift import _drifted
 
     rng = np.random.default_rng(4)
     samples = {

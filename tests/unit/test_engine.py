@@ -7,7 +7,7 @@ from typing import Any
 
 from serving.engine import CHALLENGER, CHAMPION, Follower, Scorer, canary_bucket, route
 from serving.protocol import Parsed
-from tasks.registry import Column, ServedModel
+from tasks.adapters.registry import Column, ServedModel
 
 
 class Constant:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from tasks.config import EvaluateParams
-from tasks.evaluate import (
+from tasks.steps.evaluate import (
     LOWER_IS_BETTER,
     EvaluationError,
     Outputs,
@@ -20,7 +20,7 @@ from tasks.evaluate import (
     evaluate_model,
     primary_metric,
 )
-from tasks.ingest import TableSchema
+from tasks.steps.ingest import TableSchema
 
 
 class FixedClassifier:

@@ -8,9 +8,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tasks import expectations
 from tasks.config import ValidateParams, load_params
-from tasks.expectations import (
+from tasks.steps import expectations
+from tasks.steps.expectations import (
     NUMBER,
     TEXT,
     column_types,
@@ -19,7 +19,7 @@ from tasks.expectations import (
     missing_values,
     profile_suite,
 )
-from tasks.ingest import TableSchema
+from tasks.steps.ingest import TableSchema
 
 PARAMS_FILE = Path(__file__).parents[2] / "params.yaml"
 

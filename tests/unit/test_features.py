@@ -22,9 +22,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import PowerTransformer, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from tasks import features
+from tasks.adapters.tracking import TRUSTED_TYPES
 from tasks.config import FeaturesParams, ImbalanceParams, apply_overrides, load_params, read_raw
-from tasks.features import (
+from tasks.steps import features
+from tasks.steps.features import (
     FEATURE_TRUSTED_TYPES,
     FeaturesError,
     TrainingRowsReport,
@@ -34,9 +35,8 @@ from tasks.features import (
     estimator_class_weight,
     prepare_training_rows,
 )
-from tasks.ingest import TableSchema
-from tasks.tracking import TRUSTED_TYPES
-from tasks.train import build_pipeline
+from tasks.steps.ingest import TableSchema
+from tasks.steps.train import build_pipeline
 
 REPO = Path(__file__).parents[2]
 PARAMS_FILE = REPO / "params.yaml"
@@ -1000,7 +1000,7 @@ def test_custom_transformers_pickle_by_their_module_path() -> None:
 
 def test_importing_the_params_models_does_not_import_scikit_learn() -> None:
     code = (
-        "import sys, tasks.features, tasks.models; "
+        "import sys, tasks.steps.features, tasks.steps.models; "
         "print(sorted(m for m in ('sklearn', 'pandas', 'scipy', 'optuna') if m in sys.modules))"
     )
     result = subprocess.run(

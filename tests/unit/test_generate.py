@@ -10,7 +10,7 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
-from tasks.generate import ID_COLUMN, TARGET, Drift, generate_sessions
+from tasks.steps.generate import ID_COLUMN, TARGET, Drift, generate_sessions
 
 EXPECTED_DTYPES = {
     "session_id": "int64",

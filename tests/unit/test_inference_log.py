@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks import inference_log
-from tasks.inference_log import FeedbackError, LogWriter, Prediction
+from tasks.adapters import inference_log
+from tasks.adapters.inference_log import FeedbackError, LogWriter, Prediction
 
 
 def prediction(request_id: str, rows: list[dict[str, object]], answered: bool = True) -> Prediction:

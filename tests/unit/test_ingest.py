@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from tasks.config import IngestParams, load_params
-from tasks.ingest import (
+from tasks.steps.ingest import (
     IngestError,
     TableSchema,
     detect_id_columns,

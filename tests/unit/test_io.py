@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks import io
-from tasks.io import TableReadError
+from tasks.adapters import io
+from tasks.adapters.io import TableReadError
 
 
 def _gzip(data: bytes) -> bytes:

@@ -16,8 +16,9 @@ from pydantic import ValidationError
 from sklearn.model_selection import ParameterSampler
 from threadpoolctl import threadpool_limits
 
+from tasks.adapters.tracking import TRUSTED_TYPES
 from tasks.config import FamilyParams, ModelsParams, RangeParams, load_params, read_raw
-from tasks.models import (
+from tasks.steps.models import (
     FAMILIES,
     MODEL_TRUSTED_TYPES,
     IntLogUniform,
@@ -28,7 +29,6 @@ from tasks.models import (
     make_estimator,
     suggest,
 )
-from tasks.tracking import TRUSTED_TYPES
 
 PARAMS_FILE = Path(__file__).parents[2] / "params.yaml"
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from tasks import notify
-from tasks.notify import Delivery
+from tasks.steps import notify
+from tasks.steps.notify import Delivery
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "T0AAA/B0BBB/s3cr3t-t0ken-xyz"

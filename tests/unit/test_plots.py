@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from tasks.config import EvaluateParams
-from tasks.evaluate import (
+from tasks.steps.evaluate import (
     Evaluation,
     EvaluationError,
     Outputs,
@@ -19,8 +19,8 @@ from tasks.evaluate import (
     importance_scoring,
     sklearn_scorer,
 )
-from tasks.ingest import TableSchema
-from tasks.plots import (
+from tasks.steps.ingest import TableSchema
+from tasks.steps.plots import (
     PlotError,
     calibration_figure,
     confusion_matrix_figure,

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tasks.config import BaselineParams, BootstrapParams, PromoteParams
-from tasks.evaluate import Outputs
-from tasks.promotion import PROMOTE, REFUSE, Rule, bootstrap_interval, decide
+from tasks.steps.evaluate import Outputs
+from tasks.steps.promotion import PROMOTE, REFUSE, Rule, bootstrap_interval, decide
 
 # Four positives, four negatives. The good scores rank every positive above every negative
 # (ROC AUC 1); the poor ones misorder 4 of the 16 pairs (ROC AUC 12/16 = 0.75).

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.stages import profile_file
-from tasks import io
+from tasks.adapters import io
+from tasks.adapters.io import ReadProblem, quarantine, read_batch
 from tasks.config import load_params
-from tasks.expectations import declared_types, missing_values
-from tasks.io import ReadProblem, quarantine, read_batch
+from tasks.pipeline.gate import profile_file
+from tasks.steps.expectations import declared_types, missing_values
 
 PARAMS_FILE = Path(__file__).parents[2] / "params.yaml"
 DECLARED = {"amount": "float64", "device": "str", "y": "float64"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.registry import Event, champion_chain
+from tasks.adapters.registry import Event, champion_chain
 
 
 def _event(kind: str, version: str | None, previous: str | None = None) -> Event:

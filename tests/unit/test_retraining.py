@@ -8,8 +8,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tasks.registry import Event
-from tasks.retraining import (
+from tasks.adapters.registry import Event
+from tasks.steps.retraining import (
     IntakeError,
     combine,
     cooldown_until,

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from tasks.config import SplitParams
-from tasks.ingest import TableSchema
-from tasks.split import SplitError, split_frame
+from tasks.steps.ingest import TableSchema
+from tasks.steps.split import SplitError, split_frame
 
 BINARY = TableSchema("y", "binary", ("x",), (), id_columns=("id",), classes=(0, 1))
 REGRESSION = TableSchema("y", "regression", ("x",), (), id_columns=("id",))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks import tracking
+from tasks.adapters import tracking
 
 
 def test_default_store_follows_the_project_even_after_mlflow_exported_it(

@@ -16,10 +16,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from tasks import io
+from tasks.adapters import io
 from tasks.config import Params, load_params
-from tasks.ingest import TableSchema
-from tasks.train import Fitted, build_pipeline, fit_pipeline
+from tasks.steps.ingest import TableSchema
+from tasks.steps.train import Fitted, build_pipeline, fit_pipeline
 
 PARAMS_FILE = Path(__file__).parents[2] / "params.yaml"
 # Small models keep the suite fast; the structure is the same as with the repo's values.

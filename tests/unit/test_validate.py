@@ -12,13 +12,15 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from flows import stages
-from tasks import io, tracking, validation
+from tasks.adapters import io, tracking, validation
+from tasks.adapters.io import ReadProblem
+from tasks.adapters.validation import ExpectationOutcome
 from tasks.config import load_params
-from tasks.expectations import profile_suite
-from tasks.ingest import TableSchema
-from tasks.io import ReadProblem
-from tasks.validate import (
+from tasks.pipeline import common, gate
+from tasks.pipeline import validate as validate_stage
+from tasks.steps.expectations import profile_suite
+from tasks.steps.ingest import TableSchema
+from tasks.steps.validate import (
     Failure,
     ValidationFailed,
     ValidationReport,
@@ -26,7 +28,6 @@ from tasks.validate import (
     check_columns,
     describe,
 )
-from tasks.validation import ExpectationOutcome
 
 PARAMS_FILE = Path(__file__).parents[2] / "params.yaml"
 
@@ -741,7 +742,7 @@ def test_an_exception_inside_great_expectations_is_a_failure(
         {"visits": [1, 3, 2, 5], "device": ["mobile", "desktop", "mobile", "tablet"]}
     ).assign(purchased=[0, 1, 0, 1])
     schema = TableSchema("purchased", "binary", ("visits",), ("device",), classes=(0, 1))
-    suite_file = stages.suite_path(tmp_path, params)
+    suite_file = gate.suite_path(tmp_path, params)
     io.write_json(profile_suite(frame, schema, suite_file.stem, params.validate_), suite_file)
     batch = tmp_path / params.ingest.path
     batch.parent.mkdir(parents=True)
@@ -752,7 +753,7 @@ def test_an_exception_inside_great_expectations_is_a_failure(
 
     monkeypatch.setattr(validation, "run_suite", boom)
 
-    read, report = stages.check_batch(tmp_path, batch, params)
+    read, report = gate.check_batch(tmp_path, batch, params)
 
     assert read is not None
     assert read["visits"].tolist() == [1.0, 3.0, 2.0, 5.0]
@@ -807,7 +808,7 @@ def test_the_verdict_stands_when_mlflow_cannot_record_it(
     params = load_params(tmp_path / "params.yaml")
     frame = pd.DataFrame({"visits": [1, 3, 2, 5], "purchased": [0, 1, 0, 1]})
     schema = TableSchema("purchased", "binary", ("visits",), (), classes=(0, 1))
-    suite_file = stages.suite_path(tmp_path, params)
+    suite_file = gate.suite_path(tmp_path, params)
     io.write_json(profile_suite(frame, schema, suite_file.stem, params.validate_), suite_file)
     batch = tmp_path / params.ingest.path
     batch.parent.mkdir(parents=True)
@@ -820,7 +821,7 @@ def test_the_verdict_stands_when_mlflow_cannot_record_it(
     monkeypatch.setattr(tracking, "configure", lambda root: "http://127.0.0.1:9")
 
     with pytest.raises(ValidationFailed) as failed:
-        stages.validate(tmp_path, params, stages.RunContext())
+        validate_stage.validate(tmp_path, params, common.RunContext())
 
     message = str(failed.value)
     assert "  FAIL customer-purchase.csv: file is empty (0 bytes)" in message
@@ -849,21 +850,21 @@ def _profiled(tmp_path: Path) -> tuple[Any, pd.DataFrame]:
     raw = tmp_path / params.ingest.path
     raw.parent.mkdir(parents=True)
     reference.to_csv(raw, index=False)
-    suite = stages.profile_file(raw, params)
-    io.write_json(suite, stages.suite_path(tmp_path, params))
+    suite = gate.profile_file(raw, params)
+    io.write_json(suite, gate.suite_path(tmp_path, params))
     return params, reference
 
 
 def _check(tmp_path: Path, params: Any, batch: pd.DataFrame) -> ValidationReport:
     path = tmp_path / "batch.csv"
     batch.to_csv(path, index=False)
-    _, report = stages.check_batch(tmp_path, path, params)
+    _, report = gate.check_batch(tmp_path, path, params)
     return report
 
 
 def test_the_reference_passes_its_own_suite_with_a_scale_rule(tmp_path: Path) -> None:
     params, reference = _profiled(tmp_path)
-    suite = io.read_json(stages.suite_path(tmp_path, params))
+    suite = io.read_json(gate.suite_path(tmp_path, params))
 
     assert [
         (e["kwargs"], e["severity"])
@@ -947,8 +948,8 @@ def test_a_reference_with_duplicated_rows_passes_its_own_suite(tmp_path: Path) -
     with_copies = pd.concat([reference, reference.iloc[:6]], ignore_index=True)
     raw = tmp_path / params.ingest.path
     with_copies.to_csv(raw, index=False)
-    suite = stages.profile_file(raw, params)
-    io.write_json(suite, stages.suite_path(tmp_path, params))
+    suite = gate.profile_file(raw, params)
+    io.write_json(suite, gate.suite_path(tmp_path, params))
 
     (compound,) = [e for e in suite["expectations"] if e["type"] == COMPOUND]
     assert compound["kwargs"]["mostly"] == 0.8181

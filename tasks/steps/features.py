@@ -15,7 +15,7 @@ Importing this module imports neither scikit-learn nor pandas: its params models
 typed config, which is parsed before any heavy library is needed. The custom transformers
 (:data:`TRANSFORMERS`) are therefore defined on first use, through the module's ``__getattr__``;
 they are still module-level names, which is how skops and pickle find them again
-(``tasks.features.OutlierClipper``).
+(``tasks.steps.features.OutlierClipper``).
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ if TYPE_CHECKING:
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
-    from tasks.ingest import TableSchema
+    from tasks.steps.ingest import TableSchema
 
 TRANSFORMERS = ("NullFractionDropper", "OutlierClipper", "SkewTransformer", "ColumnBinner")
 
-# Types a fitted preprocessor may hold beyond skops' own allow-list and tasks.tracking's
+# Types a fitted preprocessor may hold beyond skops' own allow-list and tasks.adapters.tracking's
 # TRUSTED_TYPES, for every option below (tests/unit/test_features.py checks the list is exact).
 FEATURE_TRUSTED_TYPES: tuple[str, ...] = (
     "functools.partial",
@@ -50,10 +50,10 @@ FEATURE_TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.feature_selection._univariate_selection.f_classif",
     "sklearn.feature_selection._univariate_selection.f_regression",
     "sklearn.tree._tree.Tree",
-    "tasks.features.ColumnBinner",
-    "tasks.features.NullFractionDropper",
-    "tasks.features.OutlierClipper",
-    "tasks.features.SkewTransformer",
+    "tasks.steps.features.ColumnBinner",
+    "tasks.steps.features.NullFractionDropper",
+    "tasks.steps.features.OutlierClipper",
+    "tasks.steps.features.SkewTransformer",
 )
 
 
@@ -289,7 +289,9 @@ def _define_transformers() -> dict[str, type[Any]]:
         "ColumnBinner": ColumnBinner,
     }
     for cls in classes.values():
-        cls.__qualname__ = cls.__name__  # pickle and skops look it up as tasks.features.<name>
+        cls.__qualname__ = (
+            cls.__name__
+        )  # pickle and skops look it up as tasks.steps.features.<name>
         cls.__module__ = __name__
     return classes
 

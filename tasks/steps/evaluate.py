@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from tasks.config import EvaluateParams, TaskKind
-from tasks.ingest import TableSchema
+from tasks.steps.ingest import TableSchema
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline

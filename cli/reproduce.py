@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks import io, registry, versioning
+from tasks.adapters import io, registry, versioning
 from tasks.config import load_params
 
 
@@ -49,7 +49,9 @@ def reproduce_version(root: Path, name: str, version: str) -> Reproduction:
     """Rebuild ``version`` of ``name`` in a scratch project and compare its metrics."""
     import mlflow
 
-    from flows.stages import STAGES, RunContext, suite_path
+    from tasks.pipeline.common import RunContext
+    from tasks.pipeline.gate import suite_path
+    from tasks.pipeline.stages import STAGES
 
     info = registry.version_info(name, version)
     tags = info.run_tags

@@ -14,8 +14,8 @@ import typer
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from tasks.adapters.registry import VersionInfo
     from tasks.config import Params
-    from tasks.registry import VersionInfo
 
 
 def _age(created: datetime) -> str:
@@ -27,9 +27,9 @@ def _age(created: datetime) -> str:
 
 
 def _connect() -> tuple[Path, Params, str]:
-    from flows.cli import _setup
-    from flows.promotion import model_name
-    from tasks import tracking
+    from cli.main import _setup
+    from tasks.adapters import tracking
+    from tasks.pipeline.promotion import model_name
 
     root, params = _setup()
     tracking.configure(root)
@@ -43,16 +43,16 @@ def _primary(info: VersionInfo) -> str:
 
 
 def _registry_errors() -> tuple[type[Exception], ...]:
-    from flows.promotion import PromotionError
-    from tasks.registry import RegistryError
+    from tasks.adapters.registry import RegistryError
+    from tasks.pipeline.promotion import PromotionError
 
     return (PromotionError, RegistryError)
 
 
 def status() -> None:
     """Champion and challenger, the last gate decision and drift check, versions left waiting."""
-    from flows.cli import console
-    from tasks import registry
+    from cli.main import console
+    from tasks.adapters import registry
 
     _, _, name = _connect()
     if not registry.model_exists(name):
@@ -110,7 +110,7 @@ def status() -> None:
 def _print_waiting(tags_by_version: dict[str, dict[str, str]], champion: str | None) -> None:
     """Versions pending approval, and orphans: registered after the last judged version but
     never judged (a run that stopped between register and promote)."""
-    from flows.cli import console
+    from cli.main import console
 
     judged = [int(v) for v, tags in tags_by_version.items() if "gate.decision" in tags]
     newest_judged = max([*judged, int(champion or 0)], default=0)
@@ -131,8 +131,8 @@ def _print_waiting(tags_by_version: dict[str, dict[str, str]], champion: str | N
 
 
 def _print_outcome(outcome: dict[str, object]) -> None:
-    from flows.cli import console
-    from flows.promotion import promotion_markdown
+    from cli.main import console
+    from tasks.pipeline.promotion import promotion_markdown
 
     style = "green" if outcome["champion_before"] != outcome["champion_after"] else "yellow"
     console.print(
@@ -150,8 +150,9 @@ def promote(
     reason: str = typer.Option("", help="Why (required with --force); recorded in the history."),
 ) -> None:
     """Judge VERSION against the champion with the gate and promote it if it passes."""
-    from flows.cli import _fail
-    from flows.promotion import promotion_flow, user_actor
+    from cli.main import _fail
+    from flows.promotion import promotion_flow
+    from tasks.pipeline.common import user_actor
 
     root, _, _ = _connect()
     try:
@@ -168,9 +169,9 @@ def approve(
     reason: str = typer.Option("", help="Recorded in the history."),
 ) -> None:
     """Approve a version that passed the gate and waits (register.require_approval)."""
-    from flows.cli import _fail
-    from flows.promotion import approve as do_approve
-    from flows.promotion import user_actor
+    from cli.main import _fail
+    from tasks.pipeline.common import user_actor
+    from tasks.pipeline.promotion import approve as do_approve
 
     root, params, _ = _connect()
     try:
@@ -185,9 +186,9 @@ def reject(
     reason: str = typer.Option(..., help="Why; recorded in the history."),
 ) -> None:
     """Reject a version pending approval; it is recorded as rejected and never promoted."""
-    from flows.cli import _fail
-    from flows.promotion import reject as do_reject
-    from flows.promotion import user_actor
+    from cli.main import _fail
+    from tasks.pipeline.common import user_actor
+    from tasks.pipeline.promotion import reject as do_reject
 
     _, params, _ = _connect()
     try:
@@ -201,9 +202,9 @@ def rollback(
     reason: str = typer.Option("", help="Why; recorded in the history."),
 ) -> None:
     """Put the previous champion back (one alias move, recorded)."""
-    from flows.cli import _fail
-    from flows.promotion import rollback as do_rollback
-    from flows.promotion import user_actor
+    from cli.main import _fail
+    from tasks.pipeline.common import user_actor
+    from tasks.pipeline.promotion import rollback as do_rollback
 
     root, params, _ = _connect()
     try:
@@ -215,8 +216,8 @@ def rollback(
 
 def history() -> None:
     """Every gate decision and alias move: time, event, versions, actor, reason."""
-    from flows.cli import console
-    from tasks import registry
+    from cli.main import console
+    from tasks.adapters import registry
 
     _, _, name = _connect()
     events = registry.history(name)
@@ -242,8 +243,8 @@ def history() -> None:
 
 def lineage(version: str = typer.Argument(..., help="A model version.")) -> None:
     """Where VERSION came from: data version (and how to fetch it), commit, params, run, trigger."""
-    from flows.cli import _fail, console
-    from tasks import registry
+    from cli.main import _fail, console
+    from tasks.adapters import registry
 
     _, _, name = _connect()
     try:
@@ -297,8 +298,8 @@ def lineage(version: str = typer.Argument(..., help="A model version.")) -> None
 
 def reproduce(version: str = typer.Argument(..., help="A model version.")) -> None:
     """Retrain VERSION from its DVC data version and params; print the metric differences."""
-    from flows.cli import _fail, _user_errors, console
-    from flows.reproduce import ReproduceError, reproduce_version
+    from cli.main import _fail, _user_errors, console
+    from cli.reproduce import ReproduceError, reproduce_version
 
     root, _, name = _connect()
     known: tuple[type[Exception], ...] = (*_registry_errors(), *_user_errors(), ReproduceError)

@@ -1,6 +1,6 @@
 """What a drift-triggered retraining does, as pure rules: whether to retrain now, and on what.
 
-The state lives in the model's history (tasks/registry.py): ``drift`` events written by the
+The state lives in the model's history (tasks/adapters/registry.py): ``drift`` events written by the
 monitor, ``retrain`` events written when a retraining starts, ``silence`` events written by
 ``mlops silence``, and the alias moves. No clock and no IO here: the caller passes ``now`` and
 the frames.
@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from tasks.registry import MOVES, Event
+from tasks.adapters.registry import MOVES, Event
 
 Action = Literal["retrain", "in cooldown", "waiting for labels", "silenced"]
 

@@ -1,7 +1,7 @@
 """The figures logged with a model: confusion matrix, ROC, precision-recall, calibration,
 permutation importance and residuals.
 
-Pure: arrays, :class:`~tasks.evaluate.Outputs` or frames in, matplotlib ``Figure`` objects out
+Pure: arrays, :class:`~tasks.steps.evaluate.Outputs` or frames in, matplotlib ``Figure`` objects out
 (no pyplot state, so safe in threads). Only :func:`save_figures` writes files. matplotlib and
 scikit-learn are imported inside the functions, so importing this module is cheap.
 """
@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from tasks.evaluate import Evaluation, Outputs, importance_scoring
-from tasks.ingest import TableSchema
+from tasks.steps.evaluate import Evaluation, Outputs, importance_scoring
+from tasks.steps.ingest import TableSchema
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tasks.io import ReadProblem, clip
-from tasks.validation import ExpectationOutcome
+from tasks.adapters.io import ReadProblem, clip
+from tasks.adapters.validation import ExpectationOutcome
 
 FAIL = "fail"
 WARN = "warn"

@@ -24,9 +24,9 @@ distances at 1,000 reference rows). Each method gives one kind of statistic:
   ``psi``, ``kl_div``, ``hellinger`` (numerical and categorical). A distance does not grow
   with the number of rows, which is why the monitor's defaults are distances.
 
-Refused (``_LEFT_OUT``): ``fisher_exact`` (needs equal row counts), ``empirical_mmd`` (an
-n x n kernel matrix), ``TVD`` (1,000 permutations in Python: about 20 s per column at 20,000
-rows) and the text-only methods.
+Refused (``tasks.drift_methods.LEFT_OUT``): ``fisher_exact`` (needs equal row counts),
+``empirical_mmd`` (an n x n kernel matrix), ``TVD`` (1,000 permutations in Python: about 20 s
+per column at 20,000 rows) and the text-only methods.
 
 Speed: each side is cut to a seeded random sample of at most ``sample_rows`` rows first; the
 guards, the tests and the ``summary`` all see those rows. Evidently's time is mostly its
@@ -45,52 +45,12 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 import pandas as pd
 
+from tasks.drift_methods import CATEGORICAL, METHODS, NUMERICAL, drift_method
+
 Verdict = Literal["healthy", "drift", "insufficient data"]
-Statistic = Literal["p_value", "distance"]
-NUMERICAL, CATEGORICAL = "numerical", "categorical"
 PREDICTION = "prediction"
 _Frame = TypeVar("_Frame", pd.DataFrame, pd.Series)
 _SUMMARY_TOP = 5
-
-
-@dataclass(frozen=True)
-class _Method:
-    statistic: Statistic
-    kinds: tuple[str, ...]
-    label: str  # Evidently's display name
-    at_threshold: bool  # does a value equal to the threshold count as drift (as Evidently says)
-
-
-_P: Statistic = "p_value"
-_D: Statistic = "distance"
-_NUM, _CAT, _BOTH = (NUMERICAL,), (CATEGORICAL,), (NUMERICAL, CATEGORICAL)
-# Evidently's registered methods (evidently.legacy.calculations.stattests), checked against its
-# registry by the unit tests; kept here so validating params does not import Evidently (14 s).
-_METHODS: dict[str, _Method] = {
-    "anderson": _Method(_P, _NUM, "Anderson-Darling", False),
-    "chisquare": _Method(_P, _CAT, "chi-square p_value", False),
-    "cramer_von_mises": _Method(_P, _NUM, "Cramer-von Mises", True),
-    "ed": _Method(_D, _NUM, "Energy-distance", False),
-    "es": _Method(_P, _NUM, "Epps-Singleton", False),
-    "g_test": _Method(_P, _CAT, "g_test", False),
-    "hellinger": _Method(_D, _BOTH, "Hellinger distance", True),
-    "jensenshannon": _Method(_D, _BOTH, "Jensen-Shannon distance", True),
-    "kl_div": _Method(_D, _BOTH, "Kullback-Leibler divergence", True),
-    "ks": _Method(_P, _NUM, "K-S p_value", True),
-    "mannw": _Method(_P, _NUM, "Mann-Whitney U-rank test", False),
-    "psi": _Method(_D, _BOTH, "PSI", True),
-    "t_test": _Method(_P, _NUM, "t_test", False),
-    "wasserstein": _Method(_D, _NUM, "Wasserstein distance (normed)", True),
-    "z": _Method(_P, _CAT, "Z-test p_value", False),
-}
-# Evidently's other methods, and why they are refused.
-_LEFT_OUT: dict[str, str] = {
-    "fisher_exact": "it needs the same number of rows on both sides",
-    "empirical_mmd": "it builds an n x n kernel matrix and permutes with an unseeded generator",
-    "TVD": "its permutation test takes about 20 s per column at 20,000 rows",
-    "perc_text_content_drift": "it is for text columns",
-    "abs_text_content_drift": "it is for text columns",
-}
 
 
 @dataclass(frozen=True)
@@ -243,32 +203,10 @@ class DriftCheck:
 # -- methods ---------------------------------------------------------------------------------
 
 
-def drift_method(name: str, kind: str | None = None) -> str:
-    """``"p_value"`` or ``"distance"``: the statistic Evidently's method ``name`` gives.
-    With ``kind`` ("numerical" or "categorical"), the method must also apply to that kind.
-    Raises ValueError naming the valid methods."""
-    method = _METHODS.get(name)
-    if method is None:
-        why = f"not supported: {_LEFT_OUT[name]}" if name in _LEFT_OUT else "unknown"
-        raise ValueError(
-            f"drift method {name!r} is {why}; valid methods: {', '.join(sorted(_METHODS))}"
-        )
-    if kind is not None:
-        if kind not in (NUMERICAL, CATEGORICAL):
-            raise ValueError(f"kind must be 'numerical' or 'categorical', got {kind!r}")
-        if kind not in method.kinds:
-            valid = sorted(n for n, m in _METHODS.items() if kind in m.kinds)
-            raise ValueError(
-                f"drift method {name!r} does not apply to {kind} columns; "
-                f"{kind} methods: {', '.join(valid)}"
-            )
-    return method.statistic
-
-
 def _drifted(method: str, value: float | None, threshold: float) -> bool | None:
     if value is None:
         return None
-    spec = _METHODS[method]
+    spec = METHODS[method]
     if value == threshold:
         return spec.at_threshold
     return value < threshold if spec.statistic == "p_value" else value > threshold
@@ -879,7 +817,7 @@ def _column_drift(
     method, threshold = _method_for(kind, settings)
     if is_prediction:
         threshold = settings.prediction_threshold
-    spec = _METHODS[method]
+    spec = METHODS[method]
     return ColumnDrift(
         column=column,
         kind=kind,

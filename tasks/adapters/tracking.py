@@ -1,4 +1,4 @@
-"""The MLflow adapter for runs: runs, datasets, logged models (tasks/registry.py: aliases).
+"""The MLflow adapter for runs: runs, datasets, logged models (tasks/adapters/registry.py: aliases).
 
 Nothing happens at import time; :func:`configure` is called at the edge (CLI, flow, stage) and
 picks the tracking URI: ``MLFLOW_TRACKING_URI`` when set, else SQLite in the project folder.

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from tasks.config import FeaturesParams, ModelsParams, TrainParams
-from tasks.ingest import TableSchema
+from tasks.steps.ingest import TableSchema
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -43,8 +43,8 @@ def build_pipeline(
     with ``models.<family>.fixed`` and ``hyperparams`` on top), in one Pipeline."""
     from sklearn.pipeline import Pipeline
 
-    from tasks.features import build_preprocessor, estimator_class_weight
-    from tasks.models import make_estimator
+    from tasks.steps.features import build_preprocessor, estimator_class_weight
+    from tasks.steps.models import make_estimator
 
     chosen = family or params.model
     fixed = dict(models.family(chosen).fixed)  # type: ignore[arg-type]
@@ -60,7 +60,7 @@ def training_rows(
     train: pd.DataFrame, schema: TableSchema, features: FeaturesParams, seed: int
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """The training split's rows after outlier-row removal and class sampling, and the counts."""
-    from tasks.features import prepare_training_rows
+    from tasks.steps.features import prepare_training_rows
 
     rows, report = prepare_training_rows(train, schema, features, seed)
     return rows, report.to_dict()
@@ -68,7 +68,7 @@ def training_rows(
 
 def describe_fit(model: Pipeline, rows: dict[str, int]) -> Fitted:
     """What the fitted preprocessing clipped and dropped, with the row counts."""
-    from tasks.features import clipped_counts, dropped_columns
+    from tasks.steps.features import clipped_counts, dropped_columns
 
     return Fitted(model, rows, clipped_counts(model), dropped_columns(model))
 

@@ -131,12 +131,12 @@ def simulate(source: Path, folder: Path, scenario: Scenario, echo: Any = print) 
 
     from flows.monitoring import MonitorFailed, monitoring_flow
     from flows.training import training_flow
-    from tasks import inference_log, io, registry, tracking, versioning
+    from tasks.adapters import inference_log, io, registry, tracking, versioning
     from tasks.config import load_params, write_overrides
-    from tasks.evaluate import compute_metrics, model_outputs, primary_metric
-    from tasks.generate import FEATURES, TARGET, Drift, generate_sessions
-    from tasks.ingest import TableSchema
-    from tasks.predict import model_inputs, score_frame
+    from tasks.steps.evaluate import compute_metrics, model_outputs, primary_metric
+    from tasks.steps.generate import FEATURES, TARGET, Drift, generate_sessions
+    from tasks.steps.ingest import TableSchema
+    from tasks.steps.predict import model_inputs, score_frame
 
     root = make_sandbox(source, folder)
     # the sandbox's own stores; no page to on-call from a simulation

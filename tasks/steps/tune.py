@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from tasks.config import Family, FeaturesParams, ModelsParams, TrainParams, TuneParams
-from tasks.evaluate import LOWER_IS_BETTER, compute_metrics, importance_scoring, model_outputs
-from tasks.ingest import TableSchema
-from tasks.train import build_pipeline
+from tasks.steps.evaluate import LOWER_IS_BETTER, compute_metrics, importance_scoring, model_outputs
+from tasks.steps.ingest import TableSchema
+from tasks.steps.train import build_pipeline
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -173,7 +173,7 @@ def _sklearn_search(job: _Search, family: Family, first_number: int) -> list[Tri
     import joblib
     from sklearn.model_selection import GridSearchCV, ParameterGrid, RandomizedSearchCV
 
-    from tasks.models import distributions, grid
+    from tasks.steps.models import distributions, grid
 
     train, schema, params, primary = job.train, job.schema, job.params, job.primary
 
@@ -278,7 +278,7 @@ def _optuna_search(job: _Search, family: Family, first_number: int) -> list[Tria
     )
     job = replace(job, client=None)  # the objective travels to the workers; the client stays
 
-    from tasks.models import suggest
+    from tasks.steps.models import suggest
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     family_params = job.models.family(family)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from tasks.config import SplitParams
-from tasks.ingest import TableSchema
+from tasks.steps.ingest import TableSchema
 
 
 class SplitError(ValueError):

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 FAMILIES: tuple[Family, ...] = get_args(Family)
 
 # Types a fitted model of any family holds beyond skops' own allow-list and
-# tasks.tracking.TRUSTED_TYPES (tests/unit/test_models.py checks the list is exact).
+# tasks.adapters.tracking.TRUSTED_TYPES (tests/unit/test_models.py checks the list is exact).
 # (knn: the neighbour index and its metric; trees and forests: their fitted trees.)
 MODEL_TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.metrics._dist_metrics.EuclideanDistance64",

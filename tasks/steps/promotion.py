@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from tasks.config import PromoteParams
-from tasks.evaluate import LOWER_IS_BETTER, Outputs, compute_metrics
+from tasks.steps.evaluate import LOWER_IS_BETTER, Outputs, compute_metrics
 
 PROMOTE = "promote"
 REFUSE = "refuse"

@@ -41,8 +41,8 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 def _setup() -> tuple[Path, Params]:
     """Apply runtime defaults, find the project and read its params once."""
-    from flows.runtime import ProjectNotFound, apply_defaults, project_root
     from tasks.config import ConfigError, load_params
+    from tasks.runtime import ProjectNotFound, apply_defaults, project_root
 
     apply_defaults()
     try:
@@ -53,13 +53,13 @@ def _setup() -> tuple[Path, Params]:
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
+    from tasks.adapters.io import TableReadError
+    from tasks.adapters.versioning import VersioningError
     from tasks.config import ConfigError
-    from tasks.evaluate import EvaluationError
-    from tasks.ingest import IngestError
-    from tasks.io import TableReadError
-    from tasks.split import SplitError
-    from tasks.validate import ValidationFailed
-    from tasks.versioning import VersioningError
+    from tasks.steps.evaluate import EvaluationError
+    from tasks.steps.ingest import IngestError
+    from tasks.steps.split import SplitError
+    from tasks.steps.validate import ValidationFailed
 
     return (
         ConfigError,
@@ -119,7 +119,7 @@ def _print_result(result: dict[str, Any]) -> None:
 
 
 def _print_champion(model_name: str, primary: str) -> None:
-    from tasks import registry
+    from tasks.adapters import registry
 
     version = registry.alias_version(model_name, registry.CHAMPION)
     if version is None:
@@ -149,7 +149,7 @@ def _print_champion(model_name: str, primary: str) -> None:
 
 def _take_in(root: Path, source: Path, raw_dir: Path) -> Path:
     """Copy ``source`` into the raw data folder (unless it is there) and version it with DVC."""
-    from tasks import versioning
+    from tasks.adapters import versioning
 
     source = source.resolve()
     if not source.is_file():
@@ -207,8 +207,8 @@ def train(
 def _take_in_dataset(root: Path, params: Params, data: Path, target: str, task: str) -> list[str]:
     """Copy ``data`` into its data set's folder, version it, and return the overrides that
     make that data set (new or known) the active one."""
+    from tasks.adapters.io import TableReadError, table_format
     from tasks.config import dataset_name, dataset_overrides
-    from tasks.io import TableReadError, table_format
 
     try:
         table_format(data)
@@ -242,7 +242,7 @@ def demo() -> None:
 
 
 def _write_generated(path: Path, rows: int, seed: int, covariate: float, concept: float) -> None:
-    from tasks.generate import Drift, generate_sessions
+    from tasks.steps.generate import Drift, generate_sessions
 
     frame = generate_sessions(rows, seed, Drift(covariate=covariate, concept=concept))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -259,7 +259,7 @@ def data_generate(
     concept: float = typer.Option(0.0, min=0.0, max=1.0, help="Concept drift strength."),
 ) -> None:
     """Write a batch of generated sessions, optionally drifted (a production batch)."""
-    from flows.runtime import apply_defaults
+    from tasks.runtime import apply_defaults
 
     apply_defaults()
     _write_generated(out, rows, seed, covariate, concept)
@@ -274,7 +274,7 @@ def expectations_init(
 ) -> None:
     """Profile the reference (training) data into the suite gx/expectations/<name>.json."""
     root, params = _setup()
-    from flows.stages import init_suite, suite_path
+    from tasks.pipeline.gate import init_suite, suite_path
 
     existing = suite_path(root, params)
     if existing.is_file() and not force:
@@ -296,7 +296,7 @@ def validate(
 ) -> None:
     """Validate any file against the data set's suite and print the report (exit 1 if it fails)."""
     root, params = _setup()
-    from flows.stages import check_batch, suite_path
+    from tasks.pipeline.gate import check_batch, suite_path
 
     if not suite_path(root, params).is_file():
         raise _fail(f"no suite at {suite_path(root, params)}: run `mlops expectations init`")
@@ -318,7 +318,7 @@ def _ui_commands(
 ) -> dict[str, list[str]]:
     """The command of each local UI: MLflow on the tracking store, Prefect's server (only when
     PREFECT_API_URL does not name one already), Evidently on the project's workspace."""
-    from tasks.tracking import default_tracking_uri
+    from tasks.adapters.tracking import default_tracking_uri
 
     bin_dir = Path(sys.executable).parent
     commands: dict[str, list[str]] = {}
@@ -459,8 +459,8 @@ def simulate(
     root, _ = _setup()
     from datetime import UTC, datetime
 
-    from flows.simulate import Scenario, format_summary
-    from flows.simulate import simulate as run_simulation
+    from cli.simulate import Scenario, format_summary
+    from cli.simulate import simulate as run_simulation
 
     if onset > batches:
         raise _fail(f"--onset {onset} is after the last batch ({batches})")
@@ -490,9 +490,9 @@ def silence(
     root, params = _setup()
     from datetime import UTC, datetime, timedelta
 
-    from flows.promotion import user_actor
-    from tasks import registry, tracking
-    from tasks.retraining import stamp
+    from tasks.adapters import registry, tracking
+    from tasks.pipeline.common import user_actor
+    from tasks.steps.retraining import stamp
 
     tracking.configure(root)
     name = params.register_.resolved_model_name(params.ingest.path)
@@ -525,8 +525,8 @@ def predict(
     """Validate a batch, score it with the champion, write the predictions and record the run."""
     root, _ = _setup()
     from flows.batch import batch_predict_flow
-    from tasks.predict import ScoringError
-    from tasks.registry import RegistryError
+    from tasks.adapters.registry import RegistryError
+    from tasks.steps.predict import ScoringError
 
     refused: tuple[type[Exception], ...] = (*_user_errors(), ScoringError, RegistryError)
     try:
@@ -599,7 +599,7 @@ def serve(
     import uvicorn
 
     from serving.app import Settings, create_app, log_config
-    from tasks import tracking
+    from tasks.adapters import tracking
 
     tracking.configure(root)
     settings = Settings.from_project(root, params)
@@ -625,7 +625,7 @@ def serve(
                 timeout_graceful_shutdown=10)  # fmt: skip
 
 
-from flows import registry_cli  # noqa: E402  (registers its commands on ``app``)
+from cli import registry as registry_cli  # noqa: E402  (registers its commands on ``app``)
 
 registry_cli.register(app)
 

@@ -17,7 +17,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from tasks.config import ValidateParams
-from tasks.ingest import TableSchema
+from tasks.steps.ingest import TableSchema
 
 NUMBER = "float64"
 TEXT = "str"
@@ -51,7 +51,7 @@ def missing_values(suite: dict[str, Any]) -> tuple[str, ...]:
 
 def _numbers(values: pd.Series) -> pd.Series:
     """Which text cells are numbers (``True``/``False`` count as 1 and 0, as when read)."""
-    from tasks.io import BOOLEANS
+    from tasks.adapters.io import BOOLEANS
 
     return pd.to_numeric(values.replace(BOOLEANS), errors="coerce").notna()
 
@@ -105,7 +105,7 @@ def column_types(
 
 
 # Checks about the table as a training set, not about each row: a batch to score may be small,
-# its column set is checked by our own schema check (tasks/validate.check_columns), and rows
+# its column set is checked by our own schema check (tasks/steps/validate.check_columns), and rows
 # that repeat each other's features are ordinary there (two visitors alike; without the target,
 # a real table's rows repeat far more often than with it).
 _TRAINING_ONLY = frozenset(

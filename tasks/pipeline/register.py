@@ -1,0 +1,133 @@
+"""The ``register`` stage of dvc.yaml."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tasks.adapters import io
+from tasks.config import Params
+
+if TYPE_CHECKING:
+    pass
+
+from tasks.pipeline.common import RunContext, Summary, load_schema, path_in
+
+
+def register(root: Path, params: Params, context: RunContext) -> Summary:
+    """Log the run to MLflow and register the model; new versions are challengers."""
+    from tasks.adapters import registry, tracking, versioning
+    from tasks.steps.evaluate import primary_metric
+    from tasks.steps.features import FEATURE_TRUSTED_TYPES
+    from tasks.steps.models import MODEL_TRUSTED_TYPES
+
+    schema = load_schema(root, params)
+    metrics = io.read_json(path_in(root, params.paths.metrics))
+    validation = io.read_json(path_in(root, params.paths.validation))
+    model = io.load_model(path_in(root, params.paths.model))
+    tuning = io.read_json(path_in(root, params.paths.tuning))
+    train_frame = io.read_frame(path_in(root, params.paths.train))
+    data_path = path_in(root, params.ingest.path)
+    md5, tracked = versioning.data_version(root, data_path)
+    primary = primary_metric(params.evaluate, schema.task)
+    tracking.configure(root)
+    model_name = params.register_.resolved_model_name(params.ingest.path)
+    # The same model bytes from the same data: the version that holds them is the answer.
+    fingerprint = hashlib.sha256(
+        path_in(root, params.paths.model).read_bytes() + md5.encode()
+    ).hexdigest()[:32]
+    existing = tracking.find_version(model_name, fingerprint)
+    if existing is not None:
+        io.write_json(
+            {**existing.to_dict(), "data_md5": md5}, path_in(root, params.paths.registration)
+        )
+        return {"model": model_name, "version": existing.version, "reused": True}
+    experiment_id = tracking.ensure_experiment(
+        params.register_.resolved_experiment(params.ingest.path), root
+    )
+    features = list(schema.features)
+    commit = versioning.git_commit(root)
+    params_text = (root / "params.yaml").read_text(encoding="utf-8")
+    params_hash = hashlib.sha256(params_text.encode()).hexdigest()
+    tags = {
+        "data.path": params.ingest.path,
+        "data.dvc_md5": md5,
+        "data.dvc_tracked": str(tracked).lower(),
+        "git.commit": commit,
+        "git.dirty": str(versioning.git_is_dirty(root)).lower(),
+        "prefect.flow_run_id": context.flow_run_id or "",
+        "orchestrator": context.orchestrator,
+        "trigger": context.trigger,
+        "trigger.drift_report": context.drift_report or "",
+        "params.sha256": params_hash,
+        "task": schema.task,
+        "model.family": tuning["family"],
+        "tune.method": tuning["method"],
+        "tune.trials": str(len(tuning["trials"])),
+        "primary_metric": primary,
+        "validation.success": str(validation["success"]).lower(),
+        "validation.suite": str(validation["suite"]),
+        "validation.warnings": str(sum(f["severity"] == "warn" for f in validation["failures"])),
+    }
+    registration = tracking.log_training_run(
+        experiment_id=experiment_id,
+        run_name=(
+            f"{tuning['family']}-{md5[:8]}"
+            if tuning["method"] == "none"
+            else f"tune-{tuning['method']}-{tuning['family']}-{md5[:8]}"
+        ),
+        params=tracking.flatten(
+            {
+                **params.model_dump(by_alias=True, exclude={"paths", "models"}),
+                # the chosen family's own hyperparameters only: the other eight are noise here
+                "models": {tuning["family"]: params.models.family(tuning["family"]).model_dump()},
+                **({"best": tuning["best_params"]} if tuning["method"] != "none" else {}),
+            }
+        ),
+        metrics={
+            **{
+                f"{split_name}_{name}": value
+                for split_name in ("valid", "test")
+                for name, value in metrics[split_name].items()
+            },
+            **{f"train_{k}": float(v) for k, v in tuning["training"]["rows"].items()},
+            "train_clipped_values": float(sum(tuning["training"]["clipped_values"].values())),
+            "train_dropped_columns": float(len(tuning["training"]["dropped_columns"])),
+        },
+        tags=tags,
+        model=model,
+        example=train_frame[features].head(params.register_.input_example_rows),
+        dataset=train_frame[[*features, schema.target]],
+        dataset_source=str(data_path.resolve()),
+        dataset_name=f"{data_path.name}@{md5[:8]}",
+        target=schema.target,
+        model_name=model_name,
+        version_tags={
+            "fingerprint": fingerprint,
+            "data.path": params.ingest.path,
+            "data.dvc_md5": md5,
+            "git.commit": commit,
+            "params.sha256": params_hash,
+            "validation.success": tags["validation.success"],
+            "validation.suite": tags["validation.suite"],
+            "trigger": context.trigger,
+            "trigger.drift_report": context.drift_report or "",
+        },
+        trials=tuning["trials"],
+        primary=primary,
+        trusted_types=(*FEATURE_TRUSTED_TYPES, *MODEL_TRUSTED_TYPES),
+        artifacts={
+            "config": root / "params.yaml",
+            "tuning": path_in(root, params.paths.tuning),
+            "plots": path_in(root, params.paths.plots),
+            "reports": path_in(root, params.paths.metrics),
+            "validation": path_in(root, params.paths.validation),
+            "data": path_in(root, params.paths.schema_),
+        },
+    )
+    # A new version is the challenger; only the promote stage's gate can make it champion.
+    registry.move_alias(registration.model_name, registry.CHALLENGER, registration.version)
+    record = {**registration.to_dict(), "aliases": [registry.CHALLENGER], "data_md5": md5}
+    io.write_json(record, path_in(root, params.paths.registration))
+    return {"model": registration.model_name, "version": registration.version}
