@@ -39,10 +39,11 @@ test: setup lint audit ## Lint, type-check, audit the lock and run every test (T
 audit: setup ## Known vulnerabilities with a fixed release in uv.lock fail (pip-audit)
 	$(BIN)/python .ci/audit.py --uv "$(UV)"
 
-lint: setup ## ruff (lint + format check) and mypy over tasks/ and flows/
+lint: setup ## ruff (lint + format check), mypy, and the import contracts (layers, cycles, one adapter per library)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 format: setup ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .

@@ -13,7 +13,7 @@ Variants, each timed from DataFrames to a result (Evidently imported beforehand)
 - **Evidently default**: ``Report([DataDriftPreset()])`` on all rows, methods left to
   Evidently (``ValueDrift(method=None)`` for each column: Wasserstein / Jensen-Shannon above
   1,000 rows), no sampling;
-- **monitor (sampled)**: ``tasks.steps.drift.check_drift`` with the default ``DriftSettings``
+- **monitor (sampled)**: ``tasks.adapters.evidently.check_drift`` with the default ``DriftSettings``
   (at most 50,000 sampled rows per side);
 - **monitor, full data**: the same methods and thresholds on all rows (``sample_rows=0``);
   the run the sampled verdicts are compared with;
@@ -42,7 +42,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tasks.steps.drift import DriftSettings, check_drift
+from tasks.adapters.evidently import check_drift
+from tasks.steps.drift import DriftSettings
 from tasks.steps.generate import FEATURES, Drift, generate_sessions
 from tests.support import REPO
 

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from cli.common import console, errors, fail, setup, user_errors
 
 if TYPE_CHECKING:
     from tasks.config import Params
@@ -28,48 +29,7 @@ data_app = typer.Typer(help="Generate the embedded example data.", no_args_is_he
 app.add_typer(data_app, name="data")
 expectations_app = typer.Typer(help="Great Expectations suites.", no_args_is_help=True)
 app.add_typer(expectations_app, name="expectations")
-console = Console()
-errors = Console(stderr=True)
-
 SET_HELP = "Override a param as stage.key=value (same keys as `dvc exp run -S`); repeatable."
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
-
-
-def _setup() -> tuple[Path, Params]:
-    """Apply runtime defaults, find the project and read its params once."""
-    from tasks.config import ConfigError, load_params
-    from tasks.runtime import ProjectNotFound, apply_defaults, project_root
-
-    apply_defaults()
-    try:
-        root = project_root()
-        return root, load_params(root / "params.yaml")
-    except (ProjectNotFound, ConfigError) as error:
-        raise _fail(str(error)) from None
-
-
-def _user_errors() -> tuple[type[Exception], ...]:
-    from tasks.adapters.io import TableReadError
-    from tasks.adapters.versioning import VersioningError
-    from tasks.config import ConfigError
-    from tasks.steps.evaluate import EvaluationError
-    from tasks.steps.ingest import IngestError
-    from tasks.steps.split import SplitError
-    from tasks.steps.validate import ValidationFailed
-
-    return (
-        ConfigError,
-        IngestError,
-        TableReadError,
-        SplitError,
-        ValidationFailed,
-        EvaluationError,
-        VersioningError,
-    )
 
 
 def _quoted(value: str) -> str:
@@ -84,12 +44,12 @@ def _run_training(root: Path, overrides: list[str], trigger: str = "manual") -> 
     try:  # fail fast, before Prefect starts: the same validation the flow applies
         load_params(root / "params.yaml", overrides)
     except ConfigError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
 
     try:
         result = training_flow(project=str(root), overrides=overrides, trigger=trigger)
-    except _user_errors() as error:
-        raise _fail(str(error)) from None
+    except user_errors() as error:
+        raise fail(str(error)) from None
     return result.to_dict()
 
 
@@ -153,7 +113,7 @@ def _take_in(root: Path, source: Path, raw_dir: Path) -> Path:
 
     source = source.resolve()
     if not source.is_file():
-        raise _fail(f"{source}: file not found")
+        raise fail(f"{source}: file not found")
     inside = raw_dir.resolve() in source.parents
     destination = source if inside else raw_dir / source.name
     if not inside:
@@ -165,7 +125,7 @@ def _take_in(root: Path, source: Path, raw_dir: Path) -> Path:
         md5 = versioning.add_data(root, destination)
         pushed = versioning.push_data(root, destination)
     except versioning.VersioningError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     where = "pushed to the DVC remote" if pushed else "no DVC remote configured"
     console.print(f"data: {destination.relative_to(root)} md5 {md5} ({where})")
     return destination
@@ -184,22 +144,22 @@ def train(
     set_: list[str] = typer.Option([], "--set", "-S", help=SET_HELP),
 ) -> None:
     """Run the training flow; with --data, on any table (taken in as a data set of its own)."""
-    root, params = _setup()
+    root, params = setup()
     overrides = list(set_)
     if data is not None:
         if dataset is not None:
-            raise _fail("--data names its data set itself (after the file); drop --dataset")
+            raise fail("--data names its data set itself (after the file); drop --dataset")
         if not target:
-            raise _fail("--target is required with --data")
+            raise fail("--target is required with --data")
         overrides = [*_take_in_dataset(root, params, data, target, task), *overrides]
     elif target or task != "auto":
-        raise _fail(
+        raise fail(
             "--target and --task go with --data; otherwise use --set datasets.<name>.target=..."
         )
     elif dataset is not None:
         if dataset not in params.datasets:
             known = ", ".join(sorted(params.datasets)) or "none"
-            raise _fail(f"no data set '{dataset}' in params.yaml (data sets: {known})")
+            raise fail(f"no data set '{dataset}' in params.yaml (data sets: {known})")
         overrides = [f"dataset={dataset}", *overrides]
     _print_result(_run_training(root, overrides))
 
@@ -213,11 +173,11 @@ def _take_in_dataset(root: Path, params: Params, data: Path, target: str, task: 
     try:
         table_format(data)
     except TableReadError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     name = dataset_name(data.name)
     known = params.datasets.get(name)
     if known is not None and known.file != data.name:
-        raise _fail(
+        raise fail(
             f"data set '{name}' already holds {known.file}; rename {data.name} or train it "
             f"as another data set"
         )
@@ -231,7 +191,7 @@ def _take_in_dataset(root: Path, params: Params, data: Path, target: str, task: 
 @app.command()
 def demo() -> None:
     """Generate the example data, version it with DVC, train, register and print the champion."""
-    root, params = _setup()
+    root, params = setup()
     data_path = root / params.generate.path
     if not data_path.is_file():
         _write_generated(data_path, params.generate.rows, params.generate.seed, 0.0, 0.0)
@@ -273,16 +233,16 @@ def expectations_init(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing suite."),
 ) -> None:
     """Profile the reference (training) data into the suite gx/expectations/<name>.json."""
-    root, params = _setup()
+    root, params = setup()
     from tasks.pipeline.gate import init_suite, suite_path
 
     existing = suite_path(root, params)
     if existing.is_file() and not force:
-        raise _fail(f"{existing.relative_to(root)} exists; --force overwrites it")
+        raise fail(f"{existing.relative_to(root)} exists; --force overwrites it")
     try:
         path = init_suite(root, params, data.resolve() if data else None)
-    except _user_errors() as error:
-        raise _fail(str(error)) from None
+    except user_errors() as error:
+        raise fail(str(error)) from None
     suite = json.loads(path.read_text())
     console.print(
         f"wrote {path.relative_to(root)}: {len(suite['expectations'])} expectations over "
@@ -295,11 +255,11 @@ def validate(
     path: Path = typer.Argument(..., help="A CSV or Parquet file to validate."),
 ) -> None:
     """Validate any file against the data set's suite and print the report (exit 1 if it fails)."""
-    root, params = _setup()
+    root, params = setup()
     from tasks.pipeline.gate import check_batch, suite_path
 
     if not suite_path(root, params).is_file():
-        raise _fail(f"no suite at {suite_path(root, params)}: run `mlops expectations init`")
+        raise fail(f"no suite at {suite_path(root, params)}: run `mlops expectations init`")
     _, report = check_batch(root, path.resolve(), params)
     style = "green" if report.success else "bold red"
     lines = report.summary().splitlines()
@@ -356,15 +316,15 @@ def ui(
     import signal
     import time
 
-    root, params = _setup()
+    root, params = setup()
     unknown = sorted(set(only) - set(UI_SERVICES))
     if unknown:
-        raise _fail(f"--only {', '.join(unknown)}: choose from {', '.join(UI_SERVICES)}")
+        raise fail(f"--only {', '.join(unknown)}: choose from {', '.join(UI_SERVICES)}")
     ports = {"mlflow": port, "prefect": prefect_port, "evidently": evidently_port}
     commands = _ui_commands(root, params, host, ports, workers)
     chosen = {k: v for k, v in commands.items() if not only or k in only}
     if not chosen:
-        raise _fail("no UI to start")
+        raise fail("no UI to start")
     env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
     processes = {}
     for name, command in chosen.items():
@@ -401,7 +361,7 @@ def monitor(
 ) -> None:
     """Check production data for drift against the champion's training data (one verdict:
     healthy, drift, insufficient data or failed; exit 1 only when failed)."""
-    root, _ = _setup()
+    root, _ = setup()
     from flows.monitoring import MonitorFailed, monitoring_flow
 
     try:
@@ -456,18 +416,18 @@ def simulate(
 ) -> None:
     """Run the closed loop on generated data in a sandbox project: production batches, drift
     from --onset, delayed labels, the real monitoring, retraining and gate; print a timeline."""
-    root, _ = _setup()
+    root, _ = setup()
     from datetime import UTC, datetime
 
     from cli.simulate import Scenario, format_summary
     from cli.simulate import simulate as run_simulation
 
     if onset > batches:
-        raise _fail(f"--onset {onset} is after the last batch ({batches})")
+        raise fail(f"--onset {onset} is after the last batch ({batches})")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = (workdir or root / ".mlops" / "simulations" / stamp).resolve()
     if folder.exists() and any(folder.iterdir()):
-        raise _fail(f"{folder} is not empty")
+        raise fail(f"{folder} is not empty")
     scenario = Scenario(batches, onset, label_delay, batch_rows, covariate, concept,
                         training_rows, seed)  # fmt: skip
 
@@ -487,7 +447,7 @@ def silence(
 ) -> None:
     """Suppress drift alerts and drift-triggered retraining for a while (checks still run and
     are recorded)."""
-    root, params = _setup()
+    root, params = setup()
     from datetime import UTC, datetime, timedelta
 
     from tasks.adapters import registry, tracking
@@ -497,7 +457,7 @@ def silence(
     tracking.configure(root)
     name = params.register_.resolved_model_name(params.ingest.path)
     if not registry.model_exists(name):
-        raise _fail(f"no registered model '{name}' yet")
+        raise fail(f"no registered model '{name}' yet")
     until = stamp(datetime.now(UTC) + timedelta(hours=hours))
     registry.record_event(
         registry.Event(
@@ -523,12 +483,12 @@ def predict(
     alias: str | None = typer.Option(None, help="Score with this alias (default: serve.alias)."),
 ) -> None:
     """Validate a batch, score it with the champion, write the predictions and record the run."""
-    root, _ = _setup()
+    root, _ = setup()
     from flows.batch import batch_predict_flow
     from tasks.adapters.registry import RegistryError
     from tasks.steps.predict import ScoringError
 
-    refused: tuple[type[Exception], ...] = (*_user_errors(), ScoringError, RegistryError)
+    refused: tuple[type[Exception], ...] = (*user_errors(), ScoringError, RegistryError)
     try:
         result = batch_predict_flow(
             input=str(input.resolve()),
@@ -537,7 +497,7 @@ def predict(
             alias=alias,
         )
     except refused as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     console.print(
         f"scored {result.rows} rows of {result.input} with {result.model_name} version "
         f"{result.model_version} -> {result.output} ({result.seconds:.1f} s)",
@@ -565,9 +525,9 @@ def deploy(
 
     Without --pool it blocks until Ctrl-C, running the flows itself.
     """
-    root, params = _setup()
+    root, params = setup()
     if not os.environ.get("PREFECT_API_URL"):
-        raise _fail(
+        raise fail(
             "mlops deploy needs a running Prefect server: set PREFECT_API_URL (for example, "
             "start one with `prefect server start` and export "
             "PREFECT_API_URL=http://127.0.0.1:4200/api)"
@@ -595,7 +555,7 @@ def serve(
     access_log: bool = typer.Option(True, help="One log line per scoring request."),
 ) -> None:
     """Serve the champion over HTTP (MLflow's scoring protocol) and follow its alias."""
-    root, params = _setup()
+    root, params = setup()
     import uvicorn
 
     from serving.app import Settings, create_app, log_config

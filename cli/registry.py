@@ -27,11 +27,11 @@ def _age(created: datetime) -> str:
 
 
 def _connect() -> tuple[Path, Params, str]:
-    from cli.main import _setup
+    from cli.common import setup
     from tasks.adapters import tracking
     from tasks.pipeline.promotion import model_name
 
-    root, params = _setup()
+    root, params = setup()
     tracking.configure(root)
     return root, params, model_name(params)
 
@@ -51,7 +51,7 @@ def _registry_errors() -> tuple[type[Exception], ...]:
 
 def status() -> None:
     """Champion and challenger, the last gate decision and drift check, versions left waiting."""
-    from cli.main import console
+    from cli.common import console
     from tasks.adapters import registry
 
     _, _, name = _connect()
@@ -110,7 +110,7 @@ def status() -> None:
 def _print_waiting(tags_by_version: dict[str, dict[str, str]], champion: str | None) -> None:
     """Versions pending approval, and orphans: registered after the last judged version but
     never judged (a run that stopped between register and promote)."""
-    from cli.main import console
+    from cli.common import console
 
     judged = [int(v) for v, tags in tags_by_version.items() if "gate.decision" in tags]
     newest_judged = max([*judged, int(champion or 0)], default=0)
@@ -131,7 +131,7 @@ def _print_waiting(tags_by_version: dict[str, dict[str, str]], champion: str | N
 
 
 def _print_outcome(outcome: dict[str, object]) -> None:
-    from cli.main import console
+    from cli.common import console
     from tasks.pipeline.promotion import promotion_markdown
 
     style = "green" if outcome["champion_before"] != outcome["champion_after"] else "yellow"
@@ -150,7 +150,7 @@ def promote(
     reason: str = typer.Option("", help="Why (required with --force); recorded in the history."),
 ) -> None:
     """Judge VERSION against the champion with the gate and promote it if it passes."""
-    from cli.main import _fail
+    from cli.common import fail
     from flows.promotion import promotion_flow
     from tasks.pipeline.common import user_actor
 
@@ -158,7 +158,7 @@ def promote(
     try:
         outcome = promotion_flow(str(root), version, user_actor(), force, reason)
     except _registry_errors() as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     _print_outcome(outcome)
     if outcome["event"] == "refuse":
         raise typer.Exit(1)
@@ -169,7 +169,7 @@ def approve(
     reason: str = typer.Option("", help="Recorded in the history."),
 ) -> None:
     """Approve a version that passed the gate and waits (register.require_approval)."""
-    from cli.main import _fail
+    from cli.common import fail
     from tasks.pipeline.common import user_actor
     from tasks.pipeline.promotion import approve as do_approve
 
@@ -177,7 +177,7 @@ def approve(
     try:
         outcome = do_approve(root, params, version, actor=user_actor(), reason=reason)
     except _registry_errors() as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     _print_outcome(outcome.to_dict())
 
 
@@ -186,7 +186,7 @@ def reject(
     reason: str = typer.Option(..., help="Why; recorded in the history."),
 ) -> None:
     """Reject a version pending approval; it is recorded as rejected and never promoted."""
-    from cli.main import _fail
+    from cli.common import fail
     from tasks.pipeline.common import user_actor
     from tasks.pipeline.promotion import reject as do_reject
 
@@ -194,7 +194,7 @@ def reject(
     try:
         outcome = do_reject(params, version, actor=user_actor(), reason=reason)
     except _registry_errors() as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     _print_outcome(outcome.to_dict())
 
 
@@ -202,7 +202,7 @@ def rollback(
     reason: str = typer.Option("", help="Why; recorded in the history."),
 ) -> None:
     """Put the previous champion back (one alias move, recorded)."""
-    from cli.main import _fail
+    from cli.common import fail
     from tasks.pipeline.common import user_actor
     from tasks.pipeline.promotion import rollback as do_rollback
 
@@ -210,13 +210,13 @@ def rollback(
     try:
         outcome = do_rollback(root, params, actor=user_actor(), reason=reason)
     except _registry_errors() as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     _print_outcome(outcome.to_dict())
 
 
 def history() -> None:
     """Every gate decision and alias move: time, event, versions, actor, reason."""
-    from cli.main import console
+    from cli.common import console
     from tasks.adapters import registry
 
     _, _, name = _connect()
@@ -243,14 +243,14 @@ def history() -> None:
 
 def lineage(version: str = typer.Argument(..., help="A model version.")) -> None:
     """Where VERSION came from: data version (and how to fetch it), commit, params, run, trigger."""
-    from cli.main import _fail, console
+    from cli.common import console, fail
     from tasks.adapters import registry
 
     _, _, name = _connect()
     try:
         info = registry.version_info(name, version)
     except registry.RegistryError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     tags, run = info.tags, info.run_tags
     data_path = run.get("data.path", tags.get("data.path", "?"))
     commit = run.get("git.commit", tags.get("git.commit", "?"))
@@ -298,15 +298,15 @@ def lineage(version: str = typer.Argument(..., help="A model version.")) -> None
 
 def reproduce(version: str = typer.Argument(..., help="A model version.")) -> None:
     """Retrain VERSION from its DVC data version and params; print the metric differences."""
-    from cli.main import _fail, _user_errors, console
+    from cli.common import console, fail, user_errors
     from cli.reproduce import ReproduceError, reproduce_version
 
     root, _, name = _connect()
-    known: tuple[type[Exception], ...] = (*_registry_errors(), *_user_errors(), ReproduceError)
+    known: tuple[type[Exception], ...] = (*_registry_errors(), *user_errors(), ReproduceError)
     try:
         result = reproduce_version(root, name, version)
     except known as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     table = Table(title=f"Reproduction of {name} version {version}")
     for column in ("metric", "registered", "reproduced", "difference"):
         table.add_column(column, justify="right")

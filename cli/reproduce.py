@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.adapters import io, registry, versioning
+from tasks.adapters import io, registry, tracking, versioning
 from tasks.config import load_params
 
 
@@ -47,8 +47,6 @@ REBUILT = ("validate", "ingest", "split", "train", "evaluate")
 
 def reproduce_version(root: Path, name: str, version: str) -> Reproduction:
     """Rebuild ``version`` of ``name`` in a scratch project and compare its metrics."""
-    import mlflow
-
     from tasks.pipeline.common import RunContext
     from tasks.pipeline.gate import suite_path
     from tasks.pipeline.stages import STAGES
@@ -63,10 +61,8 @@ def reproduce_version(root: Path, name: str, version: str) -> Reproduction:
     with tempfile.TemporaryDirectory(prefix=f"reproduce-v{version}-") as scratch:
         work = Path(scratch)
         try:
-            fetched = mlflow.artifacts.download_artifacts(
-                run_id=info.run_id,
-                artifact_path="config/params.yaml",
-                dst_path=str(work / "downloaded"),
+            fetched = tracking.download_artifact(
+                info.run_id, "config/params.yaml", work / "downloaded"
             )
         except Exception as error:  # MLflow raises several types for a missing artifact
             raise ReproduceError(

@@ -22,8 +22,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from tasks.adapters import io
-from tasks.adapters.registry import ServedModel
 from tasks.config import Params, load_params
+from tasks.types import ServedModel
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,9 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.batch import gate_batch, load_model
 from tasks.adapters import io
-from tasks.adapters.registry import ServedModel
 from tasks.config import Params, load_params
+from tasks.runtime import runbook_url
+from tasks.types import ServedModel
 
 if TYPE_CHECKING:
     from tasks.steps.drift import DriftCheck
@@ -296,7 +297,8 @@ def judge(
     """The drift check: per-column drift, prediction drift, quality on labelled rows,
     feature-attribution drift, and the verdict."""
     from tasks.adapters import registry
-    from tasks.steps.drift import attribution_drift, attributions, check_drift, quality_check
+    from tasks.adapters.evidently import check_drift
+    from tasks.steps.drift import attribution_drift, attributions, quality_check
     from tasks.steps.evaluate import LOWER_IS_BETTER, compute_metrics, model_outputs, primary_metric
     from tasks.steps.ingest import TableSchema
     from tasks.steps.predict import model_inputs, score_frame
@@ -368,12 +370,6 @@ def judge(
     )
 
 
-def runbook_url(root: Path) -> str:
-    """The runbook the alerts link to: ``MLOPS_RUNBOOK_URL`` (a wiki, the repository's page
-    online), else this project's copy."""
-    return os.environ.get("MLOPS_RUNBOOK_URL") or (root / "docs" / "runbook.md").as_uri()
-
-
 def _ui_url(variable: str, default: str) -> str:
     return os.environ.get(variable, default).rstrip("/")
 
@@ -400,7 +396,7 @@ def record_check(
     """result.json and report.html in the report folder, the MLflow run, the Evidently
     workspace; returns (MLflow run id, report link). MLflow down leaves the files."""
     from tasks.adapters import tracking
-    from tasks.steps.drift import add_to_workspace, save_html
+    from tasks.adapters.evidently import add_to_workspace, save_html
 
     io.write_json(result, folder / "result.json")
     artifacts = {"": folder / "result.json"}

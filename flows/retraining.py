@@ -108,9 +108,9 @@ def retraining_flow(project: str = ".", drift_report: str = "manual") -> Retrain
     cooldown or waiting for labels."""
     from prefect.runtime import flow_run
 
-    from flows.monitoring import runbook_url
     from flows.training import training_flow
-    from tasks.adapters import registry, tracking
+    from tasks.adapters import locks, registry, tracking
+    from tasks.runtime import runbook_url
     from tasks.steps import notify
 
     root = Path(project).resolve()
@@ -118,7 +118,7 @@ def retraining_flow(project: str = ".", drift_report: str = "manual") -> Retrain
     tracking.configure(root)
     model_name = params.register_.resolved_model_name(params.ingest.path)
     runbook = runbook_url(root)
-    with registry.promotion_lock(root, model_name, params.promote, purpose="retrain"):
+    with locks.promotion_lock(root, model_name, params.promote, purpose="retrain"):
         events = registry.history(model_name)
         plan = retraining_plan(root, params, events, datetime.now(UTC))
         print(f"{drift_report}: {plan.reason}")

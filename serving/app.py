@@ -25,8 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from serving.engine import (
-    CHALLENGER,
-    CHAMPION,
     Follower,
     NoModel,
     Scored,
@@ -36,6 +34,7 @@ from serving.engine import (
 )
 from serving.protocol import Parsed, RequestError, parse_request
 from tasks.config import Params, ServeParams
+from tasks.types import CHALLENGER, CHAMPION
 
 if TYPE_CHECKING:
     from starlette.requests import Request

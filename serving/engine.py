@@ -26,12 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from serving.protocol import Parsed, frame_of
-from tasks.adapters.registry import ServedModel
+from tasks.types import CHALLENGER, CHAMPION, ServedModel
 
 logger = logging.getLogger("mlops.serving")
-
-CHAMPION = "champion"
-CHALLENGER = "challenger"
 
 
 class NoModel(RuntimeError):

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from tasks.adapters.registry import Column
+from tasks.types import Column
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 PARAMS = ("probabilities",)

@@ -44,3 +44,9 @@ def project_root(start: Path | None = None) -> Path:
         if (folder / "params.yaml").is_file() and (folder / "dvc.yaml").is_file():
             return folder
     raise ProjectNotFound(f"no params.yaml and dvc.yaml at or above {here}")
+
+
+def runbook_url(root: Path) -> str:
+    """The runbook the alerts link to: ``MLOPS_RUNBOOK_URL`` (a wiki, the repository's page
+    online), else this project's copy."""
+    return os.environ.get("MLOPS_RUNBOOK_URL") or (root / "docs" / "runbook.md").as_uri()

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+from tasks.types import BOOLEANS, ReadProblem, clip
+
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".tab", ".parquet", ".pq")
 
 
@@ -230,24 +232,6 @@ def load_model(path: Path) -> Any:
 # --- Reading a batch explicitly, with the types its expectation suite declares -------------
 
 
-@dataclass(frozen=True)
-class ReadProblem:
-    """Why a batch (or one of its columns) could not be read as declared."""
-
-    rule: str
-    column: str | None
-    message: str
-    count: int = 0
-    sample: tuple[Any, ...] = ()
-    rows: tuple[int, ...] = ()
-
-
-def clip(value: Any, limit: int = 60) -> Any:
-    """A value as shown in a report: text beyond ``limit`` characters is cut and counted."""
-    text = str(value)
-    return value if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
-
-
 def _open_text(path: Path, fmt: TableFormat) -> Any:
     """The file as text (decompressed), UTF-8 with or without a byte-order mark."""
     if fmt.compression == "gzip":
@@ -345,9 +329,6 @@ def _first_row_width(path: Path, n_fields: int, fmt: TableFormat) -> ReadProblem
         f"{path.name}: the first row has {len(first)} fields but the header has {n_fields}"
         f"{hint}; values would land in the wrong columns",
     )
-
-
-BOOLEANS = {"True": "1", "False": "0", "true": "1", "false": "0", "TRUE": "1", "FALSE": "0"}
 
 
 def _cast_numbers(frame: pd.DataFrame, column: str, sample_size: int) -> ReadProblem | None:

@@ -1,33 +1,31 @@
-"""The MLflow model registry side of the MLflow adapter: aliases, version tags, history, locks.
+"""The MLflow model registry side of the MLflow adapter: aliases, version tags, history.
 
 The champion is sacred: it moves only through :func:`move_alias`, a single alias write (a
-reader sees the old champion or the new one, never none), called under :func:`promotion_lock`
-so that two promotions at once are serialized. Every move and every gate decision is one
-event in the model's history, stored as a registered-model tag in the MLflow backend (SQLite
-locally, PostgreSQL in production), so it survives restarts and is shared by every worker.
+reader sees the old champion or the new one, never none), called under
+``tasks.adapters.locks.promotion_lock`` so that two promotions at once are serialized. Every
+move and every gate decision is one event in the model's history, stored as a registered-model
+tag in the MLflow backend (SQLite locally, PostgreSQL in production), so it survives restarts
+and is shared by every worker.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import time
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tasks.config import PromoteParams
+from tasks.types import CHALLENGER as CHALLENGER
+from tasks.types import CHAMPION as CHAMPION
+from tasks.types import MOVES as MOVES
+from tasks.types import Column as Column
+from tasks.types import Event as Event
+from tasks.types import ServedModel as ServedModel
 
-CHAMPION = "champion"
-CHALLENGER = "challenger"
 HISTORY_PREFIX = "mlops.history."
-# Events that moved the champion alias; the others (refuse, pending, reject) left it.
-MOVES = frozenset({"promote", "force", "approve", "rollback"})
 
 
 class RegistryError(ValueError):
@@ -49,36 +47,6 @@ class VersionInfo:
     params: dict[str, str]
     source: str = ""
     experiment_id: str = ""
-
-
-@dataclass(frozen=True)
-class Event:
-    """One line of the promotion history."""
-
-    time: str
-    event: str
-    model_name: str
-    version: str | None
-    previous: str | None
-    actor: str
-    reason: str
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def moved(self) -> bool:
-        return self.event in MOVES
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "time": self.time,
-            "event": self.event,
-            "model_name": self.model_name,
-            "version": self.version,
-            "previous": self.previous,
-            "actor": self.actor,
-            "reason": self.reason,
-            "details": self.details,
-        }
 
 
 def _client() -> Any:
@@ -155,32 +123,6 @@ def load_version(model_name: str, version: str) -> Any:
     import mlflow.sklearn
 
     return mlflow.sklearn.load_model(f"models:/{model_name}/{version}")
-
-
-@dataclass(frozen=True)
-class Column:
-    """One input column of a model's signature: MLflow's type name and whether it must be sent."""
-
-    name: str
-    type: str
-    required: bool
-
-
-@dataclass(frozen=True)
-class ServedModel:
-    """A registered version ready to answer requests: the Pipeline, its input columns and what
-    its version records (data version, run)."""
-
-    model_name: str
-    version: str
-    model: Any
-    columns: tuple[Column, ...]
-    classes: tuple[Any, ...]
-    task: str
-    threshold: float
-    run_id: str
-    data_md5: str
-    tags: dict[str, str]
 
 
 def load_served(model_name: str, version: str) -> ServedModel:
@@ -269,70 +211,3 @@ def champion_chain(events: list[Event]) -> list[str]:
         elif event.moved and event.version is not None:
             chain.append(event.version)
     return chain
-
-
-_NOUNS = {"promote": "promotion", "retrain": "retraining"}
-
-
-def _lock_backend(params: PromoteParams) -> str:
-    if params.lock != "auto":
-        return params.lock
-    return "prefect" if os.environ.get("PREFECT_API_URL") else "file"
-
-
-@contextmanager
-def promotion_lock(
-    root: Path, model_name: str, params: PromoteParams, purpose: str = "promote"
-) -> Iterator[str]:
-    """Hold the one ``purpose`` slot of ``model_name`` (promotion, or the start of a
-    drift-triggered retraining); yields the backend used.
-
-    ``file``: an exclusive ``flock`` under ``<project>/.mlops/locks`` (threads and processes
-    of one machine). ``prefect``: a Prefect global concurrency limit of 1 named
-    ``<purpose>:<model>``, held through the Prefect server, so workers on several machines are
-    serialized too.
-    """
-    backend = _lock_backend(params)
-    if backend == "prefect":
-        with _prefect_lock(f"{purpose}:{model_name}", params.lock_timeout_seconds):
-            yield backend
-        return
-    folder = root / ".mlops" / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + params.lock_timeout_seconds
-    with (folder / f"{purpose}-{model_name}.lock").open("a+") as handle:
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise RegistryError(
-                        f"another {_NOUNS.get(purpose, purpose)} of '{model_name}' held the "
-                        f"lock for more than {params.lock_timeout_seconds:g} s ({handle.name}); "
-                        "try again later"
-                    ) from None
-                time.sleep(0.05)
-        try:
-            yield backend
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-@contextmanager
-def _prefect_lock(name: str, timeout: float) -> Iterator[None]:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-    from prefect.concurrency.sync import concurrency
-    from prefect.exceptions import ObjectAlreadyExists
-
-    with get_client(sync_client=True) as client, suppress(ObjectAlreadyExists):
-        client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
-    try:
-        with concurrency(name, occupy=1, timeout_seconds=timeout, strict=True):
-            yield
-    except TimeoutError:
-        raise RegistryError(
-            f"another holder of Prefect's '{name}' limit kept it for more "
-            f"than {timeout:g} s; try again later"
-        ) from None

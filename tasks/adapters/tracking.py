@@ -300,6 +300,16 @@ def _param_value(value: Any) -> Any:
     return value
 
 
+def download_artifact(run_id: str, artifact_path: str, destination: Path) -> Path:
+    """One artifact of a run (``config/params.yaml``, say), downloaded under ``destination``."""
+    import mlflow
+
+    local = mlflow.artifacts.download_artifacts(
+        run_id=run_id, artifact_path=artifact_path, dst_path=str(destination)
+    )
+    return Path(local)
+
+
 def find_version(model_name: str, fingerprint: str) -> Registration | None:
     """The version of ``model_name`` tagged with ``fingerprint``, if one exists."""
     import mlflow

@@ -10,35 +10,17 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from tasks.types import ExpectationOutcome
+
 CONTEXT_DIR = "gx"
 _DATASOURCE = "pandas"
 _ASSET = "batch"
 _BATCH = "whole"
-
-
-@dataclass(frozen=True)
-class ExpectationOutcome:
-    """One expectation's verdict on a batch, with the evidence."""
-
-    type: str
-    column: str | None
-    kwargs: dict[str, Any]
-    severity: str
-    success: bool
-    element_count: int = 0
-    unexpected_count: int = 0
-    unexpected_percent: float = 0.0
-    sample: tuple[Any, ...] = ()
-    rows: tuple[int, ...] = ()
-    observed: Any = None
-    error: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
 
 
 def _quiet() -> None:

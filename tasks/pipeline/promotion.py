@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tasks.adapters import io, registry
+from tasks.adapters import io, locks, registry
 from tasks.config import Params
 from tasks.steps.ingest import TableSchema
 
@@ -191,7 +191,7 @@ def promote(
     if force and not reason.strip():
         raise PromotionError("--force needs --reason: a forced promotion is recorded with why")
     registry.version_info(name, version)  # unknown version: a clear error, nothing moved
-    with registry.promotion_lock(root, name, params.promote):
+    with locks.promotion_lock(root, name, params.promote):
         before = registry.alias_version(name, registry.CHAMPION)
         if before == version:
             return Outcome("unchanged", version, before, before, "already the champion", None), None
@@ -227,7 +227,7 @@ def approve(root: Path, params: Params, version: str, *, actor: str, reason: str
     """Promote a pending version: it is judged again against the champion of now."""
     name = model_name(params)
     _pending(name, version, "approved")
-    with registry.promotion_lock(root, name, params.promote):
+    with locks.promotion_lock(root, name, params.promote):
         before = registry.alias_version(name, registry.CHAMPION)
         decision = judge(root, params, version, before)
         if not decision.promote:
@@ -262,7 +262,7 @@ def reject(params: Params, version: str, *, actor: str, reason: str) -> Outcome:
 def rollback(root: Path, params: Params, *, actor: str, reason: str = "") -> Outcome:
     """Point the champion back at the previous champion of the recorded history."""
     name = model_name(params)
-    with registry.promotion_lock(root, name, params.promote):
+    with locks.promotion_lock(root, name, params.promote):
         current = registry.alias_version(name, registry.CHAMPION)
         chain = registry.champion_chain(registry.history(name))
         if current is None:

@@ -39,13 +39,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
-from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
 
-from tasks.drift_methods import CATEGORICAL, METHODS, NUMERICAL, drift_method
+from tasks.drift_methods import CATEGORICAL, METHODS, NUMERICAL
 
 Verdict = Literal["healthy", "drift", "insufficient data"]
 PREDICTION = "prediction"
@@ -227,8 +226,8 @@ def quality_check(
     ``settings.quality_max_drop`` (absolute, rounded to 12 decimals so that 0.80 - 0.75 is not
     a drop of 0.05000000000000004); not judged (None) with fewer than
     ``settings.quality_min_labels`` labelled rows or a NaN value."""
-    current = _finite(current_value)
-    reference = _finite(reference_value)
+    current = finite_or_none(current_value)
+    reference = finite_or_none(reference_value)
     degraded: bool | None = None
     if (
         labelled_rows >= settings.quality_min_labels
@@ -320,7 +319,7 @@ def attribution_drift(
 
 
 @dataclass
-class _Prepared:
+class Prepared:
     """Checked columns (cast, on the samples) and the guards' verdicts."""
 
     reference: pd.DataFrame
@@ -329,118 +328,7 @@ class _Prepared:
     excluded: list[Excluded]
 
 
-def check_drift(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    *,
-    numerical: Sequence[str],
-    categorical: Sequence[str],
-    settings: DriftSettings,
-    prediction: tuple[pd.Series, pd.Series] | None = None,
-    prediction_kind: str = CATEGORICAL,
-    quality: QualityCheck | None = None,
-    quality_data: tuple[pd.Series, pd.Series, str] | None = None,
-    attribution: AttributionDrift | None = None,
-    full_report: bool = False,
-) -> DriftCheck:
-    """Compare ``current`` with ``reference`` column by column, plus the prediction, and
-    combine with ``quality`` and ``attribution`` into a verdict.
-
-    ``numerical`` columns are tested with ``settings.numerical_method``, ``categorical`` ones
-    (cast to text, missing kept missing) with ``settings.categorical_method``. ``prediction``
-    is (reference predictions, current predictions): with one per frame row they follow the
-    frames' sample, else each side is sampled on its own; ``prediction_kind`` "categorical"
-    (labels) uses the categorical method, "numerical" (regression values, probabilities) the
-    numerical one, both at ``settings.prediction_threshold``. ``quality_data`` (labels,
-    predictions and task of the labelled current rows) adds Evidently's classification or
-    regression section to the report; the verdict takes quality from ``quality``.
-    ``full_report`` adds ``DataSummaryPreset`` and ``DriftedColumnsCount`` (slow).
-
-    Fewer than ``settings.min_rows`` current rows: "insufficient data", nothing run. A column
-    missing from a frame, empty or all missing on a side, constant with the same value on
-    both sides, with fewer than 2 values on a side, or not numeric when declared numerical
-    (all judged on the sampled rows) is listed in ``excluded`` with the reason and not
-    tested. A statistic that comes out NaN leaves its column undetermined."""
-    overlap = sorted(set(numerical) & set(categorical))
-    if overlap:
-        raise ValueError(f"columns declared both numerical and categorical: {overlap}")
-    for name, kind in (
-        (settings.numerical_method, NUMERICAL),
-        (settings.categorical_method, CATEGORICAL),
-    ):
-        drift_method(name, kind)
-    if prediction_kind not in (NUMERICAL, CATEGORICAL):
-        raise ValueError(
-            f"prediction_kind must be 'numerical' or 'categorical', got {prediction_kind!r}"
-        )
-    if quality_data is not None and quality_data[2] not in ("binary", "multiclass", "regression"):
-        raise ValueError(
-            f"quality_data's task must be binary, multiclass or regression, got {quality_data[2]!r}"
-        )
-    wanted = [*numerical, *categorical]
-    kinds = {c: NUMERICAL for c in numerical} | {c: CATEGORICAL for c in categorical}
-    kinds = {c: kinds[c] for c in wanted}
-    if len(current) < settings.min_rows:
-        return _insufficient(reference, current, settings, quality, attribution)
-
-    limit, seed = settings.sample_rows, settings.seed
-    ref_rows, cur_rows = _rows(len(reference), limit, seed), _rows(len(current), limit, seed)
-    ref_sample = _take(reference, ref_rows)[[c for c in wanted if c in reference.columns]]
-    cur_sample = _take(current, cur_rows)[[c for c in wanted if c in current.columns]]
-    prepared = _prepare(ref_sample, cur_sample, kinds)
-    pred_name = _prediction_name(wanted)
-    pred_excluded: Excluded | None = None
-    if prediction is not None:
-        ref_pred = _aligned(prediction[0], len(reference), ref_rows, len(ref_sample), seed)
-        cur_pred = _aligned(prediction[1], len(current), cur_rows, len(cur_sample), seed)
-        pred_excluded = _attach_prediction(prepared, pred_name, ref_pred, cur_pred, prediction_kind)
-    snapshot = _run_report(prepared, settings, pred_name, quality_data, full_report)
-    values = _drift_values(snapshot)
-
-    feature_columns = [
-        _column_drift(c, k, values.get(c), settings, False)
-        for c, k in prepared.kinds.items()
-        if c != pred_name
-    ]
-    pred_drift: ColumnDrift | None = None
-    if pred_name in prepared.kinds:
-        kind = prepared.kinds[pred_name]
-        pred_drift = _column_drift(pred_name, kind, values.get(pred_name), settings, True)
-    excluded = prepared.excluded + ([pred_excluded] if pred_excluded else [])
-
-    judged = [c for c in feature_columns if c.drifted is not None]
-    drifted = sum(1 for c in judged if c.drifted)
-    share = drifted / len(judged) if judged else 0.0
-    dataset_drift = bool(judged) and share >= settings.drift_share
-
-    summary = _summary(ref_sample, cur_sample, kinds)
-    if prediction is not None:
-        summary[pred_name] = _summary_column(prediction[0], prediction[1], prediction_kind)
-    verdict, reasons = _verdict(
-        drifted, len(judged), share, dataset_drift, settings, pred_drift, quality, attribution
-    )
-    return DriftCheck(
-        verdict=verdict,
-        reasons=reasons,
-        reference_rows=len(reference),
-        current_rows=len(current),
-        sampled_reference_rows=len(ref_sample),
-        sampled_current_rows=len(cur_sample),
-        columns=feature_columns,
-        excluded=excluded,
-        drifted_columns=drifted,
-        checked_columns=len(judged),
-        drifted_share=share,
-        dataset_drift=dataset_drift,
-        prediction=pred_drift,
-        quality=quality,
-        attribution=attribution,
-        summary=summary,
-        snapshot=snapshot,
-    )
-
-
-def _insufficient(
+def insufficient(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     settings: DriftSettings,
@@ -471,7 +359,7 @@ def _insufficient(
     )
 
 
-def _verdict(
+def verdict_of(
     drifted: int,
     judged: int,
     share: float,
@@ -508,7 +396,7 @@ def _verdict(
 # -- preparing the data ------------------------------------------------------------------------
 
 
-def _rows(length: int, limit: int, seed: int) -> np.ndarray | None:
+def sample_positions(length: int, limit: int, seed: int) -> np.ndarray | None:
     """Sorted positions of a seeded random sample of ``limit`` rows (the rows
     ``frame.sample(limit, random_state=seed)`` picks, in their original order: the current
     window's plots over the row index stay in time order); None: all rows (``limit`` 0 or not
@@ -519,13 +407,11 @@ def _rows(length: int, limit: int, seed: int) -> np.ndarray | None:
     return None
 
 
-def _take(data: _Frame, rows: np.ndarray | None) -> _Frame:
+def take(data: _Frame, rows: np.ndarray | None) -> _Frame:
     return (data if rows is None else data.iloc[rows]).reset_index(drop=True)
 
 
-def _prepare(
-    ref_sample: pd.DataFrame, cur_sample: pd.DataFrame, kinds: dict[str, str]
-) -> _Prepared:
+def prepare(ref_sample: pd.DataFrame, cur_sample: pd.DataFrame, kinds: dict[str, str]) -> Prepared:
     """Decide which columns are tested (the guards look at the sampled rows, the rows the
     tests would see) and cast those."""
     ref_out: dict[str, pd.Series] = {}
@@ -545,7 +431,7 @@ def _prepare(
             continue
         ref_out[column], cur_out[column] = ref_col, cur_col
         checked[column] = kind
-    return _Prepared(
+    return Prepared(
         reference=pd.DataFrame(ref_out, index=ref_sample.index),
         current=pd.DataFrame(cur_out, index=cur_sample.index),
         kinds=checked,
@@ -632,14 +518,14 @@ def _side_reason(ref_error: str | None, cur_error: str | None, what: str) -> str
     return None
 
 
-def _prediction_name(columns: Sequence[str]) -> str:
+def prediction_name(columns: Sequence[str]) -> str:
     name = PREDICTION
     while name in columns:
         name = f"_{name}"
     return name
 
 
-def _aligned(
+def aligned(
     values: pd.Series, frame_rows: int, rows: np.ndarray | None, sampled: int, seed: int
 ) -> pd.Series:
     """Predictions for the sampled rows: the same positions when there is one prediction per
@@ -647,8 +533,8 @@ def _aligned(
     length when shorter."""
     values = pd.Series(values).reset_index(drop=True)
     if len(values) == frame_rows:
-        return _take(values, rows)
-    own = _take(values, _rows(len(values), min(len(values), sampled), seed))
+        return take(values, rows)
+    own = take(values, sample_positions(len(values), min(len(values), sampled), seed))
     if len(own) == sampled:
         return own
     padding = pd.Series([None] * (sampled - len(own)), dtype=object)
@@ -658,8 +544,8 @@ def _aligned(
     return padded
 
 
-def _attach_prediction(
-    prepared: _Prepared, name: str, ref: pd.Series, cur: pd.Series, kind: str
+def attach_prediction(
+    prepared: Prepared, name: str, ref: pd.Series, cur: pd.Series, kind: str
 ) -> Excluded | None:
     reason = _degenerate(ref, cur, kind)
     if reason is None:
@@ -677,144 +563,16 @@ def _attach_prediction(
 # -- Evidently -----------------------------------------------------------------------------------
 
 
-def _method_for(kind: str, settings: DriftSettings) -> tuple[str, float]:
+def method_for(kind: str, settings: DriftSettings) -> tuple[str, float]:
     if kind == NUMERICAL:
         return settings.numerical_method, settings.numerical_threshold
     return settings.categorical_method, settings.categorical_threshold
 
 
-def _run_report(
-    prepared: _Prepared,
-    settings: DriftSettings,
-    pred_name: str,
-    quality_data: tuple[pd.Series, pd.Series, str] | None,
-    full_report: bool,
-) -> Any:
-    """One Evidently Report over the samples (plus the quality section's, merged in); None
-    when there is nothing to report on."""
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.metrics import DriftedColumnsCount, ValueDrift
-    from evidently.presets import DataSummaryPreset
-
-    if prepared.current.empty or not prepared.kinds:
-        return _quality_report(quality_data)
-    features = [c for c in prepared.kinds if c != pred_name]
-    items: list[Any] = []
-    for column, kind in prepared.kinds.items():
-        method, threshold = _method_for(kind, settings)
-        if column == pred_name:
-            threshold = settings.prediction_threshold
-        items.append(ValueDrift(column=column, method=method, threshold=threshold))
-    if full_report and features:
-        items.append(
-            DriftedColumnsCount(
-                columns=features,
-                drift_share=settings.drift_share,
-                num_method=settings.numerical_method,
-                num_threshold=settings.numerical_threshold,
-                cat_method=settings.categorical_method,
-                cat_threshold=settings.categorical_threshold,
-            )
-        )
-        items.append(DataSummaryPreset(columns=features))
-    definition = DataDefinition(
-        numerical_columns=[c for c, k in prepared.kinds.items() if k == NUMERICAL],
-        categorical_columns=[c for c, k in prepared.kinds.items() if k == CATEGORICAL],
-    )
-    current = Dataset.from_pandas(prepared.current, data_definition=definition)
-    reference = (
-        Dataset.from_pandas(prepared.reference, data_definition=definition)
-        if len(prepared.reference)
-        else None
-    )
-    snapshot = Report(items).run(current, reference)
-    quality = _quality_report(quality_data)
-    return snapshot if quality is None else _merge(snapshot, quality)
-
-
-def _quality_report(quality_data: tuple[pd.Series, pd.Series, str] | None) -> Any:
-    """Evidently's ClassificationPreset/RegressionPreset on the labelled current rows (no
-    reference: the training labels are not given), or None."""
-    if quality_data is None:
-        return None
-    from evidently import (
-        BinaryClassification,
-        DataDefinition,
-        Dataset,
-        MulticlassClassification,
-        Regression,
-        Report,
-    )
-    from evidently.presets import ClassificationPreset, RegressionPreset
-
-    labels, predicted, task = quality_data
-    frame = (
-        pd.DataFrame(
-            {"target": pd.Series(labels).to_numpy(), "prediction": pd.Series(predicted).to_numpy()}
-        )
-        .dropna()
-        .infer_objects()
-    )
-    if frame["target"].nunique() < 2:  # Evidently's metrics raise on a single class
-        return None
-    if task == "regression":
-        frame = frame.astype(np.float64)
-        definition = DataDefinition(
-            numerical_columns=["target", "prediction"],
-            regression=[Regression(target="target", prediction="prediction")],
-        )
-        preset: Any = RegressionPreset()
-    else:
-        classes = sorted({*frame["target"], *frame["prediction"]}, key=str)
-        labelled: Any
-        if task == "binary":
-            positive = 1 if set(classes) <= {0, 1} else classes[-1]
-            labelled = BinaryClassification(
-                target="target", prediction_labels="prediction", pos_label=positive
-            )
-        else:
-            labelled = MulticlassClassification(target="target", prediction_labels="prediction")
-        definition = DataDefinition(
-            categorical_columns=["target", "prediction"], classification=[labelled]
-        )
-        preset = ClassificationPreset()
-    return Report([preset]).run(Dataset.from_pandas(frame, data_definition=definition), None)
-
-
-def _merge(first: Any, second: Any) -> Any:
-    """One snapshot with both reports' metrics and widgets (through the public dump/load)."""
-    from evidently.core.report import Snapshot
-
-    a, b = first.dump_dict(), second.dump_dict()
-    a["metric_results"] = {**a["metric_results"], **b["metric_results"]}
-    a["top_level_metrics"] = [*a["top_level_metrics"], *b["top_level_metrics"]]
-    a["widgets"] = [*a["widgets"], *b["widgets"]]
-    a["tests_widgets"] = [*a["tests_widgets"], *b["tests_widgets"]]
-    return Snapshot.load_dict(a)
-
-
-def _drift_values(snapshot: Any) -> dict[str, float | None]:
-    """Column -> ValueDrift's statistic, from the snapshot (None: NaN or infinite)."""
-    if snapshot is None:
-        return {}
-    return parse_drift_values(snapshot.dict()["metrics"])
-
-
-def parse_drift_values(metrics: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
-    """Column -> statistic from ``snapshot.dict()["metrics"]``' ValueDrift items; a NaN or
-    infinite statistic comes out as None (undetermined)."""
-    values: dict[str, float | None] = {}
-    for item in metrics:
-        config = item.get("config") or {}
-        if str(config.get("type", "")).endswith(":ValueDrift"):
-            values[str(config["column"])] = _finite(item.get("value"))
-    return values
-
-
-def _column_drift(
+def column_drift(
     column: str, kind: str, value: float | None, settings: DriftSettings, is_prediction: bool
 ) -> ColumnDrift:
-    method, threshold = _method_for(kind, settings)
+    method, threshold = method_for(kind, settings)
     if is_prediction:
         threshold = settings.prediction_threshold
     spec = METHODS[method]
@@ -830,32 +588,10 @@ def _column_drift(
     )
 
 
-def save_html(check: DriftCheck, path: Path) -> None:
-    """Write Evidently's HTML report of ``check``."""
-    if check.snapshot is None:
-        raise ValueError(f"no Evidently report to save: the check's verdict is {check.verdict!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    check.snapshot.save_html(str(path))
-
-
-def add_to_workspace(check: DriftCheck, workspace: Path, project: str) -> str:
-    """Add the check's snapshot to the local Evidently workspace (``evidently ui`` shows it),
-    in the project named ``project`` (created when missing); returns the snapshot's path."""
-    from evidently.ui.workspace import Workspace
-
-    if check.snapshot is None:
-        raise ValueError(f"no Evidently report to add: the check's verdict is {check.verdict!r}")
-    space = Workspace.create(str(workspace))
-    found = space.search_project(project)
-    target = found[0] if found else space.create_project(project, description="drift checks")
-    ref = space.add_run(target.id, check.snapshot, include_data=False)
-    return str(ref.url)
-
-
 # -- the summary ---------------------------------------------------------------------------------
 
 
-def _summary(
+def summarize(
     reference: pd.DataFrame, current: pd.DataFrame, kinds: Mapping[str, str]
 ) -> dict[str, dict[str, Any]]:
     """Per column: rows, missing share and mean/std/min/max (numerical) or the top categories
@@ -864,11 +600,11 @@ def _summary(
     for column, kind in kinds.items():
         ref = reference[column] if column in reference.columns else None
         cur = current[column] if column in current.columns else None
-        out[column] = _summary_column(ref, cur, kind)
+        out[column] = summarize_column(ref, cur, kind)
     return out
 
 
-def _summary_column(ref: pd.Series | None, cur: pd.Series | None, kind: str) -> dict[str, Any]:
+def summarize_column(ref: pd.Series | None, cur: pd.Series | None, kind: str) -> dict[str, Any]:
     return {
         "kind": kind,
         "reference": None if ref is None else _describe(pd.Series(ref), kind),
@@ -879,7 +615,10 @@ def _summary_column(ref: pd.Series | None, cur: pd.Series | None, kind: str) -> 
 def _describe(series: pd.Series, kind: str) -> dict[str, Any]:
     rows = len(series)
     missing = int(series.isna().sum())
-    out: dict[str, Any] = {"rows": rows, "missing_share": _finite(missing / rows) if rows else None}
+    out: dict[str, Any] = {
+        "rows": rows,
+        "missing_share": finite_or_none(missing / rows) if rows else None,
+    }
     if kind == NUMERICAL:
         numbers = (
             pd.to_numeric(series.astype(object), errors="coerce")
@@ -888,10 +627,10 @@ def _describe(series: pd.Series, kind: str) -> dict[str, Any]:
         )
         numbers = numbers.astype(np.float64).replace([np.inf, -np.inf], np.nan)
         out.update(
-            mean=_finite(numbers.mean()),
-            std=_finite(numbers.std()),
-            min=_finite(numbers.min()),
-            max=_finite(numbers.max()),
+            mean=finite_or_none(numbers.mean()),
+            std=finite_or_none(numbers.std()),
+            min=finite_or_none(numbers.min()),
+            max=finite_or_none(numbers.max()),
         )
     else:
         counts: dict[str, int] = {}
@@ -906,7 +645,7 @@ def _describe(series: pd.Series, kind: str) -> dict[str, Any]:
 # -- small helpers -------------------------------------------------------------------------------
 
 
-def _finite(value: Any) -> float | None:
+def finite_or_none(value: Any) -> float | None:
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -924,7 +663,7 @@ def _num(value: float) -> str:
 def _show(value: Any) -> str:
     if isinstance(value, str):
         return repr(value)
-    number = _finite(value)
+    number = finite_or_none(value)
     if number is not None and number.is_integer():
         return str(int(number))
     return str(value)

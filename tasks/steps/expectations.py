@@ -51,7 +51,7 @@ def missing_values(suite: dict[str, Any]) -> tuple[str, ...]:
 
 def _numbers(values: pd.Series) -> pd.Series:
     """Which text cells are numbers (``True``/``False`` count as 1 and 0, as when read)."""
-    from tasks.adapters.io import BOOLEANS
+    from tasks.types import BOOLEANS
 
     return pd.to_numeric(values.replace(BOOLEANS), errors="coerce").notna()
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tasks.adapters.registry import ServedModel
+from tasks.types import ServedModel
 
 
 class ScoringError(ValueError):

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from tasks.adapters.registry import MOVES, Event
+from tasks.types import MOVES, Event
 
 Action = Literal["retrain", "in cooldown", "waiting for labels", "silenced"]
 

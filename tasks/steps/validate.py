@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tasks.adapters.io import ReadProblem, clip
-from tasks.adapters.validation import ExpectationOutcome
+from tasks.types import ExpectationOutcome, ReadProblem, clip
 
 FAIL = "fail"
 WARN = "warn"

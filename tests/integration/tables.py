@@ -21,7 +21,7 @@ def invoke(args: list[str]) -> tuple[int, str]:
     file for the next (every later flow run failed on its first log line)."""
     import io
 
-    from cli import main as cli
+    from cli import common as cli
 
     buffer = io.StringIO()
     # Console.file falls back to the sys.stdout/sys.stderr of the moment when its own stream

@@ -13,6 +13,8 @@ import pytest
 from scipy import stats
 from scipy.spatial import distance
 
+from tasks.adapters.evidently import check_drift, parse_drift_values, save_html
+from tasks.drift_methods import drift_method
 from tasks.steps.drift import (
     AttributionDrift,
     ColumnDrift,
@@ -22,11 +24,7 @@ from tasks.steps.drift import (
     QualityCheck,
     attribution_drift,
     attributions,
-    check_drift,
-    drift_method,
-    parse_drift_values,
     quality_check,
-    save_html,
 )
 from tasks.steps.generate import FEATURES, Drift, generate_sessions
 

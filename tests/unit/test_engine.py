@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from serving.engine import CHALLENGER, CHAMPION, Follower, Scorer, canary_bucket, route
+from serving.engine import Follower, Scorer, canary_bucket, route
 from serving.protocol import Parsed
-from tasks.adapters.registry import Column, ServedModel
+from tasks.types import CHALLENGER, CHAMPION, Column, ServedModel
 
 
 class Constant:

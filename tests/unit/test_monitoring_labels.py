@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from flows.monitoring import typed_labels
-from tasks.adapters.registry import ServedModel
+from tasks.types import ServedModel
 
 
 def _served(task: str, classes: tuple[Any, ...]) -> ServedModel:

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from serving.protocol import RequestError, frame_of, parse_request
-from tasks.adapters.registry import Column
+from tasks.types import Column
 
 SIGNATURE = (
     Column("age", "double", True),

@@ -13,10 +13,11 @@ import pandas as pd
 import pytest
 
 from tasks.adapters import io
-from tasks.adapters.io import ReadProblem, quarantine, read_batch
+from tasks.adapters.io import quarantine, read_batch
 from tasks.config import load_params
 from tasks.pipeline.gate import profile_file
 from tasks.steps.expectations import declared_types, missing_values
+from tasks.types import ReadProblem
 
 PARAMS_FILE = Path(__file__).parents[2] / "params.yaml"
 DECLARED = {"amount": "float64", "device": "str", "y": "float64"}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tasks.adapters.registry import Event, champion_chain
+from tasks.adapters.registry import champion_chain
+from tasks.types import Event
 
 
 def _event(kind: str, version: str | None, previous: str | None = None) -> Event:

@@ -8,7 +8,6 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tasks.adapters.registry import Event
 from tasks.steps.retraining import (
     IntakeError,
     combine,
@@ -19,6 +18,7 @@ from tasks.steps.retraining import (
     production_rows,
     watermark,
 )
+from tasks.types import Event
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 

@@ -13,8 +13,6 @@ import pandas as pd
 import pytest
 
 from tasks.adapters import io, tracking, validation
-from tasks.adapters.io import ReadProblem
-from tasks.adapters.validation import ExpectationOutcome
 from tasks.config import load_params
 from tasks.pipeline import common, gate
 from tasks.pipeline import validate as validate_stage
@@ -28,6 +26,7 @@ from tasks.steps.validate import (
     check_columns,
     describe,
 )
+from tasks.types import ExpectationOutcome, ReadProblem
 
 PARAMS_FILE = Path(__file__).parents[2] / "params.yaml"
 
