@@ -63,19 +63,25 @@ def _print_result(result: dict[str, Any]) -> None:
             stage["name"],
             "[green]ran[/]" if stage["ran"] else "[dim]up to date[/]",
             f"{stage['seconds']:.1f}",
-            str(details),
+            _details(details),
         )
     console.print(stages)
     registration, metrics = result["registration"], result["metrics"]
     promotion = result["promotion"]
-    decision = promotion.get("event") or promotion.get("decision")
     console.print(
-        f"gate: version {registration['version']} -> [bold]{decision}[/]"
-        + (f" ({promotion['reason']})" if promotion.get("reason") else ""),
+        f"gate: version {registration['version']} -> [bold]{promotion['event']}[/]"
+        + (f" ({promotion['reason']})" if promotion["reason"] else ""),
         highlight=False,
         soft_wrap=True,
     )
     _print_champion(registration["model_name"], metrics["primary_metric"])
+
+
+def _details(details: Any) -> str:
+    """A stage's summary for a person: ``key value · key value``, not a Python dict."""
+    if not isinstance(details, dict):
+        return str(details)
+    return " · ".join(f"{key} {_details(value)}" for key, value in details.items()) or "-"
 
 
 def _print_champion(model_name: str, primary: str) -> None:

@@ -54,7 +54,7 @@ def status() -> None:
     from cli.common import console
     from tasks.adapters import registry
 
-    _, _, name = _connect()
+    _, params, name = _connect()
     if not registry.model_exists(name):
         console.print(
             f"[yellow]No registered model '{name}' yet: run `mlops demo` or `mlops train`.[/]"
@@ -91,13 +91,7 @@ def status() -> None:
         )
     else:
         console.print("last gate decision: none recorded")
-    drift = [e for e in events if e.event == "drift_check"]
-    console.print(
-        f"last drift check: {drift[-1].time}: {drift[-1].reason}"
-        if drift
-        else "last drift check: none recorded",
-        highlight=False,
-    )
+    console.print(_last_drift_check(params, name), highlight=False, soft_wrap=True)
     chain = registry.champion_chain(events)
     if held.get(registry.CHAMPION) and chain and chain[-1] != held[registry.CHAMPION]:
         console.print(
@@ -105,6 +99,23 @@ def status() -> None:
             f"ends at {chain[-1]}: it was moved outside mlops[/]"
         )
     _print_waiting(registry.versions(name), held.get(registry.CHAMPION))
+
+
+def _last_drift_check(params: Params, name: str) -> str:
+    """The monitor's newest check of ``name``, healthy or not, from its MLflow run (the
+    registry's history holds only the checks that found drift)."""
+    from tasks.adapters import tracking
+
+    run = tracking.last_job_run(params.monitoring_experiment, "monitor", name)
+    if run is None:
+        return "last drift check: none recorded"
+    tags = run.tags
+    return (
+        f"last drift check: {run.started.strftime('%Y-%m-%dT%H:%M:%SZ')}: "
+        f"{tags.get('verdict', '?')} (report {tags.get('report_id', '?')}, champion version "
+        f"{tags.get('model.version', '?')}, window {tags.get('window.start', '?')} to "
+        f"{tags.get('window.end', '?')})"
+    )
 
 
 def _print_waiting(tags_by_version: dict[str, dict[str, str]], champion: str | None) -> None:

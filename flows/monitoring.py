@@ -411,7 +411,7 @@ def record_check(
     link = (folder / "report.html").resolve().as_uri()
     try:
         tracking.configure(root)
-        experiment = params.register_.resolved_experiment(params.ingest.path) + "-monitoring"
+        experiment = params.monitoring_experiment
         experiment_id = tracking.ensure_experiment(experiment, root)
         metrics: dict[str, float] = {"current_rows": float(result["current_rows"])}
         if check is not None:

@@ -160,21 +160,22 @@ def retraining_flow(project: str = ".", drift_report: str = "manual") -> Retrain
         print(f"notification: {delivery.detail}")
         raise
     promotion, registration = training.promotion, training.registration
-    decision = str(promotion.get("event") or promotion.get("decision"))
+    decision = promotion.event
+    run_id = registry.version_info(model_name, registration.version).run_id
     delivery = notify.send(
         notify.gate_decision(
             model=model_name,
-            challenger=str(registration.get("version")),
-            champion_before=promotion.get("champion_before", promotion.get("champion")),
-            champion_after=promotion.get("champion_after", promotion.get("champion")),
+            challenger=registration.version,
+            champion_before=promotion.champion_before,
+            champion_after=promotion.champion_after,
             decision=decision,
-            reason=str(promotion.get("reason", "")),
+            reason=promotion.reason,
             metrics={
                 k: v for k, v in training.metrics.get("test", {}).items() if isinstance(v, float)
             },
             trigger="drift",
             drift_report=drift_report,
-            run_link=str(registration.get("run_id", "")),
+            run_link=run_id,
             runbook_url=runbook,
         )
     )
@@ -185,8 +186,8 @@ def retraining_flow(project: str = ".", drift_report: str = "manual") -> Retrain
         reason=plan.reason,
         rows_added=intake.rows,
         data_md5=intake.data_md5,
-        version=str(registration.get("version")),
+        version=registration.version,
         decision=decision,
-        champion_after=promotion.get("champion_after", promotion.get("champion")),
+        champion_after=promotion.champion_after,
         notification=delivery.detail,
     )

@@ -18,9 +18,10 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.adapters import io, tracking, versioning
 from tasks.config import Params, load_params, write_overrides
-from tasks.pipeline.common import RunContext
+from tasks.pipeline.common import RunContext, read_record
 from tasks.pipeline.promotion import promotion_markdown
 from tasks.pipeline.stages import STAGES
+from tasks.records import PromotionRecord, RegistrationRecord, ValidationRecord
 from tasks.steps.validate import ValidationFailed
 
 
@@ -40,23 +41,30 @@ class TrainingResult:
     """The flow's answer: each stage's outcome and the registered model version."""
 
     stages: list[StageOutcome]
-    registration: dict[str, Any]
+    registration: RegistrationRecord
     metrics: dict[str, Any]
-    validation: dict[str, Any]
-    promotion: dict[str, Any]
+    validation: ValidationRecord
+    promotion: PromotionRecord
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "stages": [asdict(stage) for stage in self.stages],
+            "registration": self.registration.model_dump(mode="json"),
+            "metrics": self.metrics,
+            "validation": self.validation.model_dump(mode="json"),
+            "promotion": self.promotion.model_dump(mode="json"),
+        }
 
 
 def _registration_is_current(root: Path, params: Params) -> bool:
-    """The recorded version still exists in the registry MLflow now points at."""
+    """The recorded version still exists, with the same model bytes and data, in the registry
+    MLflow now points at."""
     path = root / params.paths.registration
     if not path.is_file():
         return False
-    record = io.read_json(path)
+    record = read_record(path, RegistrationRecord)
     tracking.configure(root)
-    return tracking.version_exists(record["model_name"], record["version"], record["run_id"])
+    return tracking.version_exists(record.model_name, record.version, record.fingerprint)
 
 
 @task(cache_policy=NO_CACHE, log_prints=True)
@@ -89,8 +97,10 @@ def run_stage(root: Path, name: str, params: Params, context: RunContext) -> Sta
             description=f"{summary['trials']} trials of {summary['method']} search, best first",
         )
     if name == "promote" and summary.get("judged"):
-        outcome = io.read_json(root / params.paths.promotion)
-        create_markdown_artifact(markdown=promotion_markdown(outcome), key="promotion-decision")
+        outcome = read_record(root / params.paths.promotion, PromotionRecord)
+        create_markdown_artifact(
+            markdown=promotion_markdown(outcome.model_dump()), key="promotion-decision"
+        )
     print(f"{name}: {summary}")
     return StageOutcome(name, True, time.perf_counter() - started, reason, summary)
 
@@ -112,22 +122,22 @@ def _summary_markdown(result: TrainingResult) -> str:
         f"| {s.name} | {'ran' if s.ran else 'skipped'} | {s.seconds:.1f} | {s.reason} |"
         for s in result.stages
     )
-    registration, validation = result.registration, result.validation
-    warnings = [f["message"] for f in validation["failures"] if f["severity"] == "warn"]
+    registration, validation, promotion = result.registration, result.validation, result.promotion
+    warnings = [f.message for f in validation.warnings]
     lines = [
         "# Training run",
         "",
-        f"Validation of `{validation['source']}` against suite `{validation['suite']}`: "
-        f"passed, {validation['checks']} checks, {len(warnings)} warning(s).",
+        f"Validation of `{validation.source}` against suite `{validation.suite}`: "
+        f"passed, {validation.checks} checks, {len(warnings)} warning(s).",
         *[f"- warning: {w}" for w in warnings],
         "",
         "| stage | outcome | seconds | why |",
         "|---|---|---|---|",
         rows,
         "",
-        f"Model **{registration.get('model_name')}** version **{registration.get('version')}**: "
-        f"gate decision **{result.promotion.get('decision') or result.promotion.get('event')}**, "
-        f"champion {result.promotion.get('champion') or result.promotion.get('champion_after')}.",
+        f"Model **{registration.model_name}** version **{registration.version}**: "
+        f"gate **{promotion.event}** ({promotion.reason}), "
+        f"champion {promotion.champion_before or 'none'} -> {promotion.champion_after or 'none'}.",
     ]
     return "\n".join(lines)
 
@@ -162,10 +172,10 @@ def training_flow(
         outcomes.append(stage(root, name, params, context))
     result = TrainingResult(
         stages=outcomes,
-        registration=io.read_json(root / params.paths.registration),
+        registration=read_record(root / params.paths.registration, RegistrationRecord),
         metrics=io.read_json(root / params.paths.metrics),
-        validation=io.read_json(root / params.paths.validation),
-        promotion=io.read_json(root / params.paths.promotion),
+        validation=read_record(root / params.paths.validation, ValidationRecord),
+        promotion=read_record(root / params.paths.promotion, PromotionRecord),
     )
     create_markdown_artifact(markdown=_summary_markdown(result), key="training-summary")
     return result

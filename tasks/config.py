@@ -533,6 +533,11 @@ class Params(_Section):
         """The registered model of the active data set."""
         return self.register_.model_name
 
+    @property
+    def monitoring_experiment(self) -> str:
+        """The MLflow experiment the monitor's drift checks are recorded in."""
+        return self.register_.resolved_experiment(self.ingest.path) + "-monitoring"
+
     def dataset_path(self, name: str) -> str:
         """The raw file of data set ``name``: ``paths.raw/<name>/<file>``."""
         return f"{self.paths.raw}/{name}/{self.datasets[name].file}"

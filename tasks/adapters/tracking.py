@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,15 @@ class Registration:
         data = asdict(self)
         data["aliases"] = list(self.aliases)
         return data
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """One recorded run of a job (a drift check, a batch scored): when it started, its tags."""
+
+    run_id: str
+    started: datetime
+    tags: dict[str, str]
 
 
 def default_tracking_uri(root: Path) -> str:
@@ -128,7 +138,7 @@ def log_training_run(
     model_name: str,
     artifacts: Mapping[str, Path],
     version_tags: Mapping[str, str],
-    trials: list[Mapping[str, Any]] | None = None,
+    trials: Sequence[Mapping[str, Any]] | None = None,
     primary: str = "",
     trusted_types: tuple[str, ...] = (),
 ) -> Registration:
@@ -199,7 +209,7 @@ def log_trials(
     *,
     experiment_id: str,
     parent_run_id: str,
-    trials: list[Mapping[str, Any]],
+    trials: Sequence[Mapping[str, Any]],
     primary: str,
     tags: Mapping[str, str],
 ) -> list[str]:
@@ -337,8 +347,9 @@ def find_version(model_name: str, fingerprint: str) -> Registration | None:
     )
 
 
-def version_exists(model_name: str, version: str, run_id: str) -> bool:
-    """Whether ``version`` of ``model_name`` exists in the current registry, from ``run_id``."""
+def version_exists(model_name: str, version: str, fingerprint: str) -> bool:
+    """Whether ``version`` of ``model_name`` exists in the current registry and holds the model
+    bytes and data of ``fingerprint`` (its version tag)."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
@@ -346,7 +357,29 @@ def version_exists(model_name: str, version: str, run_id: str) -> bool:
         found = MlflowClient().get_model_version(model_name, version)
     except MlflowException:
         return False
-    return bool(found.run_id == run_id)
+    return bool((found.tags or {}).get("fingerprint") == fingerprint)
+
+
+def last_job_run(experiment: str, kind: str, model_name: str) -> JobRun | None:
+    """The newest run of job ``kind`` (``monitor``, ``predict``) for ``model_name`` in the
+    experiment named ``experiment``, or None (no such experiment or run)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = client.search_runs(
+        [found.experiment_id],
+        f"tags.`mlops.kind` = '{kind}' and tags.`model.name` = '{model_name}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not runs:
+        return None
+    run = runs[0]
+    started = datetime.fromtimestamp(run.info.start_time / 1000, UTC)
+    return JobRun(str(run.info.run_id), started, dict(run.data.tags))
 
 
 def log_job_run(

@@ -5,10 +5,11 @@ from __future__ import annotations
 import getpass
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tasks.adapters import io
 from tasks.config import Params
+from tasks.records import Record, parse
 from tasks.steps.ingest import TableSchema
 
 Summary = dict[str, Any]
@@ -49,3 +50,16 @@ def user_actor() -> str:
         return f"user:{getpass.getuser()}"
     except (KeyError, OSError):  # no passwd entry (some containers)
         return "user:unknown"
+
+
+_R = TypeVar("_R", bound=Record)
+
+
+def read_record(path: Path, schema: type[_R]) -> _R:
+    """The report in ``path``, checked against its schema (tasks/records.py)."""
+    return parse(io.read_json(path), schema, str(path))
+
+
+def write_record(record: Record, path: Path) -> None:
+    """Write a report (sorted keys, atomically: a reader sees the old file or the new one)."""
+    io.write_json(record.model_dump(mode="json"), path)

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tasks.adapters import io
 from tasks.config import Params
+from tasks.pipeline.common import RunContext, Summary, path_in, write_record
+from tasks.records import IngestRecord
 from tasks.steps.ingest import ingest_table
-
-if TYPE_CHECKING:
-    pass
-
-from tasks.pipeline.common import RunContext, Summary, path_in
 
 
 def ingest(root: Path, params: Params, context: RunContext) -> Summary:
@@ -26,7 +22,9 @@ def ingest(root: Path, params: Params, context: RunContext) -> Summary:
     check_success_definition(schema.task, primary, params.promote.floors, params.dataset)
     io.write_frame(frame, path_in(root, params.paths.ingested))
     io.write_json(schema.to_dict(), path_in(root, params.paths.schema_))
-    io.write_json(report.to_dict(), path_in(root, params.paths.ingest_report))
+    write_record(
+        IngestRecord.model_validate(report.to_dict()), path_in(root, params.paths.ingest_report)
+    )
     return {
         "rows": report.rows_out,
         "rows_missing_target": report.rows_missing_target,

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tasks.adapters import io
 from tasks.config import Params
-
-if TYPE_CHECKING:
-    pass
-
-from tasks.pipeline.common import RunContext, Summary, load_schema, path_in
+from tasks.pipeline.common import (
+    RunContext,
+    Summary,
+    load_schema,
+    path_in,
+    read_record,
+    write_record,
+)
+from tasks.records import RegistrationRecord, TuningRecord, ValidationRecord
 
 
 def register(root: Path, params: Params, context: RunContext) -> Summary:
@@ -24,9 +27,9 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
 
     schema = load_schema(root, params)
     metrics = io.read_json(path_in(root, params.paths.metrics))
-    validation = io.read_json(path_in(root, params.paths.validation))
+    validation = read_record(path_in(root, params.paths.validation), ValidationRecord)
     model = io.load_model(path_in(root, params.paths.model))
-    tuning = io.read_json(path_in(root, params.paths.tuning))
+    tuning = read_record(path_in(root, params.paths.tuning), TuningRecord)
     train_frame = io.read_frame(path_in(root, params.paths.train))
     data_path = path_in(root, params.ingest.path)
     md5, tracked = versioning.data_version(root, data_path)
@@ -39,9 +42,14 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
     ).hexdigest()[:32]
     existing = tracking.find_version(model_name, fingerprint)
     if existing is not None:
-        io.write_json(
-            {**existing.to_dict(), "data_md5": md5}, path_in(root, params.paths.registration)
+        record = RegistrationRecord(
+            model_name=model_name,
+            version=existing.version,
+            fingerprint=fingerprint,
+            data_md5=md5,
+            aliases=list(existing.aliases),
         )
+        write_record(record, path_in(root, params.paths.registration))
         return {"model": model_name, "version": existing.version, "reused": True}
     experiment_id = tracking.ensure_experiment(
         params.register_.resolved_experiment(params.ingest.path), root
@@ -62,27 +70,31 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
         "trigger.drift_report": context.drift_report or "",
         "params.sha256": params_hash,
         "task": schema.task,
-        "model.family": tuning["family"],
-        "tune.method": tuning["method"],
-        "tune.trials": str(len(tuning["trials"])),
+        "model.family": tuning.family,
+        "tune.method": tuning.method,
+        "tune.trials": str(len(tuning.trials)),
         "primary_metric": primary,
-        "validation.success": str(validation["success"]).lower(),
-        "validation.suite": str(validation["suite"]),
-        "validation.warnings": str(sum(f["severity"] == "warn" for f in validation["failures"])),
+        "validation.success": str(validation.success).lower(),
+        "validation.suite": validation.suite,
+        "validation.warnings": str(len(validation.warnings)),
     }
     registration = tracking.log_training_run(
         experiment_id=experiment_id,
         run_name=(
-            f"{tuning['family']}-{md5[:8]}"
-            if tuning["method"] == "none"
-            else f"tune-{tuning['method']}-{tuning['family']}-{md5[:8]}"
+            f"{tuning.family}-{md5[:8]}"
+            if tuning.method == "none"
+            else f"tune-{tuning.method}-{tuning.family}-{md5[:8]}"
         ),
         params=tracking.flatten(
             {
                 **params.model_dump(by_alias=True, exclude={"paths", "models"}),
                 # the chosen family's own hyperparameters only: the other eight are noise here
-                "models": {tuning["family"]: params.models.family(tuning["family"]).model_dump()},
-                **({"best": tuning["best_params"]} if tuning["method"] != "none" else {}),
+                "models": {tuning.family: params.models.family(tuning.family).model_dump()},
+                **(
+                    {"best": (tuning.model_extra or {})["best_params"]}
+                    if tuning.method != "none"
+                    else {}
+                ),
             }
         ),
         metrics={
@@ -91,9 +103,9 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
                 for split_name in ("valid", "test")
                 for name, value in metrics[split_name].items()
             },
-            **{f"train_{k}": float(v) for k, v in tuning["training"]["rows"].items()},
-            "train_clipped_values": float(sum(tuning["training"]["clipped_values"].values())),
-            "train_dropped_columns": float(len(tuning["training"]["dropped_columns"])),
+            **{f"train_{k}": float(v) for k, v in tuning.training["rows"].items()},
+            "train_clipped_values": float(sum(tuning.training["clipped_values"].values())),
+            "train_dropped_columns": float(len(tuning.training["dropped_columns"])),
         },
         tags=tags,
         model=model,
@@ -114,7 +126,7 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
             "trigger": context.trigger,
             "trigger.drift_report": context.drift_report or "",
         },
-        trials=tuning["trials"],
+        trials=tuning.trials,
         primary=primary,
         trusted_types=(*FEATURE_TRUSTED_TYPES, *MODEL_TRUSTED_TYPES),
         artifacts={
@@ -128,6 +140,12 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
     )
     # A new version is the challenger; only the promote stage's gate can make it champion.
     registry.move_alias(registration.model_name, registry.CHALLENGER, registration.version)
-    record = {**registration.to_dict(), "aliases": [registry.CHALLENGER], "data_md5": md5}
-    io.write_json(record, path_in(root, params.paths.registration))
+    record = RegistrationRecord(
+        model_name=registration.model_name,
+        version=registration.version,
+        fingerprint=fingerprint,
+        data_md5=md5,
+        aliases=[registry.CHALLENGER],
+    )
+    write_record(record, path_in(root, params.paths.registration))
     return {"model": registration.model_name, "version": registration.version}

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tasks.adapters import io
 from tasks.config import Params
-
-if TYPE_CHECKING:
-    pass
-
 from tasks.pipeline.common import RunContext, Summary, load_schema, path_in
 
 

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tasks.adapters import io
 from tasks.config import Params
-
-if TYPE_CHECKING:
-    pass
-
-from tasks.pipeline.common import RunContext, Summary, load_schema, path_in
+from tasks.pipeline.common import RunContext, Summary, load_schema, path_in, write_record
+from tasks.records import TuningRecord
 
 
 def train(root: Path, params: Params, context: RunContext) -> Summary:
@@ -52,7 +49,10 @@ def train(root: Path, params: Params, context: RunContext) -> Summary:
 
     io.write_csv(leaderboard_frame(tuning), path_in(root, params.paths.leaderboard))
     io.save_model(fitted.model, path_in(root, params.paths.model))
-    io.write_json({**tuning, "training": fitted.report()}, path_in(root, params.paths.tuning))
+    write_record(
+        TuningRecord.model_validate({**tuning, "training": fitted.report()}),
+        path_in(root, params.paths.tuning),
+    )
     return {
         "model": tuning["family"],
         "method": tuning["method"],

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tasks.adapters import io
 from tasks.config import Params
-
-if TYPE_CHECKING:
-    pass
-
-from tasks.pipeline.common import RunContext, Summary, path_in
+from tasks.pipeline.common import RunContext, Summary, path_in, write_record
 from tasks.pipeline.gate import check_batch, init_suite, quarantine_failed, suite_path
+from tasks.records import ValidationRecord
 
 
 def validate(root: Path, params: Params, context: RunContext) -> Summary:
@@ -27,5 +23,7 @@ def validate(root: Path, params: Params, context: RunContext) -> Summary:
     if not report.success or frame is None:
         raise quarantine_failed(root, path, params, frame, report)
     io.write_frame(frame, path_in(root, params.paths.validated))
-    io.write_json(report.to_dict(), path_in(root, params.paths.validation))
+    write_record(
+        ValidationRecord.model_validate(report.to_dict()), path_in(root, params.paths.validation)
+    )
     return {"success": True, "checks": report.checks, "warnings": len(report.warnings)}

@@ -15,6 +15,7 @@ from mlflow.tracking import MlflowClient
 from flows.training import training_flow
 from tasks.adapters import tracking, versioning
 from tasks.config import load_params
+from tasks.records import PromotionRecord
 from tasks.steps.generate import Drift, generate_sessions
 from tests.support import make_project, run
 
@@ -72,11 +73,11 @@ def test_flow_trains_registers_and_skips_unchanged_stages(
     state = training_flow(project=str(project), overrides=FAST, return_state=True)
     first = state.result()
     assert ran(first) == STAGES
-    assert first.registration["version"] == "1"
-    assert first.registration["aliases"] == ["challenger"]
-    assert first.promotion["event"] == "promote"
-    assert first.promotion["champion_before"] is None
-    assert first.promotion["champion_after"] == "1"
+    assert first.registration.version == "1"
+    assert first.registration.aliases == ["challenger"]
+    assert first.promotion.event == "promote"
+    assert first.promotion.champion_before is None
+    assert first.promotion.champion_after == "1"
 
     tracking.configure(project)
     client = MlflowClient()
@@ -157,10 +158,10 @@ def test_flow_trains_registers_and_skips_unchanged_stages(
         overrides=["models.hist_gradient_boosting.fixed.max_iter=60", "promote.min_delta=1.0"],
     )
     assert ran(third) == ["train", "evaluate", "register", "promote"]
-    assert third.registration["version"] == "2"
-    assert third.registration["aliases"] == ["challenger"]
-    assert third.promotion["event"] == "refuse"
-    assert third.promotion["champion_after"] == "1"
+    assert third.registration.version == "2"
+    assert third.registration.aliases == ["challenger"]
+    assert third.promotion.event == "refuse"
+    assert third.promotion.champion_after == "1"
     assert client.get_model_version_by_alias("customer-purchase", "champion").version == 1
     assert client.get_model_version_by_alias("customer-purchase", "challenger").version == 2
     assert "fixed: {max_iter: 60, early_stopping: true," in (project / "params.yaml").read_text()
@@ -169,13 +170,21 @@ def test_flow_trains_registers_and_skips_unchanged_stages(
     # not a duplicate version 3.
     fourth = training_flow(project=str(project), overrides=FAST)
     assert ran(fourth) == ["train", "evaluate", "register", "promote"]
-    assert fourth.registration["version"] == "1"
-    assert fourth.promotion == {
-        "version": "1",
-        "decision": "champion",
-        "champion": "1",
-        "judged": False,
-    }
+    assert fourth.registration.version == "1"
+    assert fourth.promotion == PromotionRecord(
+        event="unchanged",
+        version="1",
+        champion_before="1",
+        champion_after="1",
+        moved=False,
+        judged=False,
+        reason="version 1 is the champion",
+        decision=None,
+    )
+    # the report file has the same one shape
+    assert (project / "reports/promotion.json").read_text() == (
+        json.dumps(fourth.promotion.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+    )
     versions = client.search_model_versions("name='customer-purchase'")
     assert sorted(str(v.version) for v in versions) == ["1", "2"]
 

@@ -62,7 +62,9 @@ def test_random_search_on_two_dask_workers_logs_nested_runs_and_keeps_the_best(
 
     tracking.configure(project)
     client = MlflowClient()
-    parent = client.get_run(result.registration["run_id"])
+    parent = client.get_run(
+        client.get_model_version(result.registration.model_name, result.registration.version).run_id
+    )
     assert parent.data.tags["tune.method"] == "random"
     assert parent.data.tags["model.family"] == winner["family"]
     assert parent.info.run_name.startswith(f"tune-random-{winner['family']}-")
@@ -100,7 +102,8 @@ def test_random_search_on_two_dask_workers_logs_nested_runs_and_keeps_the_best(
 def result_flow_run_id(project: Path) -> str:
     """The Prefect flow run that registered the project's last version (an MLflow run tag)."""
     record = json.loads((project / "reports/registration.json").read_text())
-    run = MlflowClient().get_run(record["run_id"])
+    client = MlflowClient()
+    run = client.get_run(client.get_model_version(record["model_name"], record["version"]).run_id)
     return str(run.data.tags["prefect.flow_run_id"])
 
 
