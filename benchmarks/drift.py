@@ -13,8 +13,8 @@ Variants, each timed from DataFrames to a result (Evidently imported beforehand)
 - **Evidently default**: ``Report([DataDriftPreset()])`` on all rows, methods left to
   Evidently (``ValueDrift(method=None)`` for each column: Wasserstein / Jensen-Shannon above
   1,000 rows), no sampling;
-- **monitor (sampled)**: ``tasks.adapters.evidently.check_drift`` with the default ``DriftSettings``
-  (at most 50,000 sampled rows per side);
+- **monitor (sampled)**: ``tasks.adapters.evidently.check_drift`` with params.yaml's
+  ``monitor:`` (at most 50,000 sampled rows per side);
 - **monitor, full data**: the same methods and thresholds on all rows (``sample_rows=0``);
   the run the sampled verdicts are compared with;
 - **monitor, full report** (sampled): ``check_drift(full_report=True)``, adding Evidently's
@@ -43,11 +43,12 @@ import numpy as np
 import pandas as pd
 
 from tasks.adapters.evidently import check_drift
-from tasks.steps.drift import DriftSettings
+from tasks.config import MonitorParams, load_params
 from tasks.steps.generate import FEATURES, Drift, generate_sessions
 from tests.support import REPO
 
 RESULTS = REPO / "benchmarks" / "results"
+MONITOR = load_params(REPO / "params.yaml").monitor  # the monitor's own settings
 GOAL_SECONDS, GOAL_ROWS = 5.0, 1_000_000
 NUMERICAL = [*FEATURES[:9], "signal_0", "signal_1", "signal_2", "signal_3", "pages_per_minute"]
 CATEGORICAL = [*FEATURES[9:], "browser", "campaign"]
@@ -106,7 +107,7 @@ def evidently_default(reference: pd.DataFrame, current: pd.DataFrame) -> Verdict
     return verdicts
 
 
-def monitor(settings: DriftSettings, full_report: bool = False) -> Callable[..., Verdicts]:
+def monitor(settings: MonitorParams, full_report: bool = False) -> Callable[..., Verdicts]:
     def run(reference: pd.DataFrame, current: pd.DataFrame) -> Verdicts:
         check = check_drift(
             reference,
@@ -124,9 +125,9 @@ def monitor(settings: DriftSettings, full_report: bool = False) -> Callable[...,
 def measure(rows: int, repeats: int) -> list[dict[str, Any]]:
     variants: dict[str, Callable[..., Verdicts]] = {
         EVIDENTLY: evidently_default,
-        SAMPLED: monitor(DriftSettings()),
-        FULL: monitor(DriftSettings(sample_rows=0)),
-        FULL_REPORT: monitor(DriftSettings(), full_report=True),
+        SAMPLED: monitor(MONITOR),
+        FULL: monitor(MONITOR.model_copy(update={"sample_rows": 0})),
+        FULL_REPORT: monitor(MONITOR, full_report=True),
     }
     out = []
     for scenario, drifted in (("no drift", False), ("covariate drift", True)):
@@ -275,7 +276,7 @@ def main() -> None:
     print(f"importing evidently took {time.perf_counter() - started:.1f} s", flush=True)
     warm = make_data(5_000, 3, False)
     evidently_default(warm, warm)
-    monitor(DriftSettings())(warm, warm)  # first-call imports inside Evidently and plotly
+    monitor(MONITOR)(warm, warm)  # first-call imports inside Evidently and plotly
     load_before = os.getloadavg()
     results = [r for n in rows for r in measure(n, repeats)]
     load_after = os.getloadavg()

@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from cli.common import console, errors, fail, setup, user_errors
+from tasks.clock import compact_stamp
 
 if TYPE_CHECKING:
     from tasks.config import Params
@@ -423,14 +424,13 @@ def simulate(
     """Run the closed loop on generated data in a sandbox project: production batches, drift
     from --onset, delayed labels, the real monitoring, retraining and gate; print a timeline."""
     root, _ = setup()
-    from datetime import UTC, datetime
 
     from cli.simulate import Scenario, format_summary
     from cli.simulate import simulate as run_simulation
 
     if onset > batches:
         raise fail(f"--onset {onset} is after the last batch ({batches})")
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = compact_stamp()
     folder = (workdir or root / ".mlops" / "simulations" / stamp).resolve()
     if folder.exists() and any(folder.iterdir()):
         raise fail(f"{folder} is not empty")
@@ -457,8 +457,8 @@ def silence(
     from datetime import UTC, datetime, timedelta
 
     from tasks.adapters import registry, tracking
+    from tasks.clock import stamp
     from tasks.pipeline.common import user_actor
-    from tasks.steps.retraining import stamp
 
     tracking.configure(root)
     name = params.register_.resolved_model_name(params.ingest.path)

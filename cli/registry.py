@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
+from tasks.clock import stamp
+
 if TYPE_CHECKING:
     from tasks.adapters.registry import VersionInfo
     from tasks.config import Params
@@ -111,7 +113,7 @@ def _last_drift_check(params: Params, name: str) -> str:
         return "last drift check: none recorded"
     tags = run.tags
     return (
-        f"last drift check: {run.started.strftime('%Y-%m-%dT%H:%M:%SZ')}: "
+        f"last drift check: {stamp(run.started)}: "
         f"{tags.get('verdict', '?')} (report {tags.get('report_id', '?')}, champion version "
         f"{tags.get('model.version', '?')}, window {tags.get('window.start', '?')} to "
         f"{tags.get('window.end', '?')})"

@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tasks.jsonsafe import plain
+
 PROJECT_FILES = ("params.yaml", "dvc.yaml", "tasks", "flows", "serving")
 
 
@@ -196,10 +198,7 @@ def simulate(source: Path, folder: Path, scenario: Scenario, echo: Any = print) 
                     answered=True,
                     source=f"simulate:batch-{batch}",
                     latency_ms=None,
-                    features=[
-                        {str(k): (None if v != v else v) for k, v in row.items()}
-                        for row in frame[features].to_dict(orient="records")
-                    ],
+                    features=[plain(row) for row in frame[features].to_dict(orient="records")],
                     predictions=list(labels),
                 )
             ],

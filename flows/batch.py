@@ -12,7 +12,6 @@ import hashlib
 import time
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,9 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from tasks.adapters import io
+from tasks.clock import compact_stamp
 from tasks.config import Params, load_params
+from tasks.jsonsafe import plain
 from tasks.types import ServedModel
 
 
@@ -94,10 +95,7 @@ def score_batch(
 def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
     """Rows as dicts with None for missing values (JSON null in the log)."""
     chosen = frame.reindex(columns=columns)
-    return [
-        {str(k): (None if v != v else v) for k, v in row.items()}  # NaN != NaN
-        for row in chosen.to_dict(orient="records")
-    ]
+    return [plain(row) for row in chosen.to_dict(orient="records")]
 
 
 def _summary(served: ServedModel, predictions: pd.DataFrame) -> dict[str, float]:
@@ -177,7 +175,7 @@ def record_batch(
 
 
 def default_output(root: Path, params: Params, path: Path) -> Path:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = compact_stamp()
     return root / params.paths.predictions_dir / f"{path.stem}-{stamp}.csv"
 
 
@@ -201,7 +199,7 @@ def batch_predict_flow(
     predictions = score_batch(
         served, frame, source, params.predict.chunk_rows, params.predict.probabilities
     )
-    batch_id = f"batch-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}"
+    batch_id = f"batch-{compact_stamp()}-{uuid.uuid4().hex[:8]}"
     written = pd.concat(
         [
             frame.reset_index(drop=True),

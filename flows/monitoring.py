@@ -17,7 +17,7 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.batch import gate_batch, load_model
 from tasks.adapters import io
+from tasks.clock import compact_stamp, stamp
 from tasks.config import Params, load_params
 from tasks.runtime import runbook_url
 from tasks.types import ServedModel
@@ -87,21 +88,8 @@ class MonitorResult:
         return asdict(self)
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def new_report_id(now: datetime) -> str:
-    return f"drift-{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}"
-
-
-def settings_of(params: Params) -> Any:
-    """The drift check's settings: the ``monitor:`` keys of the same names."""
-    from dataclasses import fields
-
-    from tasks.steps.drift import DriftSettings
-
-    return DriftSettings(**{f.name: getattr(params.monitor, f.name) for f in fields(DriftSettings)})
+    return f"drift-{compact_stamp(now)}-{uuid.uuid4().hex[:8]}"
 
 
 def column_kinds(served: ServedModel) -> tuple[list[str], list[str]]:
@@ -118,7 +106,7 @@ def _from_log(
 
     m = params.monitor
     log_path = root / params.paths.inference_log
-    since = _stamp(now - timedelta(hours=m.window_hours))
+    since = stamp(now - timedelta(hours=m.window_hours))
     window = read_log(log_path, since=since, limit=m.window_rows)
     labelled = read_log(log_path, since=since, limit=m.window_rows, labelled_only=True)
     features = [c.name for c in served.columns]
@@ -136,7 +124,7 @@ def _from_log(
         predictions=window["_prediction"].reset_index(drop=True),
         labelled=labels.reset_index(drop=True),
         window_start=start,
-        window_end=_stamp(now),
+        window_end=stamp(now),
         source=f"inference log {params.paths.inference_log}",
     )
 
@@ -179,8 +167,8 @@ def _from_incoming(
         frame=data.reindex(columns=features),
         predictions=predictions,
         labelled=labelled.reindex(columns=[*features, target]),
-        window_start=_stamp(now),
-        window_end=_stamp(now),
+        window_start=stamp(now),
+        window_end=stamp(now),
         source=f"{len(frames)} file(s) from {params.paths.incoming}",
         notes=notes,
     )
@@ -246,22 +234,6 @@ def _sample(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
     return frame.sample(rows, random_state=seed) if 0 < rows < len(frame) else frame
 
 
-def _bootstrap_noise(out: Any, metric: str, seed: int, samples: int = 200) -> float:
-    """1.96 standard deviations of ``metric`` over bootstrap resamples of the labelled rows."""
-    import numpy as np
-
-    from tasks.steps.evaluate import compute_metrics
-
-    rng = np.random.default_rng(seed)
-    n = len(out.actual)
-    values = []
-    for _ in range(samples):
-        value = compute_metrics(out.take(rng.integers(0, n, n)), [metric])[metric]
-        if value == value:  # a resample with one class has no AUC
-            values.append(value)
-    return 1.96 * float(np.std(values)) if len(values) > 1 else 0.0
-
-
 def typed_labels(labels: pd.Series, served: ServedModel) -> pd.Series:
     """Labels as they arrived (JSON, a feedback file) in the model's own type, so they compare
     with its predictions: numbers for regression (text that is not a number: missing), the
@@ -302,8 +274,9 @@ def judge(
     from tasks.steps.evaluate import LOWER_IS_BETTER, compute_metrics, model_outputs, primary_metric
     from tasks.steps.ingest import TableSchema
     from tasks.steps.predict import model_inputs, score_frame
+    from tasks.steps.promotion import metric_noise
 
-    settings = settings_of(params)
+    settings = params.monitor
     m = params.monitor
     numerical, categorical = column_kinds(served)
     features = [*numerical, *categorical]
@@ -332,14 +305,16 @@ def judge(
             value = compute_metrics(out, [metric])[metric]
             # a metric on a few hundred labelled rows is noisy: the allowed drop is
             # quality_max_drop plus 1.96 bootstrap standard deviations of the current value
-            noise = _bootstrap_noise(out, metric, m.seed)
+            noise = metric_noise(out, metric, m.quality_noise.samples, m.quality_noise.z, m.seed)
             quality = quality_check(
                 metric,
                 float(info.metrics.get(f"test_{metric}", float("nan"))),
                 value,
                 len(labelled),
                 metric in LOWER_IS_BETTER,
-                replace(settings, quality_max_drop=round(m.quality_max_drop + noise, 4)),
+                settings.model_copy(
+                    update={"quality_max_drop": round(m.quality_max_drop + noise, 4)}
+                ),
             )
             quality_data = (
                 pd.Series(out.actual, dtype=object),
@@ -606,7 +581,7 @@ def monitoring_flow(
     MonitorFailed (the run ends Failed) when no verdict could be reached; nothing is retrained
     then.
     """
-    from tasks.adapters import tracking
+    from tasks.adapters import tracking, webhook
     from tasks.steps import notify
 
     root = Path(project).resolve()
@@ -651,10 +626,11 @@ def monitoring_flow(
             error=message,
         )
         run_id, link = record_check(root, params, result.to_dict(), None, folder)
-        delivery = notify.send(
-            notify.monitor_failed(
+        delivery = webhook.send(
+            **params.notify.send_options(),
+            message=notify.monitor_failed(
                 model=model_name, report_id=report_id, error=message, runbook_url=runbook
-            )
+            ),
         )
         print(f"notification: {delivery.detail}")
         result = MonitorResult(
@@ -703,8 +679,9 @@ def monitoring_flow(
                 else f"{check.quality.metric} {check.quality.current} against the champion's "
                 f"{check.quality.reference:.4g} (degraded: {check.quality.degraded})"
             )
-            delivery = notify.send(
-                notify.drift_alert(
+            delivery = webhook.send(
+                **params.notify.send_options(),
+                message=notify.drift_alert(
                     model=model_name,
                     version=served.version,
                     report_id=report_id,
@@ -716,7 +693,7 @@ def monitoring_flow(
                     report_link=link,
                     window=f"{current.window_start} to {current.window_end}",
                     runbook_url=runbook,
-                )
+                ),
             )
             notification = delivery.detail
         result = MonitorResult(**{**result.to_dict(), "action": action})

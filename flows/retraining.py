@@ -109,7 +109,7 @@ def retraining_flow(project: str = ".", drift_report: str = "manual") -> Retrain
     from prefect.runtime import flow_run
 
     from flows.training import training_flow
-    from tasks.adapters import locks, registry, tracking
+    from tasks.adapters import locks, registry, tracking, webhook
     from tasks.runtime import runbook_url
     from tasks.steps import notify
 
@@ -149,21 +149,23 @@ def retraining_flow(project: str = ".", drift_report: str = "manual") -> Retrain
     try:
         training = training_flow(project=str(root), trigger="drift", drift_report=drift_report)
     except Exception as error:
-        delivery = notify.send(
-            notify.retraining_skipped(
+        delivery = webhook.send(
+            **params.notify.send_options(),
+            message=notify.retraining_skipped(
                 model=model_name,
                 drift_report=drift_report,
                 reason=f"retraining failed, the champion did not move: {error}",
                 runbook_url=runbook,
-            )
+            ),
         )
         print(f"notification: {delivery.detail}")
         raise
     promotion, registration = training.promotion, training.registration
     decision = promotion.event
     run_id = registry.version_info(model_name, registration.version).run_id
-    delivery = notify.send(
-        notify.gate_decision(
+    delivery = webhook.send(
+        **params.notify.send_options(),
+        message=notify.gate_decision(
             model=model_name,
             challenger=registration.version,
             champion_before=promotion.champion_before,
@@ -177,7 +179,7 @@ def retraining_flow(project: str = ".", drift_report: str = "manual") -> Retrain
             drift_report=drift_report,
             run_link=run_id,
             runbook_url=runbook,
-        )
+        ),
     )
     print(f"gate: {decision}; notification: {delivery.detail}")
     return RetrainingResult(

@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.adapters import io, tracking, versioning
 from tasks.config import Params, load_params, write_overrides
+from tasks.jsonsafe import plain
 from tasks.pipeline.common import RunContext, read_record
 from tasks.pipeline.promotion import promotion_markdown
 from tasks.pipeline.stages import STAGES
@@ -89,10 +90,7 @@ def run_stage(root: Path, name: str, params: Params, context: RunContext) -> Sta
 
         board = leaderboard_frame(io.read_json(root / params.paths.tuning))
         create_table_artifact(
-            table=[
-                {str(k): (None if v != v else v) for k, v in row.items()}  # NaN: not JSON
-                for row in board.to_dict(orient="records")
-            ],
+            table=[plain(row) for row in board.to_dict(orient="records")],
             key="leaderboard",
             description=f"{summary['trials']} trials of {summary['method']} search, best first",
         )

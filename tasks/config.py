@@ -385,6 +385,14 @@ class PredictParams(_Section):
     probabilities: bool
 
 
+class QualityNoiseParams(_Section):
+    """How much of a quality drop is noise: ``z`` standard deviations of the metric over
+    ``samples`` bootstrap resamples of the labelled rows (0 samples: none)."""
+
+    samples: int = Field(ge=0)
+    z: float = Field(gt=0.0)
+
+
 class MonitorParams(_Section):
     schedule: str = Field(min_length=9)
     source: Literal["log", "incoming"]
@@ -407,6 +415,7 @@ class MonitorParams(_Section):
     attribution_top: int = Field(ge=1)
     quality_min_labels: int = Field(ge=1)
     quality_max_drop: float = Field(ge=0.0)
+    quality_noise: QualityNoiseParams
     retrain: bool
     cooldown_minutes: float = Field(ge=0.0)
     action_wait_seconds: float = Field(ge=0.0)
@@ -500,6 +509,22 @@ DATASET_KEYS: dict[tuple[str, str], str] = {
 }
 
 
+class NotifyParams(_Section):
+    """How the webhook (``MLOPS_WEBHOOK_URL``) is called."""
+
+    timeout_seconds: float = Field(gt=0.0)
+    attempts: int = Field(ge=1)
+    backoff_seconds: float = Field(ge=0.0)
+
+    def send_options(self) -> dict[str, Any]:
+        """The keyword arguments of ``tasks.adapters.webhook.send``."""
+        return {
+            "timeout": self.timeout_seconds,
+            "attempts": self.attempts,
+            "backoff": self.backoff_seconds,
+        }
+
+
 class Params(_Section):
     """All of params.yaml. Each attribute is one stage's slice; ``dataset`` names the active
     data set, whose settings (``datasets[dataset]``) are also in the slices that use them."""
@@ -520,6 +545,7 @@ class Params(_Section):
     serve: ServeParams
     predict: PredictParams
     monitor: MonitorParams
+    notify: NotifyParams
     retrain: RetrainParams
     paths: PathsParams
 

@@ -37,6 +37,7 @@ def log_scored(root: Path, frame: Any, request_id: str, labelled: bool) -> None:
     """Score ``frame`` with the champion into a fresh inference log, as the endpoint would;
     with ``labelled`` the true labels (``purchased``) arrive as feedback."""
     from tasks.adapters import inference_log, registry, tracking
+    from tasks.jsonsafe import plain
     from tasks.steps.predict import model_inputs, score_frame
 
     tracking.configure(root)
@@ -48,10 +49,7 @@ def log_scored(root: Path, frame: Any, request_id: str, labelled: bool) -> None:
     served = registry.load_served("customer-purchase", version)
     labels, _ = score_frame(served, model_inputs(served, frame, "test"))
     features = [c.name for c in served.columns]
-    records = [
-        {k: (None if v != v else v) for k, v in row.items()}
-        for row in frame[features].to_dict(orient="records")
-    ]
+    records = [plain(row) for row in frame[features].to_dict(orient="records")]
     inference_log.append(
         log,
         [

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tasks.config import MonitorParams
 from tasks.drift_methods import CATEGORICAL, NUMERICAL, drift_method
 from tasks.steps.drift import (
     AttributionDrift,
     ColumnDrift,
     DriftCheck,
-    DriftSettings,
     Excluded,
     Prepared,
     QualityCheck,
@@ -47,7 +47,7 @@ def check_drift(
     *,
     numerical: Sequence[str],
     categorical: Sequence[str],
-    settings: DriftSettings,
+    settings: MonitorParams,
     prediction: tuple[pd.Series, pd.Series] | None = None,
     prediction_kind: str = CATEGORICAL,
     quality: QualityCheck | None = None,
@@ -157,7 +157,7 @@ def check_drift(
 
 def _run_report(
     prepared: Prepared,
-    settings: DriftSettings,
+    settings: MonitorParams,
     pred_name: str,
     quality_data: tuple[pd.Series, pd.Series, str] | None,
     full_report: bool,

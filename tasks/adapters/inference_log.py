@@ -20,11 +20,12 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from tasks import clock
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
@@ -122,7 +123,7 @@ class Prediction:
 
 def now() -> str:
     """UTC time as the log stores it (ISO 8601, microseconds: sortable as text)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return clock.stamp()
 
 
 def connect(path: Path) -> sqlite3.Connection:

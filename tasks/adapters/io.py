@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+from tasks.jsonsafe import plain
 from tasks.types import BOOLEANS, ReadProblem, clip
 
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".tab", ".parquet", ".pq")
@@ -188,19 +188,8 @@ def read_frame(path: Path) -> pd.DataFrame:
 def write_json(data: Any, path: Path) -> None:
     """Write JSON with sorted keys and a trailing newline, atomically, so diffs stay clean."""
     with _atomic(path) as tmp:
-        text = json.dumps(_finite(data), indent=2, sort_keys=True, default=str, allow_nan=False)
+        text = json.dumps(plain(data), indent=2, sort_keys=True, default=str, allow_nan=False)
         tmp.write_text(text + "\n")
-
-
-def _finite(data: Any) -> Any:
-    """NaN and infinities become null: strict JSON has no such numbers."""
-    if isinstance(data, float) and not math.isfinite(data):
-        return None
-    if isinstance(data, dict):
-        return {k: _finite(v) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return [_finite(v) for v in data]
-    return data
 
 
 def read_json(path: Path) -> Any:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tasks import clock
 from tasks.types import CHALLENGER as CHALLENGER
 from tasks.types import CHAMPION as CHAMPION
 from tasks.types import MOVES as MOVES
@@ -195,7 +196,7 @@ def history(model_name: str) -> list[Event]:
 
 def now() -> str:
     """The current time as history records it (UTC, microseconds: sortable as text)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return clock.stamp()
 
 
 def champion_chain(events: list[Event]) -> list[str]:

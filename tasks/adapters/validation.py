@@ -9,12 +9,12 @@ expectation is a failed outcome, never a pass.
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from tasks.jsonsafe import plain
 from tasks.types import ExpectationOutcome
 
 CONTEXT_DIR = "gx"
@@ -42,14 +42,6 @@ def _severity(config: Any) -> str:
     """GE's severity as text: ``critical``, ``warning`` or ``info`` (GE returns an enum)."""
     severity = getattr(config, "severity", None) or "critical"
     return str(getattr(severity, "value", severity))
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
 
 
 def run_suite(
@@ -88,12 +80,12 @@ def run_suite(
                 element_count=int(details.get("element_count") or 0),
                 unexpected_count=int(details.get("unexpected_count") or 0),
                 unexpected_percent=float(details.get("unexpected_percent") or 0.0),
-                sample=tuple(_plain(v) for v in details.get("partial_unexpected_list") or ()),
+                sample=tuple(plain(v) for v in details.get("partial_unexpected_list") or ()),
                 rows=tuple(
                     int(i) if not isinstance(i, dict) else -1
                     for i in details.get("partial_unexpected_index_list") or ()
                 ),
-                observed=_plain(details.get("observed_value"))
+                observed=plain(details.get("observed_value"))
                 if not isinstance(details.get("observed_value"), list | dict)
                 else details.get("observed_value"),
                 error=error,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tasks.adapters import io
+from tasks.clock import compact_stamp
 from tasks.config import Params
 
 if TYPE_CHECKING:
@@ -112,13 +113,12 @@ def quarantine_failed(
     root: Path, path: Path, params: Params, frame: pd.DataFrame | None, report: ValidationReport
 ) -> ValidationFailed:
     """Set the failed batch aside, rebuild Data Docs, record the result; return the error."""
-    from datetime import UTC, datetime
 
     from tasks.adapters import tracking
     from tasks.adapters.validation import build_data_docs
     from tasks.steps.validate import ValidationFailed
 
-    when = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    when = compact_stamp()
     note = (
         f"# Quarantined: {report.source}\n\nValidated against suite '{report.suite}' at {when}; "
         f"{len(report.errors)} rule(s) failed:\n\n"

@@ -8,13 +8,13 @@ it was; the write itself is one alias update.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tasks.adapters import io, locks, registry
 from tasks.config import Params
+from tasks.jsonsafe import plain
 from tasks.steps.ingest import TableSchema
 
 if TYPE_CHECKING:
@@ -104,10 +104,6 @@ def judge(root: Path, params: Params, version: str, champion: str | None) -> Dec
     )
 
 
-def _finite(values: dict[str, float]) -> dict[str, float | None]:
-    return {k: (v if math.isfinite(v) else None) for k, v in values.items()}
-
-
 def _record(
     params: Params,
     decision: Decision,
@@ -122,8 +118,8 @@ def _record(
     when = registry.now()
     data = {
         **decision.to_dict(),
-        "challenger_metrics": _finite(decision.challenger_metrics),
-        "champion_metrics": _finite(decision.champion_metrics),
+        "challenger_metrics": plain(decision.challenger_metrics),
+        "champion_metrics": plain(decision.champion_metrics),
         "event": event,
         "actor": actor,
         "time": when,

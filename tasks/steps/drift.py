@@ -38,37 +38,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
 
+from tasks.config import MonitorParams
 from tasks.drift_methods import CATEGORICAL, METHODS, NUMERICAL
+from tasks.jsonsafe import plain
 
 Verdict = Literal["healthy", "drift", "insufficient data"]
 PREDICTION = "prediction"
 _Frame = TypeVar("_Frame", pd.DataFrame, pd.Series)
 _SUMMARY_TOP = 5
-
-
-@dataclass(frozen=True)
-class DriftSettings:
-    """The drift check's knobs (``monitor:`` in params.yaml)."""
-
-    min_rows: int = 200  # current rows below this: "insufficient data" (never "drift")
-    sample_rows: int = 50_000  # seeded sample of at most this many rows per side (0: all rows)
-    seed: int = 42
-    numerical_method: str = "wasserstein"
-    numerical_threshold: float = 0.1
-    categorical_method: str = "jensenshannon"
-    categorical_threshold: float = 0.1
-    drift_share: float = 0.3  # dataset drift when drifted / checked columns >= this
-    prediction_threshold: float = 0.1
-    attribution_threshold: float = 0.9  # NDCG below this: attribution drift
-    attribution_top: int = 10  # k of NDCG@k
-    quality_max_drop: float = 0.05  # absolute
-    quality_min_labels: int = 100
 
 
 @dataclass(frozen=True)
@@ -190,7 +173,7 @@ class DriftCheck:
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the snapshot, JSON-safe (NaN and infinities as None)."""
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self) if f.name != "snapshot"}
+        return {f.name: plain(getattr(self, f.name)) for f in fields(self) if f.name != "snapshot"}
 
     def top_columns(self, n: int = 5) -> list[ColumnDrift]:
         """The ``n`` most telling determined columns: drifted first, then by how far beyond
@@ -220,7 +203,7 @@ def quality_check(
     current_value: float | None,
     labelled_rows: int,
     lower_is_better: bool,
-    settings: DriftSettings,
+    settings: MonitorParams,
 ) -> QualityCheck:
     """Degraded when ``current_value`` is worse than ``reference_value`` by more than
     ``settings.quality_max_drop`` (absolute, rounded to 12 decimals so that 0.80 - 0.75 is not
@@ -292,7 +275,7 @@ def _outputs(values: Any, rows: int) -> np.ndarray:
 
 
 def attribution_drift(
-    reference: Mapping[str, float], current: Mapping[str, float], settings: DriftSettings
+    reference: Mapping[str, float], current: Mapping[str, float], settings: MonitorParams
 ) -> AttributionDrift:
     """NDCG@k (k = ``settings.attribution_top``) of the current importance ranking, with the
     reference importances as relevance: DCG = sum over the current top k of
@@ -331,7 +314,7 @@ class Prepared:
 def insufficient(
     reference: pd.DataFrame,
     current: pd.DataFrame,
-    settings: DriftSettings,
+    settings: MonitorParams,
     quality: QualityCheck | None,
     attribution: AttributionDrift | None,
 ) -> DriftCheck:
@@ -364,7 +347,7 @@ def verdict_of(
     judged: int,
     share: float,
     dataset_drift: bool,
-    settings: DriftSettings,
+    settings: MonitorParams,
     prediction: ColumnDrift | None,
     quality: QualityCheck | None,
     attribution: AttributionDrift | None,
@@ -563,14 +546,14 @@ def attach_prediction(
 # -- Evidently -----------------------------------------------------------------------------------
 
 
-def method_for(kind: str, settings: DriftSettings) -> tuple[str, float]:
+def method_for(kind: str, settings: MonitorParams) -> tuple[str, float]:
     if kind == NUMERICAL:
         return settings.numerical_method, settings.numerical_threshold
     return settings.categorical_method, settings.categorical_threshold
 
 
 def column_drift(
-    column: str, kind: str, value: float | None, settings: DriftSettings, is_prediction: bool
+    column: str, kind: str, value: float | None, settings: MonitorParams, is_prediction: bool
 ) -> ColumnDrift:
     method, threshold = method_for(kind, settings)
     if is_prediction:
@@ -667,18 +650,3 @@ def _show(value: Any) -> str:
     if number is not None and number.is_integer():
         return str(int(number))
     return str(value)
-
-
-def _plain(value: Any) -> Any:
-    """JSON-safe copy: dataclasses to dicts, NaN/inf to None, numpy scalars to Python."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

@@ -148,6 +148,20 @@ def bootstrap_interval(
     return float(low), float(high), len(differences)
 
 
+def metric_noise(outputs: Outputs, metric: str, samples: int, z: float, seed: int) -> float:
+    """``z`` standard deviations of ``metric`` over ``samples`` bootstrap resamples of
+    ``outputs`` (0 with fewer than two usable resamples: a resample with one class has no
+    ROC AUC): how far the metric moves on these rows by chance alone."""
+    rng = np.random.default_rng(seed)
+    n = len(outputs.actual)
+    values = []
+    for _ in range(samples):
+        value = compute_metrics(outputs.take(rng.integers(0, n, n)), [metric])[metric]
+        if math.isfinite(value):
+            values.append(value)
+    return z * float(np.std(values)) if len(values) > 1 else 0.0
+
+
 def _bootstrap_rule(
     primary: str, challenger: Outputs, champion: Outputs, params: PromoteParams
 ) -> Rule:

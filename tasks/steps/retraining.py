@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from tasks.clock import parse_time, stamp
 from tasks.types import MOVES, Event
 
 Action = Literal["retrain", "in cooldown", "waiting for labels", "silenced"]
@@ -22,16 +23,6 @@ Action = Literal["retrain", "in cooldown", "waiting for labels", "silenced"]
 
 class IntakeError(ValueError):
     """Production rows cannot be added to the training data (a column the log lacks)."""
-
-
-def parse_time(text: str) -> datetime:
-    """A history or inference-log time (ISO 8601, UTC, ``Z`` or an offset)."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def stamp(moment: datetime) -> str:
-    """The history's time format (UTC, microseconds, sortable as text)."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def last_event(events: Sequence[Event], kinds: set[str] | frozenset[str]) -> Event | None:

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from tasks.config import Family, FeaturesParams, ModelsParams, TrainParams, TuneParams
+from tasks.jsonsafe import plain
 from tasks.steps.evaluate import LOWER_IS_BETTER, compute_metrics, importance_scoring, model_outputs
 from tasks.steps.ingest import TableSchema
 from tasks.steps.train import build_pipeline
@@ -220,7 +221,7 @@ def _sklearn_search(job: _Search, family: Family, first_number: int) -> list[Tri
             Trial(
                 family=family,
                 number=first_number + index,
-                params={k.removeprefix("model__"): _plain(v) for k, v in candidate.items()},
+                params={k.removeprefix("model__"): plain(v) for k, v in candidate.items()},
                 state="complete" if finite else "failed",
                 cv_mean=float(sum(scores) / len(scores)) if finite else float("nan"),
                 cv_std=float(_std(scores)) if finite else float("nan"),
@@ -229,11 +230,6 @@ def _sklearn_search(job: _Search, family: Family, first_number: int) -> list[Tri
             )
         )
     return trials
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars as Python values (JSON, MLflow params)."""
-    return value.item() if hasattr(value, "item") else value
 
 
 def _std(values: list[float]) -> float:
@@ -355,7 +351,7 @@ def _optuna_search(job: _Search, family: Family, first_number: int) -> list[Tria
             Trial(
                 family=family,
                 number=first_number + found.number,
-                params={k: _plain(v) for k, v in found.params.items()},
+                params={k: plain(v) for k, v in found.params.items()},
                 state=state,
                 cv_mean=float(found.value)
                 if state == "complete" and found.value is not None

@@ -352,7 +352,7 @@ PROMOTE_IN_A_PROCESS = """
 import sys
 from pathlib import Path
 from tasks.pipeline.promotion import promote
-from tasks import tracking
+from tasks.adapters import tracking
 from tasks.config import load_params
 root = Path.cwd()
 params = load_params(root / "params.yaml")
@@ -477,7 +477,7 @@ def test_history_survives_a_restart(world: World, store: tuple[str, MlflowServer
 
     env = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_TRACKING_URI": world.uri}
     code = (
-        "import json; from tasks import registry;"
+        "import json; from tasks.adapters import registry;"
         f"print(json.dumps([e.to_dict() for e in registry.history({world.name!r})]))"
     )
     answer = subprocess.run(

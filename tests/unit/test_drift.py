@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,12 +15,12 @@ from scipy import stats
 from scipy.spatial import distance
 
 from tasks.adapters.evidently import check_drift, parse_drift_values, save_html
+from tasks.config import MonitorParams, load_params
 from tasks.drift_methods import drift_method
 from tasks.steps.drift import (
     AttributionDrift,
     ColumnDrift,
     DriftCheck,
-    DriftSettings,
     Excluded,
     QualityCheck,
     attribution_drift,
@@ -30,7 +31,18 @@ from tasks.steps.generate import FEATURES, Drift, generate_sessions
 
 NUMERICAL = list(FEATURES[:9])
 CATEGORICAL = list(FEATURES[9:])
-SMALL = DriftSettings(min_rows=10)  # the tiny frames below have fewer than 200 rows
+MONITOR = load_params(Path(__file__).resolve().parents[2] / "params.yaml").monitor
+
+
+def monitor_settings(**changes: Any) -> MonitorParams:
+    """The repo's ``monitor:`` params with ``changes``, not validated: check_drift checks its
+    settings itself too (``test_bad_arguments_raise``)."""
+    return MONITOR.model_copy(update=changes)
+
+
+# The tiny frames below have fewer than 200 rows, and 150 labelled rows judge quality (the
+# deleted DriftSettings said 100 labels where params.yaml says 200; these tests kept its 100).
+SMALL = monitor_settings(min_rows=10, quality_min_labels=100)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +66,7 @@ def test_same_distribution_batches_rarely_raise_a_false_alarm(reference: pd.Data
             generate_sessions(2_000, seed),
             numerical=NUMERICAL,
             categorical=CATEGORICAL,
-            settings=DriftSettings(),
+            settings=monitor_settings(),
         )
         verdicts.append(check.verdict)
         shares.append(check.drifted_share)
@@ -77,7 +89,7 @@ def test_covariate_drift_is_drift_led_by_the_moved_columns(reference: pd.DataFra
         current,
         numerical=NUMERICAL,
         categorical=CATEGORICAL,
-        settings=DriftSettings(),
+        settings=monitor_settings(),
     )
     assert check.verdict == "drift"
     assert check.dataset_drift is True
@@ -105,7 +117,7 @@ def test_covariate_drift_is_drift_led_by_the_moved_columns(reference: pd.DataFra
 
 def test_sampling_takes_a_seeded_sample_of_each_side(reference: pd.DataFrame) -> None:
     current = generate_sessions(2_000, 3)
-    settings = DriftSettings(sample_rows=1_500, seed=5)
+    settings = monitor_settings(sample_rows=1_500, seed=5)
     one = check_drift(
         reference, current, numerical=["pages_viewed"], categorical=["device"], settings=settings
     )
@@ -129,7 +141,7 @@ def test_a_short_window_is_insufficient_data_without_running_evidently() -> None
         generate_sessions(37, 2, Drift(covariate=3.0)),
         numerical=NUMERICAL,
         categorical=CATEGORICAL,
-        settings=DriftSettings(),
+        settings=monitor_settings(),
     )
     assert check.verdict == "insufficient data"
     assert check.reasons == ["current window has 37 rows, fewer than monitor.min_rows 200"]
@@ -253,7 +265,7 @@ def test_a_nan_statistic_is_undetermined_and_not_counted() -> None:
     rng = np.random.default_rng(1)
     reference = pd.DataFrame({"x": [5.0, 6.0] + [np.nan] * 98, "y": rng.normal(0, 1, 100)})
     current = pd.DataFrame({"x": rng.normal(0, 1, 100), "y": rng.normal(0, 1, 100)})
-    settings = DriftSettings(min_rows=10, numerical_method="es", numerical_threshold=0.05)
+    settings = monitor_settings(min_rows=10, numerical_method="es", numerical_threshold=0.05)
     check = check_drift(reference, current, numerical=["x"], categorical=[], settings=settings)
     assert check.columns == [
         ColumnDrift("x", "numerical", "es", "p_value", None, 0.05, None, "Epps-Singleton")
@@ -369,7 +381,7 @@ def test_p_value_methods_drift_below_the_threshold() -> None:
             "mix": rng.choice(["a", "b", "c"], 300, p=[0.2, 0.3, 0.5]),
         }
     )
-    settings = DriftSettings(
+    settings = monitor_settings(
         min_rows=10,
         numerical_method="ks",
         numerical_threshold=0.05,
@@ -457,7 +469,7 @@ def test_top_columns_puts_drifted_first_then_the_furthest_beyond() -> None:
 
 
 def test_quality_check_judges_the_drop() -> None:
-    settings = DriftSettings()
+    settings = monitor_settings()
     degraded = quality_check("roc_auc", 0.82, 0.71, 500, False, settings)
     assert degraded == QualityCheck("roc_auc", 0.82, 0.71, 500, 0.05, True, False)
     assert degraded.describe() == "roc_auc 0.71 vs 0.82 (drop 0.11 > 0.05)"
@@ -499,15 +511,15 @@ def test_attribution_drift_is_ndcg_of_the_current_ranking() -> None:
     current = {"a": 1.0, "b": 2.0, "c": 3.0}  # the ranking reversed: c, b, a
     dcg = 1 / math.log2(2) + 2 / math.log2(3) + 3 / math.log2(4)
     ideal = 3 / math.log2(2) + 2 / math.log2(3) + 1 / math.log2(4)
-    result = attribution_drift(reference, current, DriftSettings())
+    result = attribution_drift(reference, current, monitor_settings())
     assert result.ndcg == pytest.approx(dcg / ideal)
     assert result.ndcg == pytest.approx(0.78999, abs=1e-5)
     assert (result.drifted, result.top, result.threshold) == (True, 10, 0.9)
-    same = attribution_drift(reference, {"a": 0.3, "b": 0.2, "c": 0.1}, DriftSettings())
+    same = attribution_drift(reference, {"a": 0.3, "b": 0.2, "c": 0.1}, monitor_settings())
     assert (same.ndcg, same.drifted) == (1.0, False)
-    top2 = attribution_drift(reference, current, DriftSettings(attribution_top=2))
+    top2 = attribution_drift(reference, current, monitor_settings(attribution_top=2))
     assert top2.ndcg == pytest.approx((1 + 2 / math.log2(3)) / (3 + 2 / math.log2(3)))
-    zero = attribution_drift({"a": 0.0, "b": 0.0}, {"a": 1.0, "b": 0.0}, DriftSettings())
+    zero = attribution_drift({"a": 0.0, "b": 0.0}, {"a": 1.0, "b": 0.0}, monitor_settings())
     assert zero == AttributionDrift(None, 0.9, 10, None, {"a": 0.0, "b": 0.0}, {"a": 1.0, "b": 0.0})
 
 
@@ -522,7 +534,7 @@ def test_bad_arguments_raise() -> None:
             current,
             numerical=["x"],
             categorical=[],
-            settings=DriftSettings(numerical_method="chisquare"),
+            settings=monitor_settings(numerical_method="chisquare"),
         )
     assert str(error.value).startswith(
         "drift method 'chisquare' does not apply to numerical columns"

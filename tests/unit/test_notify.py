@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
+from tasks.adapters import webhook
+from tasks.adapters.webhook import Delivery
 from tasks.steps import notify
-from tasks.steps.notify import Delivery
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "T0AAA/B0BBB/s3cr3t-t0ken-xyz"
@@ -419,7 +420,7 @@ def test_retraining_skipped_says_why() -> None:
 def test_a_message_is_posted_as_json(receiver: Receiver) -> None:
     message = drift()
 
-    delivery = notify.send(message, url=receiver.url, backoff=0.01)
+    delivery = webhook.send(message, url=receiver.url, backoff=0.01)
 
     assert delivery == Delivery(True, 200, f"sent to {receiver.host} (HTTP 200)")
     [request] = receiver.requests
@@ -431,7 +432,7 @@ def test_a_message_is_posted_as_json(receiver: Receiver) -> None:
 def test_server_errors_are_retried_until_accepted(receiver: Receiver) -> None:
     receiver.plan = [Reply(500, b"oops"), Reply(503, b"busy"), Reply(200)]
 
-    delivery = notify.send({"text": "hi"}, url=receiver.url, attempts=3, backoff=0.01)
+    delivery = webhook.send({"text": "hi"}, url=receiver.url, attempts=3, backoff=0.01)
 
     assert delivery == Delivery(True, 200, f"sent to {receiver.host} (HTTP 200)")
     assert len(receiver.requests) == 3
@@ -444,7 +445,7 @@ def test_it_gives_up_after_the_attempts(
     receiver.plan = [Reply(500, f"no hook {SECRET}".encode())] * 3  # the server echoes the token
 
     with caplog.at_level("INFO", logger="mlops.notify"):
-        delivery = notify.send({"text": "hi"}, url=receiver.url, attempts=3, backoff=0.01)
+        delivery = webhook.send({"text": "hi"}, url=receiver.url, attempts=3, backoff=0.01)
 
     assert delivery == Delivery(
         False,
@@ -460,7 +461,7 @@ def test_it_gives_up_after_the_attempts(
 def test_a_client_error_is_not_retried(receiver: Receiver) -> None:
     receiver.plan = [Reply(400, b"invalid_payload")]
 
-    delivery = notify.send({"text": "hi"}, url=receiver.url, attempts=3, backoff=0.01)
+    delivery = webhook.send({"text": "hi"}, url=receiver.url, attempts=3, backoff=0.01)
 
     assert delivery == Delivery(
         False, 400, f"failed: HTTP 400 Bad Request invalid_payload ({receiver.host})"
@@ -471,7 +472,7 @@ def test_a_client_error_is_not_retried(receiver: Receiver) -> None:
 def test_a_redirect_is_not_followed(receiver: Receiver) -> None:
     receiver.plan = [Reply(302, b"", {"Location": f"{receiver.host}/elsewhere"})]
 
-    delivery = notify.send({"text": "hi"}, url=receiver.url, backoff=0.01)
+    delivery = webhook.send({"text": "hi"}, url=receiver.url, backoff=0.01)
 
     assert (delivery.sent, delivery.status) == (False, 302)
     assert [r.path for r in receiver.requests] == [f"/services/{SECRET}"]
@@ -481,7 +482,7 @@ def test_too_many_requests_waits_as_the_server_says(receiver: Receiver) -> None:
     receiver.plan = [Reply(429, b"rate_limited", {"Retry-After": "0"}), Reply(200)]
 
     started = time.monotonic()
-    delivery = notify.send({"text": "hi"}, url=receiver.url, attempts=3, backoff=5.0)
+    delivery = webhook.send({"text": "hi"}, url=receiver.url, attempts=3, backoff=5.0)
 
     assert delivery.sent and delivery.status == 200
     assert len(receiver.requests) == 2
@@ -492,19 +493,19 @@ def test_retry_after_is_read_and_capped() -> None:
     past = format_datetime(datetime.now(UTC) - timedelta(minutes=1), usegmt=True)
     later = format_datetime(datetime.now(UTC) + timedelta(hours=1), usegmt=True)
 
-    assert notify._retry_after("0") == 0.0
-    assert notify._retry_after("2.5") == 2.5
-    assert notify._retry_after("120") == 30.0
-    assert notify._retry_after(past) == 0.0
-    assert notify._retry_after(later) == 30.0
-    assert notify._retry_after("soon") is None
-    assert notify._retry_after(None) is None
+    assert webhook._retry_after("0") == 0.0
+    assert webhook._retry_after("2.5") == 2.5
+    assert webhook._retry_after("120") == 30.0
+    assert webhook._retry_after(past) == 0.0
+    assert webhook._retry_after(later) == 30.0
+    assert webhook._retry_after("soon") is None
+    assert webhook._retry_after(None) is None
 
 
 def test_a_timeout_is_retried(receiver: Receiver) -> None:
     receiver.plan = [Reply(200, delay=1.0), Reply(200)]
 
-    delivery = notify.send({"text": "hi"}, url=receiver.url, timeout=0.2, backoff=0.01)
+    delivery = webhook.send({"text": "hi"}, url=receiver.url, timeout=0.2, backoff=0.01)
 
     assert delivery == Delivery(True, 200, f"sent to {receiver.host} (HTTP 200)")
     assert len(receiver.requests) == 2
@@ -516,7 +517,7 @@ def test_an_unreachable_webhook_fails_without_showing_the_url() -> None:
         port = probe.getsockname()[1]
     url = f"http://hook-user:hook-pass@127.0.0.1:{port}/services/{SECRET}?token=q5ecret"
 
-    delivery = notify.send({"text": "hi"}, url=url, attempts=2, backoff=0.01)
+    delivery = webhook.send({"text": "hi"}, url=url, attempts=2, backoff=0.01)
 
     assert not delivery.sent and delivery.status is None
     assert delivery.detail.startswith("failed after 2 attempts: URLError: ")
@@ -528,7 +529,7 @@ def test_an_unreachable_webhook_fails_without_showing_the_url() -> None:
 def test_credentials_in_the_url_are_sent_as_basic_auth(receiver: Receiver) -> None:
     url = receiver.url.replace("http://", "http://hook-user:hook%40pass@")
 
-    delivery = notify.send({"text": "hi"}, url=url, backoff=0.01)
+    delivery = webhook.send({"text": "hi"}, url=url, backoff=0.01)
 
     assert delivery == Delivery(True, 200, f"sent to {receiver.host} (HTTP 200)")
     [request] = receiver.requests
@@ -538,7 +539,7 @@ def test_credentials_in_the_url_are_sent_as_basic_auth(receiver: Receiver) -> No
 
 
 def test_a_url_that_cannot_be_sent_is_refused_not_retried() -> None:
-    delivery = notify.send({"text": "hi"}, url=f"http://127.0.0.1:9/{SECRET} x", backoff=0.01)
+    delivery = webhook.send({"text": "hi"}, url=f"http://127.0.0.1:9/{SECRET} x", backoff=0.01)
 
     assert delivery == Delivery(
         False, None, "refused: the webhook URL cannot be sent to (InvalidURL)"
@@ -548,12 +549,12 @@ def test_a_url_that_cannot_be_sent_is_refused_not_retried() -> None:
 def test_the_url_comes_from_the_environment(
     receiver: Receiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.delenv(notify.WEBHOOK_ENV, raising=False)
-    skipped = notify.send({"text": "hi"}, backoff=0.01)
+    monkeypatch.delenv(webhook.WEBHOOK_ENV, raising=False)
+    skipped = webhook.send({"text": "hi"}, backoff=0.01)
 
-    monkeypatch.setenv(notify.WEBHOOK_ENV, receiver.url)
+    monkeypatch.setenv(webhook.WEBHOOK_ENV, receiver.url)
     with caplog.at_level("INFO", logger="mlops.notify"):
-        sent = notify.send({"text": "hi"}, backoff=0.01)
+        sent = webhook.send({"text": "hi"}, backoff=0.01)
 
     assert skipped == Delivery(False, None, "skipped: MLOPS_WEBHOOK_URL is not set")
     assert sent == Delivery(True, 200, f"sent to {receiver.host} (HTTP 200)")
@@ -575,11 +576,11 @@ def test_the_url_comes_from_the_environment(
     ],
 )
 def test_only_http_urls_are_accepted(url: str, detail: str) -> None:
-    assert notify.send({"text": "hi"}, url=url) == Delivery(False, None, detail)
+    assert webhook.send({"text": "hi"}, url=url) == Delivery(False, None, detail)
 
 
 def test_a_message_that_is_not_json_is_refused_not_raised(receiver: Receiver) -> None:
-    delivery = notify.send({"value": float("nan")}, url=receiver.url)
+    delivery = webhook.send({"value": float("nan")}, url=receiver.url)
 
     assert (delivery.sent, delivery.status) == (False, None)
     assert delivery.detail.startswith("refused: the message is not JSON: ")

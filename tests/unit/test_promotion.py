@@ -444,3 +444,20 @@ def test_a_nan_challenger_gets_no_baseline_rule() -> None:
 
     assert decision.verdict == REFUSE
     assert [r.name for r in decision.rules] == ["metrics are numbers", "beats champion"]
+
+
+def test_metric_noise_is_z_standard_deviations_of_the_bootstrap() -> None:
+    from tasks.steps.promotion import metric_noise
+
+    perfect = _regression([1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0])
+    # every resample of a perfect model has RMSE 0: no noise at all
+    assert metric_noise(perfect, "rmse", 200, 1.96, 42) == 0.0
+    noisy = _regression([1.0, 2.5, 2.0, 6.0, 5.0, 5.5], [1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    one = metric_noise(noisy, "rmse", 200, 1.0, 42)
+    # the same resamples (same seed): z scales the same standard deviation
+    assert metric_noise(noisy, "rmse", 200, 1.96, 42) == pytest.approx(1.96 * one, rel=1e-12)
+    rng = np.random.default_rng(42)
+    errors = noisy.predicted - noisy.actual
+    values = [float(np.sqrt(np.mean(errors[rng.integers(0, 6, 6)] ** 2))) for _ in range(200)]
+    assert one == pytest.approx(float(np.std(values)), rel=1e-12)
+    assert metric_noise(noisy, "rmse", 0, 1.96, 42) == 0.0  # no resamples: no allowance

@@ -58,7 +58,7 @@ def test_status_names_the_newest_check_even_when_it_was_healthy(
 
     line = _last_drift_check(params, model)
     stamp, rest = line.removeprefix("last drift check: ").split(": ", 1)
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", stamp), line
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", stamp), line
     assert rest == (
         "healthy (report drift-20261204T010000Z, champion version 3, window "
         "2026-12-03T00:00:00Z to 2026-12-04T00:00:00Z)"
