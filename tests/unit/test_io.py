@@ -388,6 +388,7 @@ def test_atomic_writes_leave_no_temporary_files(tmp_path: Path) -> None:
 def test_failed_write_keeps_the_old_file_and_leaves_no_temporary_file(tmp_path: Path) -> None:
     path = tmp_path / "report.json"
     io.write_json({"version": 1}, path)
+
     class Unwritable:  # json's default=str calls str(): this one fails half-way through
         def __str__(self) -> str:
             raise RuntimeError("cannot be shown")
