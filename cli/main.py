@@ -369,7 +369,8 @@ def monitor(
     """Check production data for drift against the champion's training data (one verdict:
     healthy, drift, insufficient data or failed; exit 1 only when failed)."""
     root, _ = setup()
-    from flows.monitoring import MonitorFailed, monitoring_flow
+    from flows.monitoring import monitoring_flow
+    from tasks.pipeline.monitor import MonitorFailed
 
     try:
         result = monitoring_flow(project=str(root), source=source)
@@ -408,7 +409,7 @@ def monitor(
 
 
 @app.command()
-def simulate(
+def simulate(  # noqa: PLR0913  (typer: one parameter per command-line option)
     batches: int = typer.Option(30, min=2, help="Production batches."),
     onset: int = typer.Option(10, min=1, help="The first drifted batch."),
     label_delay: int = typer.Option(1, min=0, help="Batches until a batch's labels arrive."),

@@ -127,14 +127,16 @@ def summarize(steps: list[Step], onset: int) -> dict[str, Any]:
     }
 
 
-def simulate(source: Path, folder: Path, scenario: Scenario, echo: Any = print) -> Simulation:
+# PLR0915: debt: the simulation script, to split into steps
+def simulate(source: Path, folder: Path, scenario: Scenario, echo: Any = print) -> Simulation:  # noqa: PLR0915
     """Run the scenario in a new sandbox under ``folder``; ``echo`` gets one line per batch."""
     from datetime import UTC, datetime
 
-    from flows.monitoring import MonitorFailed, monitoring_flow
+    from flows.monitoring import monitoring_flow
     from flows.training import training_flow
     from tasks.adapters import inference_log, io, registry, tracking, versioning
     from tasks.config import load_params, write_overrides
+    from tasks.pipeline.monitor import MonitorFailed
     from tasks.steps.evaluate import compute_metrics, model_outputs, primary_metric
     from tasks.steps.generate import FEATURES, TARGET, Drift, generate_sessions
     from tasks.steps.ingest import TableSchema

@@ -20,10 +20,12 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.common import load_model
 from tasks.adapters import io
 from tasks.clock import compact_stamp
 from tasks.config import Params, load_params
 from tasks.jsonsafe import plain
+from tasks.pipeline.gate import gate_batch
 from tasks.types import ServedModel
 
 
@@ -45,35 +47,10 @@ class BatchResult:
         return asdict(self)
 
 
-def gate_batch(root: Path, path: Path, params: Params) -> pd.DataFrame:
-    """``path`` through the gate's feature checks, read with the suite's types: a failure is
-    quarantined and raised as ValidationFailed (nothing scores or judges a failed batch)."""
-    from tasks.pipeline.gate import check_batch, quarantine_failed
-
-    frame, report = check_batch(root, path, params, scoring=True)
-    if not report.success or frame is None:
-        raise quarantine_failed(root, path, params, frame, report)
-    print(f"validation: {report.summary().splitlines()[0]}")
-    return frame
-
-
 @task(cache_policy=NO_CACHE, retries=0)
 def validate_batch(root: Path, path: Path, params: Params) -> pd.DataFrame:
     """The gate, on a batch to score."""
     return gate_batch(root, path, params)
-
-
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
-def load_model(model_name: str, alias: str) -> ServedModel:
-    """The version ``alias`` points at now (IO: retried)."""
-    from tasks.adapters import registry
-
-    version = registry.alias_version(model_name, alias)
-    if version is None:
-        raise registry.RegistryError(
-            f"model '{model_name}' has no '{alias}' version: train one first (mlops train)"
-        )
-    return registry.load_served(model_name, version)
 
 
 @task(cache_policy=NO_CACHE)
@@ -108,7 +85,7 @@ def _summary(served: ServedModel, predictions: pd.DataFrame) -> dict[str, float]
 
 
 @task(cache_policy=NO_CACHE)
-def record_batch(
+def record_batch(  # noqa: PLR0913  (debt: the batch record's fields, to become one record)
     root: Path,
     params: Params,
     served: ServedModel,

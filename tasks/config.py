@@ -413,6 +413,7 @@ class MonitorParams(_Section):
     attribution_repeats: int = Field(ge=1)
     attribution_threshold: float = Field(gt=0.0, le=1.0)
     attribution_top: int = Field(ge=1)
+    top_columns: int = Field(ge=1)
     quality_min_labels: int = Field(ge=1)
     quality_max_drop: float = Field(ge=0.0)
     quality_noise: QualityNoiseParams
@@ -580,7 +581,8 @@ def dataset_name(path: str | Path) -> str:
     return cleaned or "data"
 
 
-def _resolve(raw: dict[str, Any], source: str) -> dict[str, Any]:
+# C901: one branch per stage slice the data set's settings fill in
+def _resolve(raw: dict[str, Any], source: str) -> dict[str, Any]:  # noqa: C901
     """Put the active data set's settings into the stage slices that use them.
 
     The file keeps them under ``datasets.<name>`` only: a stage section that still holds one

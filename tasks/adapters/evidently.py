@@ -41,7 +41,7 @@ from tasks.steps.drift import (
 )
 
 
-def check_drift(
+def check_drift(  # noqa: PLR0913  (keyword-only: each input of one drift check)
     reference: pd.DataFrame,
     current: pd.DataFrame,
     *,

@@ -122,7 +122,7 @@ def pip_requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in MODEL_REQUIREMENTS]
 
 
-def log_training_run(
+def log_training_run(  # noqa: PLR0913  (debt: to become one RunSpec built by a pure step)
     *,
     experiment_id: str,
     run_name: str,

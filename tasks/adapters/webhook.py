@@ -91,7 +91,7 @@ def _scrub(text: str, secrets: Sequence[str]) -> str:
     return _one_line(text, 200)
 
 
-def send(
+def send(  # noqa: C901, PLR0915  (one branch per HTTP outcome, each with its own message)
     message: Mapping[str, Any],
     *,
     url: str | None = None,

@@ -155,3 +155,13 @@ def suite_path(root: Path, params: Params) -> Path:
 
     name = params.validate_.resolved_suite(params.ingest.path)
     return root / CONTEXT_DIR / "expectations" / f"{name}.json"
+
+
+def gate_batch(root: Path, path: Path, params: Params) -> pd.DataFrame:
+    """``path`` through the gate's feature checks, read with the suite's types: a failure is
+    quarantined and raised as ValidationFailed (nothing scores or judges a failed batch)."""
+    frame, report = check_batch(root, path, params, scoring=True)
+    if not report.success or frame is None:
+        raise quarantine_failed(root, path, params, frame, report)
+    print(f"validation: {report.summary().splitlines()[0]}")
+    return frame

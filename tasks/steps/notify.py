@@ -216,7 +216,7 @@ def _verdict_title(verdict: str, model: str, version: str) -> tuple[str, str, st
     return ":warning:", f"Drift check on {on}: {verdict}", None
 
 
-def drift_alert(
+def drift_alert(  # noqa: PLR0913  (keyword-only: each field of the message)
     *,
     model: str,
     version: str,
@@ -308,7 +308,7 @@ def _decision(decision: str) -> str:
     return key
 
 
-def gate_decision(
+def gate_decision(  # noqa: PLR0913  (keyword-only: each field of the message)
     *,
     model: str,
     challenger: str,

@@ -230,7 +230,7 @@ def residuals_figure(out: Outputs) -> Figure:
     return figure
 
 
-def figures_for(
+def figures_for(  # noqa: PLR0913  (keyword-only: each figure's setting)
     evaluation: Evaluation,
     model: Pipeline,
     frame: pd.DataFrame,

@@ -178,7 +178,7 @@ def _bootstrap_rule(
     return Rule("bootstrap", passed, detail, values)
 
 
-def decide(
+def decide(  # noqa: PLR0913  (keyword-only: each input of the gate's decision)
     *,
     challenger_version: str,
     challenger: Outputs,

@@ -261,7 +261,8 @@ def _objective_scores(
     return scores
 
 
-def _optuna_search(job: _Search, family: Family, first_number: int) -> list[Trial]:
+# PLR0915: debt: the Optuna search, to split
+def _optuna_search(job: _Search, family: Family, first_number: int) -> list[Trial]:  # noqa: PLR0915
     """Optuna's TPE over ``family``'s space, fold-by-fold so the pruner can stop a trial."""
     import optuna
 
@@ -364,7 +365,7 @@ def _optuna_search(job: _Search, family: Family, first_number: int) -> list[Tria
     return trials
 
 
-def search(
+def search(  # noqa: PLR0913  (each input of the search, all from its own params slice)
     train: pd.DataFrame,
     valid: pd.DataFrame,
     schema: TableSchema,

@@ -207,8 +207,9 @@ def test_covariate_drift_inside_the_cooldown_alerts_without_retraining(
 def test_a_monitor_that_crashes_is_failed_and_retrains_nothing(
     trained: Path, receiver: WebhookReceiver
 ) -> None:
-    from flows.monitoring import MonitorFailed, monitoring_flow
+    from flows.monitoring import monitoring_flow
     from tasks.adapters import registry, tracking
+    from tasks.pipeline.monitor import MonitorFailed
     from tasks.steps.generate import Drift, generate_sessions
 
     tracking.configure(trained)

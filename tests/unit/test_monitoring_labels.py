@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from flows.monitoring import typed_labels
+from tasks.pipeline.monitor import typed_labels
 from tasks.types import ServedModel
 
 
