@@ -98,18 +98,6 @@ def ensure_experiment(name: str, root: Path) -> str:
     return str(client.create_experiment(name, artifact_location=location))
 
 
-def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"train": {"seed": 1}}`` -> ``{"train.seed": 1}`` (lists kept as values)."""
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
-
-
 # What a logged model needs to be loaded elsewhere, pinned to the versions it was made with.
 # Stating them spares MLflow's inference, which loads the model in a subprocess (11 s a model).
 MODEL_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "pandas", "scipy")

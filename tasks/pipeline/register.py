@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from tasks.adapters import io
@@ -16,6 +15,7 @@ from tasks.pipeline.common import (
     write_record,
 )
 from tasks.records import RegistrationRecord, TuningRecord, ValidationRecord
+from tasks.steps import register as run
 
 
 def register(root: Path, params: Params, context: RunContext) -> Summary:
@@ -37,9 +37,7 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
     tracking.configure(root)
     model_name = params.register_.resolved_model_name(params.ingest.path)
     # The same model bytes from the same data: the version that holds them is the answer.
-    fingerprint = hashlib.sha256(
-        path_in(root, params.paths.model).read_bytes() + md5.encode()
-    ).hexdigest()[:32]
+    fingerprint = run.fingerprint(path_in(root, params.paths.model).read_bytes(), md5)
     existing = tracking.find_version(model_name, fingerprint)
     if existing is not None:
         record = RegistrationRecord(
@@ -55,59 +53,27 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
         params.register_.resolved_experiment(params.ingest.path), root
     )
     features = list(schema.features)
-    commit = versioning.git_commit(root)
-    params_text = (root / "params.yaml").read_text(encoding="utf-8")
-    params_hash = hashlib.sha256(params_text.encode()).hexdigest()
-    tags = {
-        "data.path": params.ingest.path,
-        "data.dvc_md5": md5,
-        "data.dvc_tracked": str(tracked).lower(),
-        "git.commit": commit,
-        "git.dirty": str(versioning.git_is_dirty(root)).lower(),
-        "prefect.flow_run_id": context.flow_run_id or "",
-        "orchestrator": context.orchestrator,
-        "trigger": context.trigger,
-        "trigger.drift_report": context.drift_report or "",
-        "params.sha256": params_hash,
-        "task": schema.task,
-        "model.family": tuning.family,
-        "tune.method": tuning.method,
-        "tune.trials": str(len(tuning.trials)),
-        "primary_metric": primary,
-        "validation.success": str(validation.success).lower(),
-        "validation.suite": validation.suite,
-        "validation.warnings": str(len(validation.warnings)),
-    }
+    source = run.Provenance(
+        data_path=params.ingest.path,
+        data_md5=md5,
+        data_tracked=tracked,
+        commit=versioning.git_commit(root),
+        dirty=versioning.git_is_dirty(root),
+        params_sha256=run.params_sha256((root / "params.yaml").read_text(encoding="utf-8")),
+        flow_run_id=context.flow_run_id or "",
+        orchestrator=context.orchestrator,
+        trigger=context.trigger,
+        drift_report=context.drift_report or "",
+    )
+    described = run.describe_run(
+        params, schema.task, primary, validation, tuning, metrics, source, fingerprint
+    )
     registration = tracking.log_training_run(
         experiment_id=experiment_id,
-        run_name=(
-            f"{tuning.family}-{md5[:8]}"
-            if tuning.method == "none"
-            else f"tune-{tuning.method}-{tuning.family}-{md5[:8]}"
-        ),
-        params=tracking.flatten(
-            {
-                **params.model_dump(by_alias=True, exclude={"paths", "models"}),
-                # the chosen family's own hyperparameters only: the other eight are noise here
-                "models": {tuning.family: params.models.family(tuning.family).model_dump()},
-                **(
-                    {"best": (tuning.model_extra or {})["best_params"]}
-                    if tuning.method != "none"
-                    else {}
-                ),
-            }
-        ),
-        metrics={
-            **{
-                f"{split_name}_{name}": value
-                for split_name in ("valid", "test")
-                for name, value in metrics[split_name].items()
-            },
-            **{f"train_{k}": float(v) for k, v in tuning.training["rows"].items()},
-            "train_clipped_values": float(sum(tuning.training["clipped_values"].values())),
-            "train_dropped_columns": float(len(tuning.training["dropped_columns"])),
-        },
-        tags=tags,
+        run_name=described.run_name,
+        params=described.params,
+        metrics=described.metrics,
+        tags=described.tags,
         model=model,
         example=train_frame[features].head(params.register_.input_example_rows),
         dataset=train_frame[[*features, schema.target]],
@@ -115,17 +81,7 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
         dataset_name=f"{data_path.name}@{md5[:8]}",
         target=schema.target,
         model_name=model_name,
-        version_tags={
-            "fingerprint": fingerprint,
-            "data.path": params.ingest.path,
-            "data.dvc_md5": md5,
-            "git.commit": commit,
-            "params.sha256": params_hash,
-            "validation.success": tags["validation.success"],
-            "validation.suite": tags["validation.suite"],
-            "trigger": context.trigger,
-            "trigger.drift_report": context.drift_report or "",
-        },
+        version_tags=described.version_tags,
         trials=tuning.trials,
         primary=primary,
         trusted_types=(*FEATURE_TRUSTED_TYPES, *MODEL_TRUSTED_TYPES),

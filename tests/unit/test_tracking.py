@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tasks.adapters import tracking
+from tasks.steps.register import flatten
 
 
 def test_default_store_follows_the_project_even_after_mlflow_exported_it(
@@ -30,7 +31,7 @@ def test_the_users_tracking_uri_wins(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_flatten_nested_params() -> None:
     nested = {"train": {"seed": 1, "hgb": {"max_iter": 5}}, "ingest": {"id_columns": ["a"]}}
 
-    assert tracking.flatten(nested) == {
+    assert flatten(nested) == {
         "train.seed": 1,
         "train.hgb.max_iter": 5,
         "ingest.id_columns": ["a"],
