@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
@@ -23,7 +23,10 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.adapters import io
 from tasks.config import Params, load_params
-from tasks.steps.retraining import Plan
+from tasks.steps.retraining import Plan, retrain_event
+
+if TYPE_CHECKING:
+    from flows.training import TrainingResult
 
 
 @dataclass(frozen=True)
@@ -46,10 +49,17 @@ class RetrainingResult:
 
 @dataclass(frozen=True)
 class Intake:
+    """What one retraining took in: rows added, the data's new DVC version, up to when."""
+
     rows: int
     data_md5: str
     taken_through: str | None
     pushed: bool
+
+
+class Started(NamedTuple):
+    plan: Plan
+    intake: Intake | None  # None: the plan said not to retrain
 
 
 @task(cache_policy=NO_CACHE)
@@ -102,6 +112,63 @@ def retraining_plan(root: Path, params: Params, events: list[Any], now: datetime
     )
 
 
+def _start(root: Path, params: Params, drift_report: str, flow_run_id: str) -> Started:
+    """Under the retraining lock: the plan, and when it says retrain, the intake and its
+    ``retrain`` event (two drift events at once start one retraining)."""
+    from tasks.adapters import locks, registry
+
+    name = params.model_name
+    with locks.promotion_lock(root, name, params.promote, purpose="retrain"):
+        plan = retraining_plan(root, params, registry.history(name), datetime.now(UTC))
+        print(f"{drift_report}: {plan.reason}")
+        if plan.action != "retrain":
+            return Started(plan, None)
+        intake = take_in_production_data(root, params, plan)
+        champion = registry.alias_version(name, registry.CHAMPION)
+        registry.record_event(
+            retrain_event(name, champion, drift_report, plan, intake, flow_run_id)
+        )
+        return Started(plan, intake)
+
+
+def _announce(root: Path, params: Params, drift_report: str, training: TrainingResult) -> str:
+    """The gate's decision on the retrained version, to on-call; what became of the message."""
+    from tasks.adapters import registry, webhook
+    from tasks.runtime import runbook_url
+    from tasks.steps import notify
+
+    promotion, version = training.promotion, training.registration.version
+    message = notify.gate_decision(
+        model=params.model_name,
+        challenger=version,
+        champion_before=promotion.champion_before,
+        champion_after=promotion.champion_after,
+        decision=promotion.event,
+        reason=promotion.reason,
+        metrics={k: v for k, v in training.metrics.get("test", {}).items() if isinstance(v, float)},
+        trigger="drift",
+        drift_report=drift_report,
+        run_link=registry.version_info(params.model_name, version).run_id,
+        runbook_url=runbook_url(root),
+    )
+    return webhook.send(message, **params.notify.send_options()).detail
+
+
+def _failed(root: Path, params: Params, drift_report: str, error: Exception) -> str:
+    """A retraining that crashed, to on-call (the champion did not move)."""
+    from tasks.adapters import webhook
+    from tasks.runtime import runbook_url
+    from tasks.steps import notify
+
+    message = notify.retraining_skipped(
+        model=params.model_name,
+        drift_report=drift_report,
+        reason=f"retraining failed, the champion did not move: {error}",
+        runbook_url=runbook_url(root),
+    )
+    return webhook.send(message, **params.notify.send_options()).detail
+
+
 @flow(name="retraining", log_prints=True)
 def retraining_flow(project: str = ".", drift_report: str = "manual") -> RetrainingResult:
     """Retrain on drift (``drift_report``: the report that caused it), unless silenced, in
@@ -109,87 +176,32 @@ def retraining_flow(project: str = ".", drift_report: str = "manual") -> Retrain
     from prefect.runtime import flow_run
 
     from flows.training import training_flow
-    from tasks.adapters import locks, registry, tracking, webhook
-    from tasks.runtime import runbook_url
-    from tasks.steps import notify
+    from tasks.adapters import tracking
 
     root = Path(project).resolve()
     params = load_params(root / "params.yaml")
     tracking.configure(root)
-    model_name = params.register_.resolved_model_name(params.ingest.path)
-    runbook = runbook_url(root)
-    with locks.promotion_lock(root, model_name, params.promote, purpose="retrain"):
-        events = registry.history(model_name)
-        plan = retraining_plan(root, params, events, datetime.now(UTC))
-        print(f"{drift_report}: {plan.reason}")
-        if plan.action != "retrain":  # the monitor's alert already said so: no second page
-            create_markdown_artifact(
-                key="retraining", markdown=f"# No retraining for {drift_report}\n\n{plan.reason}"
-            )
-            return RetrainingResult(drift_report, plan.action, plan.reason)
-        intake = take_in_production_data(root, params, plan)
-        registry.record_event(
-            registry.Event(
-                time=registry.now(),
-                event="retrain",
-                model_name=model_name,
-                version=registry.alias_version(model_name, registry.CHAMPION),
-                previous=None,
-                actor=f"drift:{drift_report}",
-                reason=plan.reason,
-                details={
-                    "report_id": drift_report,
-                    "taken_through": intake.taken_through,
-                    "rows_added": intake.rows,
-                    "data_md5": intake.data_md5,
-                    "flow_run_id": str(flow_run.id),
-                },
-            )
+    plan, intake = _start(root, params, drift_report, str(flow_run.id))
+    if intake is None:  # the monitor's alert already said so: no second page
+        create_markdown_artifact(
+            key="retraining", markdown=f"# No retraining for {drift_report}\n\n{plan.reason}"
         )
+        return RetrainingResult(drift_report, plan.action, plan.reason)
     try:
         training = training_flow(project=str(root), trigger="drift", drift_report=drift_report)
     except Exception as error:
-        delivery = webhook.send(
-            **params.notify.send_options(),
-            message=notify.retraining_skipped(
-                model=model_name,
-                drift_report=drift_report,
-                reason=f"retraining failed, the champion did not move: {error}",
-                runbook_url=runbook,
-            ),
-        )
-        print(f"notification: {delivery.detail}")
+        print(f"notification: {_failed(root, params, drift_report, error)}")
         raise
-    promotion, registration = training.promotion, training.registration
-    decision = promotion.event
-    run_id = registry.version_info(model_name, registration.version).run_id
-    delivery = webhook.send(
-        **params.notify.send_options(),
-        message=notify.gate_decision(
-            model=model_name,
-            challenger=registration.version,
-            champion_before=promotion.champion_before,
-            champion_after=promotion.champion_after,
-            decision=decision,
-            reason=promotion.reason,
-            metrics={
-                k: v for k, v in training.metrics.get("test", {}).items() if isinstance(v, float)
-            },
-            trigger="drift",
-            drift_report=drift_report,
-            run_link=run_id,
-            runbook_url=runbook,
-        ),
-    )
-    print(f"gate: {decision}; notification: {delivery.detail}")
+    notification = _announce(root, params, drift_report, training)
+    print(f"gate: {training.promotion.event}; notification: {notification}")
     return RetrainingResult(
         drift_report=drift_report,
         action="retrain",
         reason=plan.reason,
         rows_added=intake.rows,
         data_md5=intake.data_md5,
-        version=registration.version,
-        decision=decision,
-        champion_after=promotion.champion_after,
-        notification=delivery.detail,
+        version=training.registration.version,
+        decision=training.promotion.event,
+        champion_after=training.promotion.champion_after,
+        notification=notification,
     )

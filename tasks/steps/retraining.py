@@ -200,3 +200,33 @@ def combine(raw: pd.DataFrame, rows: pd.DataFrame, mode: str, window_rows: int) 
     if mode == "window" and len(union) > window_rows:
         union = union.iloc[len(union) - window_rows :].reset_index(drop=True)
     return union
+
+
+def retrain_event(
+    model_name: str,
+    champion: str | None,
+    drift_report: str,
+    plan: Plan,
+    intake: Any,
+    flow_run_id: str,
+) -> Event:
+    """The ``retrain`` event of the history: what was taken in, and for which drift report
+    (the cooldown and the next intake's watermark are read from it)."""
+    from tasks.clock import stamp
+
+    return Event(
+        time=stamp(),
+        event="retrain",
+        model_name=model_name,
+        version=champion,
+        previous=None,
+        actor=f"drift:{drift_report}",
+        reason=plan.reason,
+        details={
+            "report_id": drift_report,
+            "taken_through": intake.taken_through,
+            "rows_added": intake.rows,
+            "data_md5": intake.data_md5,
+            "flow_run_id": flow_run_id,
+        },
+    )
