@@ -410,33 +410,53 @@ def monitor(
 
 @app.command()
 def simulate(  # noqa: PLR0913  (typer: one parameter per command-line option)
-    batches: int = typer.Option(30, min=2, help="Production batches."),
-    onset: int = typer.Option(10, min=1, help="The first drifted batch."),
-    label_delay: int = typer.Option(1, min=0, help="Batches until a batch's labels arrive."),
-    batch_rows: int = typer.Option(2000, min=50, help="Rows per batch."),
-    covariate: float = typer.Option(1.0, min=0.0, help="Covariate drift strength from onset."),
-    concept: float = typer.Option(1.0, min=0.0, max=1.0, help="Concept drift strength from onset."),
-    training_rows: int = typer.Option(20000, min=500, help="Rows of the first training data."),
-    seed: int = typer.Option(7, help="Seed of the generated data."),
+    batches: int | None = typer.Option(None, min=2, help="Production batches [simulate.batches]."),
+    onset: int | None = typer.Option(None, min=1, help="The first drifted batch [simulate.onset]."),
+    label_delay: int | None = typer.Option(
+        None, min=0, help="Batches until a batch's labels arrive [simulate.label_delay]."
+    ),
+    batch_rows: int | None = typer.Option(
+        None, min=50, help="Rows per batch [simulate.batch_rows]."
+    ),
+    covariate: float | None = typer.Option(
+        None, min=0.0, help="Covariate drift strength from onset [simulate.covariate]."
+    ),
+    concept: float | None = typer.Option(
+        None, min=0.0, max=1.0, help="Concept drift strength from onset [simulate.concept]."
+    ),
+    training_rows: int | None = typer.Option(
+        None, min=500, help="Rows of the first training data [simulate.training_rows]."
+    ),
+    seed: int | None = typer.Option(None, help="Seed of the generated data [simulate.seed]."),
     workdir: Path | None = typer.Option(
         None, help="Sandbox folder (default .mlops/simulations/<time>/ in this project)."
     ),
 ) -> None:
     """Run the closed loop on generated data in a sandbox project: production batches, drift
     from --onset, delayed labels, the real monitoring, retraining and gate; print a timeline."""
-    root, _ = setup()
+    root, params = setup()
 
     from cli.simulate import Scenario, format_summary
     from cli.simulate import simulate as run_simulation
 
-    if onset > batches:
-        raise fail(f"--onset {onset} is after the last batch ({batches})")
+    given = {
+        "batches": batches,
+        "onset": onset,
+        "label_delay": label_delay,
+        "batch_rows": batch_rows,
+        "covariate": covariate,
+        "concept": concept,
+        "training_rows": training_rows,
+        "seed": seed,
+    }
+    chosen = {**params.simulate.model_dump(), **{k: v for k, v in given.items() if v is not None}}
+    if chosen["onset"] > chosen["batches"]:
+        raise fail(f"--onset {chosen['onset']} is after the last batch ({chosen['batches']})")
     stamp = compact_stamp()
     folder = (workdir or root / ".mlops" / "simulations" / stamp).resolve()
     if folder.exists() and any(folder.iterdir()):
         raise fail(f"{folder} is not empty")
-    scenario = Scenario(batches, onset, label_delay, batch_rows, covariate, concept,
-                        training_rows, seed)  # fmt: skip
+    scenario = Scenario(**chosen)
 
     def echo(line: str) -> None:
         console.print(line, highlight=False, markup=False, soft_wrap=True)

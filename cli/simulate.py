@@ -22,19 +22,21 @@ from typing import Any
 
 from tasks.jsonsafe import plain
 
-PROJECT_FILES = ("params.yaml", "dvc.yaml", "tasks", "flows", "serving")
+PROJECT_FILES = ("params.yaml", "dvc.yaml", "tasks", "flows", "serving", "cli")
 
 
 @dataclass(frozen=True)
 class Scenario:
-    batches: int = 30
-    onset: int = 10
-    label_delay: int = 1
-    batch_rows: int = 2000
-    covariate: float = 1.0
-    concept: float = 1.0
-    training_rows: int = 20000
-    seed: int = 7
+    """One simulation's knobs (params.yaml's ``simulate:``, overridden by the options)."""
+
+    batches: int
+    onset: int
+    label_delay: int
+    batch_rows: int
+    covariate: float
+    concept: float
+    training_rows: int
+    seed: int
 
 
 @dataclass(frozen=True)

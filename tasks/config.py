@@ -265,6 +265,14 @@ class TrainParams(_Section):
     seed: int
 
 
+class PrunerParams(_Section):
+    """Optuna's median pruner: after ``startup_trials`` complete trials, a trial whose first
+    ``warmup_steps`` folds trail the median of the others' is stopped."""
+
+    startup_trials: int = Field(ge=0)
+    warmup_steps: int = Field(ge=0)
+
+
 class TuneParams(_Section):
     method: Literal["none", "grid", "random", "bayes"]
     families: tuple[Family, ...] = Field(min_length=1)
@@ -275,6 +283,7 @@ class TuneParams(_Section):
     workers: int = Field(ge=1)
     dask_address: str
     pruning: bool
+    pruner: PrunerParams
     seed: int
 
 
@@ -526,6 +535,19 @@ class NotifyParams(_Section):
         }
 
 
+class SimulateParams(_Section):
+    """``mlops simulate``'s scenario (each a command-line option too)."""
+
+    batches: int = Field(ge=2)
+    onset: int = Field(ge=1)
+    label_delay: int = Field(ge=0)
+    batch_rows: int = Field(ge=50)
+    covariate: float = Field(ge=0.0)
+    concept: float = Field(ge=0.0, le=1.0)
+    training_rows: int = Field(ge=500)
+    seed: int
+
+
 class Params(_Section):
     """All of params.yaml. Each attribute is one stage's slice; ``dataset`` names the active
     data set, whose settings (``datasets[dataset]``) are also in the slices that use them."""
@@ -548,6 +570,7 @@ class Params(_Section):
     monitor: MonitorParams
     notify: NotifyParams
     retrain: RetrainParams
+    simulate: SimulateParams
     paths: PathsParams
 
     @property

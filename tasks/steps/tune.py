@@ -284,7 +284,10 @@ def _optuna_search(job: _Search, family: Family, first_number: int) -> list[Tria
     scoring = importance_scoring(primary, schema)
     direction = "minimize" if primary in LOWER_IS_BETTER else "maximize"
     pruner: optuna.pruners.BasePruner = (
-        optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+        optuna.pruners.MedianPruner(
+            n_startup_trials=params.pruner.startup_trials,
+            n_warmup_steps=params.pruner.warmup_steps,
+        )
         if params.pruning
         else optuna.pruners.NopPruner()
     )
