@@ -79,15 +79,15 @@ class TuningRecord(Record):
 class RegistrationRecord(Record):
     """``reports/registration.json``: the version the register stage made or found.
 
-    Only what the same data, params and code give on any machine: the promote stage depends on
-    this file in dvc.yaml, so a run id in it changed dvc.lock on every fresh clone. The run is
-    found from the version (``registry.version_info``)."""
+    Only what the same data, params and code give on any machine and in any registry state: the
+    promote stage depends on this file in dvc.yaml, so a run id in it changed dvc.lock on every
+    fresh clone, and the aliases changed it with every promotion. The run and the aliases are
+    found from the version in the registry (``registry.version_info``)."""
 
     model_name: str
     version: str
     fingerprint: str
     data_md5: str
-    aliases: list[str]
 
 
 class PromotionRecord(Record):

@@ -45,7 +45,6 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
             version=existing.version,
             fingerprint=fingerprint,
             data_md5=md5,
-            aliases=list(existing.aliases),
         )
         write_record(record, path_in(root, params.paths.registration))
         return {"model": model_name, "version": existing.version, "reused": True}
@@ -101,7 +100,6 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
         version=registration.version,
         fingerprint=fingerprint,
         data_md5=md5,
-        aliases=[registry.CHALLENGER],
     )
     write_record(record, path_in(root, params.paths.registration))
     return {"model": registration.model_name, "version": registration.version}
