@@ -72,7 +72,7 @@ class TuningRecord(Record):
     family: str
     primary: str
     trials: list[dict[str, Any]]
-    leaderboard: list[dict[str, Any]]
+    leaderboard: list[int]  # trial numbers, best first
     training: dict[str, Any]
 
 

@@ -149,3 +149,57 @@ def test_already_judged(
     version: str, champion: str | None, tags: dict[str, str], reason: str | None
 ) -> None:
     assert already_judged(version, champion, tags) == reason
+
+
+def test_a_real_search_and_a_real_fit_write_valid_tuning_records() -> None:
+    """What the train stage writes (tasks/pipeline/train.py) passes the schema: a random
+    search's result (its leaderboard is trial numbers) and a single fit's."""
+    import numpy as np
+    import pandas as pd
+
+    from tasks.config import load_params
+    from tasks.records import TuningRecord
+    from tasks.steps.ingest import TableSchema
+    from tasks.steps.train import describe_fit, fit_pipeline, training_rows
+    from tasks.steps.tune import search
+
+    params = load_params(
+        Path(__file__).resolve().parents[2] / "params.yaml",
+        [
+            "tune.method=random",
+            "tune.families=[logistic_regression]",
+            "tune.trials=2",
+            "tune.cv_folds=2",
+        ],
+    )
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(80, 2))
+    frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "y": (x[:, 0] + x[:, 1] > 0).astype(int)})
+    schema = TableSchema(
+        target="y", task="binary", numeric=("a", "b"), categorical=(), classes=(0, 1)
+    )
+
+    rows, counts = training_rows(frame[:60], schema, params.features, params.train.seed)
+    result = search(
+        rows, frame[60:], schema, params.features, params.models, params.train, params.tune,
+        "roc_auc", 0.5,
+    )  # fmt: skip
+    fitted = describe_fit(result.model, counts)
+    searched = TuningRecord.model_validate(
+        {**result.to_dict(), "family": result.best_family, "training": fitted.report()}
+    )
+    # the leaderboard is the trials' numbers, best first (a list of dicts refused it)
+    assert sorted(searched.leaderboard) == [0, 1]
+
+    single = fit_pipeline(frame[:60], schema, params.features, params.models, params.train)
+    fixed = TuningRecord.model_validate(
+        {
+            "method": "none",
+            "family": params.train.model,
+            "primary": "roc_auc",
+            "trials": [],
+            "leaderboard": [],
+            "training": single.report(),
+        }
+    )
+    assert fixed.training["rows"]["rows_out"] == 60
