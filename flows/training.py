@@ -68,16 +68,40 @@ def _registration_is_current(root: Path, params: Params) -> bool:
     return tracking.version_exists(record.model_name, record.version, record.fingerprint)
 
 
+def _promotion_is_current(root: Path, params: Params) -> bool:
+    """The gate's last word on the recorded version still holds in the current registry: the
+    version is the champion, or was judged against the champion of now."""
+    from tasks.adapters import registry
+    from tasks.pipeline.promote import already_judged
+
+    if not (root / params.paths.promotion).is_file() or not _registration_is_current(root, params):
+        return False
+    version = read_record(root / params.paths.registration, RegistrationRecord).version
+    champion = registry.alias_version(params.model_name, registry.CHAMPION)
+    tags = registry.version_info(params.model_name, version).tags
+    return already_judged(version, champion, tags) is not None
+
+
+def _registry_state(root: Path, params: Params, name: str) -> str | None:
+    """Why a stage DVC finds current must run anyway: its result lives in the MLflow registry,
+    which DVC does not track (a fresh clone, another tracking server); None: it need not."""
+    if name == "register" and not _registration_is_current(root, params):
+        return "registered version missing from the current registry"
+    if name == "promote" and not _promotion_is_current(root, params):
+        return "the gate has not judged this version in the current registry"
+    return None
+
+
 @task(cache_policy=NO_CACHE, log_prints=True)
 def run_stage(root: Path, name: str, params: Params, context: RunContext) -> StageOutcome:
     """Run stage ``name`` unless DVC finds its deps, params and outs unchanged."""
     started = time.perf_counter()
     status = versioning.stage_status(root, name)
-    current = not status.changed and (name != "register" or _registration_is_current(root, params))
-    if current:
+    registry_reason = _registry_state(root, params, name) if not status.changed else None
+    if not status.changed and registry_reason is None:
         print(f"{name}: up to date, skipped")
         return StageOutcome(name, False, time.perf_counter() - started, "up to date")
-    reason = status.reason or "registered version missing from the current registry"
+    reason = status.reason or str(registry_reason)
     print(f"{name}: running ({reason})")
     try:
         summary = STAGES[name](root, params, context)
