@@ -307,8 +307,9 @@ def test_the_swap_under_load_fails_no_request(store: Store, name: str, tmp_path:
         for thread in threads:
             thread.start()
         try:
-            # every client has its answers from version 1 before the alias moves ...
-            wait_until(lambda: all(len(seen[i]) >= 3 for i in seen), "no answers before the swap")
+            # every client has its answers from version 1 before the alias moves (4 each, and 4
+            # from version 2 after: at least 64 answers in all) ...
+            wait_until(lambda: all(len(seen[i]) >= 4 for i in seen), "no answers before the swap")
             registry.move_alias(name, registry.CHAMPION, "2")
             wait_until(
                 lambda: app.service.scorers["champion"].served.version == "2",  # type: ignore[union-attr]
@@ -316,7 +317,7 @@ def test_the_swap_under_load_fails_no_request(store: Store, name: str, tmp_path:
             )
             # ... and answers from version 2 after it
             wait_until(
-                lambda: all(sum(a[1] == "2" for a in seen[i]) >= 3 for i in seen),
+                lambda: all(sum(a[1] == "2" for a in seen[i]) >= 4 for i in seen),
                 "a client got no answer from version 2",
             )
         finally:
