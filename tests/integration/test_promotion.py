@@ -350,6 +350,7 @@ def test_two_promotions_at_once_in_threads_move_the_alias_once(world: World) -> 
 
 PROMOTE_IN_A_PROCESS = """
 import sys
+import time
 from pathlib import Path
 from tasks.pipeline.promotion import promote
 from tasks.adapters import tracking
@@ -359,7 +360,7 @@ params = load_params(root / "params.yaml")
 tracking.configure(root)
 Path(sys.argv[2]).touch()
 while not all(Path(p).exists() for p in sys.argv[3:]):
-    pass
+    time.sleep(0.01)  # not a busy wait: the other process needs the core to import
 outcome, _ = promote(root, params, sys.argv[1], actor="user:process")
 print(outcome.event)
 """
