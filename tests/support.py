@@ -66,8 +66,9 @@ def log_scored(root: Path, frame: Any, request_id: str, labelled: bool) -> None:
 
 @contextmanager
 def running(settings: Any) -> Iterator[tuple[str, Any]]:
-    """The scoring app for ``settings`` (serving.app.Settings) on a free port in this process,
-    over real HTTP through uvicorn; yields its URL and the app."""
+    """The scoring app for ``settings`` (serving.app.Settings) in this process, over real HTTP
+    through uvicorn; yields its URL and the app. uvicorn is handed a socket already bound to a
+    port the system chose (port 0), so no other process can take the port in between."""
     import threading
     import time
 
@@ -76,24 +77,36 @@ def running(settings: Any) -> Iterator[tuple[str, Any]]:
     from serving.app import create_app
 
     app = create_app(settings)
-    port = free_port()
+    sock = bound_socket()
+    port = int(sock.getsockname()[1])
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 120
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
     try:
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.05)
         yield f"http://127.0.0.1:{port}", app
     finally:
         server.should_exit = True
         thread.join(timeout=60)
+        sock.close()
+
+
+def bound_socket() -> socket.socket:
+    """A listening-ready TCP socket on 127.0.0.1, bound to a port the system picked."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 def free_port() -> int:
-    """A TCP port nobody listens on at the moment, on 127.0.0.1."""
+    """A TCP port nobody listens on at the moment, on 127.0.0.1. Another process may take it
+    before the caller binds it: where the server can be handed a socket, use bound_socket();
+    otherwise call this right before starting the server."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

@@ -10,8 +10,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import psutil
 import pytest
@@ -22,7 +25,6 @@ from tasks.config import load_params
 from tasks.pipeline.gate import init_suite
 from tasks.steps.generate import Drift, generate_sessions
 from tasks.steps.ingest import ingest_table
-from tasks.steps.predict import model_inputs, score_frame
 from tasks.steps.split import split_frame
 from tasks.steps.train import fit_pipeline
 from tasks.steps.validate import ValidationFailed
@@ -33,8 +35,22 @@ pytestmark = pytest.mark.integration
 MODEL = "customer-purchase"
 
 
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    model: Any  # the champion's fitted Pipeline, as it was in this process before logging
+    features: list[str]
+
+    def expected(self, rows: pd.DataFrame) -> tuple[list[int], np.ndarray]:
+        """The labels (P(1) >= evaluate.threshold 0.5, the threshold the version was logged
+        with) and the class probabilities the fitted pipeline gives the batch's INPUT rows."""
+        assert list(self.model.classes_) == [0, 1]
+        proba = np.asarray(self.model.predict_proba(rows[self.features]), dtype=float)
+        return [int(p >= 0.5) for p in proba[:, 1]], proba
+
+
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     """A project with its data, a suite profiled from it and a registered champion."""
     root = make_project(tmp_path_factory.mktemp("batch"))
     with pytest.MonkeyPatch.context() as patch:
@@ -54,15 +70,15 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         tracking.configure(root)
         version = register(MODEL, model, train[list(schema.features)].head(5), root)
         registry.move_alias(MODEL, registry.CHAMPION, version)
-        yield root
+        yield Project(root, model, list(schema.features))
 
 
 @pytest.fixture
-def here(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(project)
+def here(project: Project, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(project.root)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    tracking.configure(project)
-    return project
+    tracking.configure(project.root)
+    return project.root
 
 
 def batch(rows: int, seed: int) -> pd.DataFrame:
@@ -75,7 +91,7 @@ def log_rows(root: Path) -> int:
 
 
 def test_the_batch_flow_scores_a_good_batch_and_quarantines_a_bad_one(
-    here: Path, prefect_server: str
+    here: Path, project: Project, prefect_server: str
 ) -> None:
     from mlflow.tracking import MlflowClient
 
@@ -91,12 +107,12 @@ def test_the_batch_flow_scores_a_good_batch_and_quarantines_a_bad_one(
     )
 
     written = pd.read_parquet(here / "out.parquet")
-    served = registry.load_served(MODEL, "1")
-    labels, proba = score_frame(served, model_inputs(served, written, "out.parquet"))
-    assert proba is not None
+    labels, proba = project.expected(rows)  # the rows written to incoming.csv, in memory
     assert (result.rows, result.model_version, result.input) == (300, "1", "incoming.csv")
     assert written["prediction"].tolist() == labels
     assert written["probability_1"].tolist() == proba[:, 1].tolist()
+    assert written["probability_0"].tolist() == proba[:, 0].tolist()
+    assert 0 < sum(labels) < 300  # both classes occur: the labels are a real check
     assert set(written["model_version"]) == {"1"} and written["row"].tolist() == list(range(300))
     assert written["session_id"].tolist() == rows["session_id"].astype(float).tolist()
     log = inference_log.read_log(here / "logs" / "inference.db")
@@ -139,17 +155,24 @@ def test_the_batch_flow_scores_a_good_batch_and_quarantines_a_bad_one(
     assert len(new) == 1 and (new.pop() / "validation.json").is_file()
 
 
-def test_a_labelled_batch_is_scored_and_keeps_its_labels(here: Path, prefect_server: str) -> None:
+def test_a_labelled_batch_is_scored_and_keeps_its_labels(
+    here: Path, project: Project, prefect_server: str
+) -> None:
     from flows.batch import batch_predict_flow
 
     labelled = here / "labelled.csv"
-    generate_sessions(120, 31, Drift()).to_csv(labelled, index=False)
+    rows = generate_sessions(120, 31, Drift())
+    rows.to_csv(labelled, index=False)
 
     result = batch_predict_flow(input=str(labelled), output=str(here / "l.csv"), project=str(here))
 
-    written = pd.read_csv(here / "l.csv")
+    # round_trip: pandas' default CSV float parser can miss the last digit of a float64
+    written = pd.read_csv(here / "l.csv", float_precision="round_trip")
     assert result.rows == 120
     assert written["purchased"].tolist() == pd.read_csv(labelled)["purchased"].tolist()
+    labels, proba = project.expected(rows)
+    assert written["prediction"].tolist() == labels  # scored, the label column aside
+    assert written["probability_1"].tolist() == proba[:, 1].tolist()
 
 
 def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -217,7 +240,9 @@ def test_mlops_serve_binds_loopback_needs_the_token_and_flushes_its_log_on_stop(
     assert log_rows(here) - before == 2  # written when the server stopped
 
 
-def test_mlops_deploy_serves_the_batch_deployment(here: Path, prefect_server: str) -> None:
+def test_mlops_deploy_serves_the_batch_deployment(
+    here: Path, project: Project, prefect_server: str
+) -> None:
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
@@ -252,3 +277,5 @@ def test_mlops_deploy_serves_the_batch_deployment(here: Path, prefect_server: st
     assert run.state is not None and run.state.is_completed(), log.read_text()
     written = pd.read_csv(here / "scheduled-out.csv")
     assert len(written) == 150 and set(written["model_version"]) == {1}
+    labels, _ = project.expected(rows)
+    assert written["prediction"].tolist() == labels

@@ -186,6 +186,8 @@ def _flat(text: str) -> str:
     return " ".join(text.split())
 
 
+# apt-get update and install of Chromium may come first (900 s each at most, tests/browser.py)
+@pytest.mark.timeout(2400)
 def test_the_mlflow_ui_shows_a_tuning_run_its_trials_metrics_and_plots(
     chromium: Path, tmp_path: Path
 ) -> None:

@@ -5,6 +5,7 @@ drift-triggered retraining through the gate, the cooldown, and a monitor that fa
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 
 from tests.support import WebhookReceiver, log_scored, make_project
 
+pytestmark = pytest.mark.integration
 ROWS = 4000
 
 
@@ -75,6 +77,13 @@ def _events(root: Path, kind: str) -> list[Any]:
 
     tracking.configure(root)
     return [e for e in registry.history("customer-purchase") if e.event == kind]
+
+
+def _champion(root: Path) -> str | None:
+    from tasks.adapters import registry, tracking
+
+    tracking.configure(root)
+    return registry.alias_version("customer-purchase", registry.CHAMPION)
 
 
 def test_a_window_like_the_training_data_is_healthy(
@@ -148,6 +157,16 @@ def test_concept_drift_alerts_retrains_through_the_gate_and_ten_events_train_onc
 
     assert result.verdict == "drift"
     assert [r for r in result.reasons if r.startswith("quality: roc_auc")]
+    (quality,) = [r for r in result.reasons if r.startswith("quality: ")]
+    # "roc_auc <now> vs <champion's test value> (drop <difference> > <allowed>)": the allowed
+    # drop is monitor.quality_max_drop (0.05) plus the noise of 600 labelled rows
+    found = re.fullmatch(
+        r"quality: roc_auc (0\.\d+) vs (0\.\d+) \(drop (0\.\d+) > (0\.\d+)\)", quality
+    )
+    assert found is not None, quality
+    current, reference, drop, allowed = map(float, found.groups())
+    assert abs(reference - current - drop) <= 0.0015, quality  # 4 significant digits each
+    assert drop > allowed > 0.05, quality
     assert result.action == "retraining started in this process (no Prefect server: no automation)"
     assert result.notification.startswith("sent to http://127.0.0.1:")
     assert "secret-token" not in result.notification
@@ -157,7 +176,17 @@ def test_concept_drift_alerts_retrains_through_the_gate_and_ten_events_train_onc
     )
     assert "mlops rollback" in str(alert["blocks"])
     assert "customer-purchase v2" in decision["text"]
+    # The gate refuses v2: 600 drifted rows appended to 4,000 of the old relation (retrain.data
+    # append) do not give a model that beats v1 on the new test split. Measured, and stable:
+    # the data, the split and the models are seeded.
+    assert decision["text"] == (
+        ":no_entry: customer-purchase v2 refused by the promotion gate; champion stays v1"
+    ), decision
+    assert "*Champion:* v1 (unchanged)" in str(decision["blocks"])
+    assert _champion(trained) == "1"
     after = _versions(trained)
+    assert (after["2"]["gate.decision"], after["2"]["gate.against"]) == ("refuse", "1")
+    assert after["2"]["gate.rule.beats_champion"].startswith("fail: roc_auc "), after["2"]
     assert sorted(set(after) - set(before)) == ["2"]
     tags = after["2"]
     assert tags["trigger"] == "drift"
@@ -178,6 +207,40 @@ def test_concept_drift_alerts_retrains_through_the_gate_and_ten_events_train_onc
     assert len(_events(trained, "retrain")) == 1
     assert sorted(_versions(trained)) == sorted(after)
     assert len(receiver.received) == sent + 2  # no page per suppressed event
+    assert _champion(trained) == "1"
+
+
+def _start_cooldown(root: Path, report: str) -> None:
+    """A drift-triggered retraining that started now, as the retraining flow records it (the
+    watermark kept): the cooldown runs from here, whichever test ran before."""
+    from tasks.adapters import registry, tracking
+    from tasks.steps.retraining import watermark
+    from tasks.types import Event
+
+    _set(root, "monitor.cooldown_minutes=60")
+    tracking.configure(root)
+    events = registry.history("customer-purchase")
+    champion = registry.alias_version("customer-purchase", registry.CHAMPION)
+    assert champion is not None
+    registry.record_event(
+        Event(
+            time=registry.now(),
+            event="retrain",
+            model_name="customer-purchase",
+            version=champion,
+            previous=None,
+            actor=f"drift:{report}",
+            reason="test set-up: a retraining started",
+            details={
+                "report_id": report,
+                "taken_through": watermark(events),
+                "rows_added": 0,
+                "data_md5": registry.version_info("customer-purchase", champion).tags[
+                    "data.dvc_md5"
+                ],
+            },
+        )
+    )
 
 
 def test_covariate_drift_inside_the_cooldown_alerts_without_retraining(
@@ -186,7 +249,9 @@ def test_covariate_drift_inside_the_cooldown_alerts_without_retraining(
     from flows.monitoring import monitoring_flow
     from tasks.steps.generate import Drift, generate_sessions
 
+    _start_cooldown(trained, "cooldown-set-up")
     versions = _versions(trained)
+    drifts = len(_events(trained, "drift"))
     log_scored(trained, generate_sessions(600, 7, Drift(covariate=1.5)), "cov", labelled=True)
     sent = len(receiver.received)
 
@@ -196,12 +261,25 @@ def test_covariate_drift_inside_the_cooldown_alerts_without_retraining(
     assert " of 13 columns drifted (" in result.reasons[0]
     drifted = [c["column"] for c in result.top_columns if c["drifted"]]
     assert drifted
+    # exactly what covariate drift moves in the generator: session duration and the days since
+    # the last visit scale by 1 + covariate, device and traffic source mixes shift; 4 / 13 =
+    # 0.308 reaches monitor.drift_share 0.3
+    assert result.reasons == ["4 of 13 columns drifted (0.308 >= 0.3)"]
+    assert sorted(drifted) == [
+        "days_since_last_visit",
+        "device",
+        "session_duration_sec",
+        "traffic_source",
+    ]
     assert result.action.startswith("no retraining: in cooldown until ")
+    assert "(retraining for cooldown-set-up started " in result.action
     (alert,) = receiver.received[sent:]
     assert drifted[0] in str(alert["blocks"])
     assert "in cooldown until" in str(alert["blocks"])
     assert _versions(trained) == versions
-    assert len(_events(trained, "drift")) == 2
+    events = _events(trained, "drift")
+    assert len(events) == drifts + 1  # this check's, on top of any earlier test's
+    assert events[-1].details["report_id"] == result.report_id
 
 
 def test_a_monitor_that_crashes_is_failed_and_retrains_nothing(

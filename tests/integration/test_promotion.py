@@ -350,6 +350,7 @@ def test_two_promotions_at_once_in_threads_move_the_alias_once(world: World) -> 
 
 PROMOTE_IN_A_PROCESS = """
 import sys
+import time
 from pathlib import Path
 from tasks.pipeline.promotion import promote
 from tasks.adapters import tracking
@@ -359,7 +360,7 @@ params = load_params(root / "params.yaml")
 tracking.configure(root)
 Path(sys.argv[2]).touch()
 while not all(Path(p).exists() for p in sys.argv[3:]):
-    pass
+    time.sleep(0.01)  # not a busy wait: the other process needs the core to import
 outcome, _ = promote(root, params, sys.argv[1], actor="user:process")
 print(outcome.event)
 """
@@ -492,20 +493,80 @@ def test_history_survives_a_restart(world: World, store: tuple[str, MlflowServer
     assert world.champion == weak
 
 
+def _limit(name: str) -> Any:
+    """The global concurrency limit ``name`` as the Prefect server has it now."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_global_concurrency_limit_by_name(name)
+
+
 def test_prefect_concurrency_limit_serializes_promotions(
     world: World, prefect_server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """promote.lock=prefect holds the global concurrency limit ``promote:<model>`` of the
+    Prefect server: the first promotion creates it (limit 1); during a race a promotion holds
+    its one slot; and while someone else holds the slot, a promotion waits on the server and
+    gives up, although no file lock is held. A silent fallback to the file lock fails all three."""
+    from prefect.concurrency.sync import concurrency
+    from prefect.exceptions import ObjectNotFound
+
     world.with_params("promote.lock=prefect")
+    name = f"promote:{world.name}"
+    with pytest.raises(ObjectNotFound):
+        _limit(name)  # the model's name is new: nobody made its limit yet
     first = world.register(world.models.weak)
     world.promote(first)
+    made = _limit(name)
+    assert (made.name, made.limit, made.active, made.active_slots) == (name, 1, True, 0)
     rivals = [world.register(world.models.strong), world.register(world.models.strong)]
 
-    _race(world, rivals)
+    held: list[int] = []
+    racing = threading.Event()
+
+    def watch() -> None:  # the slot as the server counts it, while the promotions race
+        while not racing.is_set():
+            held.append(_limit(name).active_slots)
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        _race(world, rivals)
+    finally:
+        racing.set()
+        watcher.join(timeout=60)
 
     _exactly_one_moved(world, first, rivals)
+    assert 1 in held and max(held) == 1, held  # a promotion held the one slot, never two
+    assert _limit(name).active_slots == 0  # and released it
+    champion, events = world.champion, world.events()
+
+    # someone else holds the slot (another machine, say): a promotion waits for the server's
+    # limit, not for a file, and gives up after promote.lock_timeout_seconds
+    world.with_params("promote.lock=prefect", "promote.lock_timeout_seconds=2")
+    third = world.register(world.models.strong)
+    with concurrency(name, occupy=1, timeout_seconds=30, strict=True):
+        assert _limit(name).active_slots == 1
+        with pytest.raises(registry.RegistryError) as waited:
+            world.promote(third)
+    assert str(waited.value) == (
+        f"another holder of Prefect's '{name}' limit kept it for more than 2 s; try again later"
+    )
+    assert (world.champion, world.events()) == (champion, events)  # nothing judged or moved
+    assert not (world.root / ".mlops" / "locks").exists()  # no file lock was ever taken
+    assert world.promote(third).event == "refuse"  # released: it goes through (equal: refused)
+    assert _limit(name).active_slots == 0
 
 
 def test_the_commands_an_on_call_engineer_uses(world: World, prefect_server: str) -> None:
+    # Prefect configures its log handlers once, when prefect.main is first imported, on the
+    # sys.stderr of that moment. Imported inside the first CliRunner.invoke (`mlops promote`
+    # runs the promotion flow), they would keep CliRunner's stream, closed after that call,
+    # and the second command would fail on it (RecursionError). One process per command, as
+    # on a terminal, never meets this.
+    import prefect.main  # noqa: F401
+
     strong = world.register(world.models.strong)
     weak = world.register(world.models.weak)
     runner = CliRunner()

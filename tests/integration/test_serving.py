@@ -24,7 +24,6 @@ from tasks.adapters import inference_log, registry, tracking
 from tasks.config import ServeParams, load_params
 from tasks.steps.generate import Drift, generate_sessions
 from tasks.steps.ingest import ingest_table
-from tasks.steps.predict import score_frame
 from tasks.steps.split import split_frame
 from tasks.steps.train import fit_pipeline
 from tests.support import REPO, running
@@ -60,11 +59,14 @@ class Store:
     uri: str
     folder: Path
     rows: pd.DataFrame  # feature rows to send
+    models: dict[str, Any]  # version -> the fitted Pipeline in this process, before logging
 
     def expected(self, name: str, version: str, rows: pd.DataFrame) -> list[list[float]]:
-        served = registry.load_served(name, version)
-        _, proba = score_frame(served, rows)
-        assert proba is not None
+        """What ``version`` must answer for ``rows``: the fitted pipeline's own predict_proba
+        on the rows sent (not the registry's copy, nor the endpoint's scoring code). Every
+        test model name copies the store's versions 1 and 2 in that order."""
+        assert version in self.models, (name, version)
+        proba = self.models[version].predict_proba(rows)
         return [list(map(float, p)) for p in proba]
 
 
@@ -90,7 +92,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
         example = train[features].head(5)
         name = "shop"
         assert [register(name, m, example, folder) for m in models] == ["1", "2"]
-        yield Store(uri, folder, test[features].head(40).reset_index(drop=True))
+        rows = test[features].head(40).reset_index(drop=True)
+        yield Store(uri, folder, rows, {"1": models[0], "2": models[1]})
 
 
 @pytest.fixture
@@ -213,6 +216,10 @@ def test_probabilities_metadata_and_the_inference_log(
     assert log["_prediction"].tolist() == body["predictions"]
     assert log["_label"].tolist() == [None, None, 1]
     assert log["customer_age"].tolist()[:1] == rows["customer_age"].tolist()[:1]
+    # every logged feature value of every row; a gap is JSON null in the log, NaN in the rows
+    logged = log[list(rows.columns)].reset_index(drop=True)
+    logged = logged.where(logged.notna(), np.nan)
+    pd.testing.assert_frame_equal(logged, rows.reset_index(drop=True), check_dtype=False)
     assert (log["_latency_ms"] > 0).all()
 
 
@@ -288,20 +295,35 @@ def test_the_swap_under_load_fails_no_request(store: Store, name: str, tmp_path:
             seen[index].append((answer.status_code, answer.headers.get("X-Model-Version", ""),
                                 body and body["probabilities"]))  # fmt: skip
 
+    def wait_until(condition: Any, what: str) -> None:
+        deadline = time.monotonic() + 60
+        while not condition():
+            assert time.monotonic() < deadline, what
+            assert all(t.is_alive() for t in threads), "a client stopped"
+            time.sleep(0.05)
+
     with running(settings_for(name, tmp_path, serve_params())) as (url, app):
         threads = [threading.Thread(target=client, args=(i, url)) for i in range(8)]
         for thread in threads:
             thread.start()
-        time.sleep(2)
-        registry.move_alias(name, registry.CHAMPION, "2")
-        deadline = time.monotonic() + 60
-        while app.service.scorers["champion"].served.version != "2":  # type: ignore[union-attr]
-            assert time.monotonic() < deadline, "the endpoint never swapped"
-            time.sleep(0.05)
-        time.sleep(2)
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=60)
+        try:
+            # every client has its answers from version 1 before the alias moves (4 each, and 4
+            # from version 2 after: at least 64 answers in all) ...
+            wait_until(lambda: all(len(seen[i]) >= 4 for i in seen), "no answers before the swap")
+            registry.move_alias(name, registry.CHAMPION, "2")
+            wait_until(
+                lambda: app.service.scorers["champion"].served.version == "2",  # type: ignore[union-attr]
+                "the endpoint never swapped",
+            )
+            # ... and answers from version 2 after it
+            wait_until(
+                lambda: all(sum(a[1] == "2" for a in seen[i]) >= 4 for i in seen),
+                "a client got no answer from version 2",
+            )
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=60)
 
     answers = [a for per_client in seen.values() for a in per_client]
     assert len(answers) > 50
@@ -432,3 +454,5 @@ def test_a_version_that_cannot_load_leaves_the_old_one_answering(
     assert "was logged without a signature" in health["last_error"]
     assert 'mlops_errors_total{kind="model_load"}' in text
     assert np.isfinite(float(text.split('mlops_errors_total{kind="model_load"} ')[1].split()[0]))
+    # each poll (every 0.2 s) tries version 3 again and counts one more failure
+    assert float(text.split('mlops_errors_total{kind="model_load"} ')[1].split()[0]) >= 1.0
