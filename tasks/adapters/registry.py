@@ -10,6 +10,7 @@ and is shared by every worker.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Mapping
@@ -31,6 +32,11 @@ HISTORY_PREFIX = "mlops.history."
 
 class RegistryError(ValueError):
     """The registry cannot do what was asked (unknown model or version, a lock timeout)."""
+
+
+class ModelRefused(RegistryError):
+    """A registered version our loader will not load (its format, its code paths, a changed
+    file, an unreviewed type): nothing of it ran."""
 
 
 @dataclass(frozen=True)
@@ -119,11 +125,112 @@ def tag_version(model_name: str, version: str, tags: Mapping[str, str]) -> None:
         client.set_model_version_tag(model_name, str(version), key, str(value))
 
 
-def load_version(model_name: str, version: str) -> Any:
-    """The scikit-learn Pipeline registered as ``version`` (skops, reviewed types only)."""
-    import mlflow.sklearn
+MODEL_SHA256_TAG = "model.sha256"
 
-    return mlflow.sklearn.load_model(f"models:/{model_name}/{version}")
+
+def reviewed_types() -> tuple[str, ...]:
+    """The types a model file may hold beyond skops' own safe list: the ones we reviewed (the
+    scikit-learn internals, our feature steps, the model families), never the file's own list."""
+    from tasks.adapters.tracking import TRUSTED_TYPES
+    from tasks.steps.features import FEATURE_TRUSTED_TYPES
+    from tasks.steps.models import MODEL_TRUSTED_TYPES
+
+    return tuple(sorted({*TRUSTED_TYPES, *FEATURE_TRUSTED_TYPES, *MODEL_TRUSTED_TYPES}))
+
+
+def model_file(local: Path) -> Path:
+    """The skops file of a downloaded model folder, after checking its MLmodel says only what
+    our loader accepts: the sklearn flavor, skops, no code paths, a file inside the folder.
+
+    MLflow's own loader takes the serialization format, the trusted types and code paths from
+    this file, so anyone who can write a version's artifacts could make it unpickle code;
+    ours decides those itself and refuses any other answer."""
+    import yaml
+
+    where = local / "MLmodel"
+    try:
+        flavors = (yaml.safe_load(where.read_text(encoding="utf-8")) or {}).get("flavors") or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ModelRefused(f"{where}: unreadable ({error})") from None
+    sklearn = flavors.get("sklearn")
+    if not isinstance(sklearn, dict):
+        raise ModelRefused(f"{where}: no sklearn flavor; only scikit-learn models are loaded")
+    fmt = sklearn.get("serialization_format")
+    if fmt != "skops":
+        raise ModelRefused(
+            f"{where}: serialization format {fmt!r}; only skops files are loaded "
+            "(pickle and cloudpickle can run code when read)"
+        )
+    code = [f.get("code") for f in flavors.values() if isinstance(f, dict) and f.get("code")]
+    if code:
+        raise ModelRefused(f"{where}: code paths {code}; a model may not bring code")
+    name = str(sklearn.get("pickled_model", ""))
+    path = (local / name).resolve()
+    if not name or path.parent != local.resolve() or not path.is_file():
+        raise ModelRefused(f"{where}: model file {name!r} is not a file of the model folder")
+    return path
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_checked(local: Path, expected_sha256: str | None, what: str) -> Any:
+    """The Pipeline in a downloaded model folder, loaded by our rules only: the file's sha256
+    must be the one recorded at registration, and skops loads only the reviewed types."""
+    import skops.io
+
+    path = model_file(local)
+    if not expected_sha256:
+        raise ModelRefused(
+            f"{what} records no {MODEL_SHA256_TAG} (registered outside `mlops train`, or before "
+            "checksums): it is not loaded; retrain it"
+        )
+    found = file_sha256(path)
+    if found != expected_sha256:
+        raise ModelRefused(
+            f"{what}: its model file changed after registration (sha256 {found[:12]}..., "
+            f"recorded {expected_sha256[:12]}...): it is not loaded"
+        )
+    try:
+        return skops.io.load(path, trusted=list(reviewed_types()))
+    except Exception as error:  # an untrusted type, a damaged file
+        raise ModelRefused(f"{what}: skops refused it: {error}") from None
+
+
+def seal_version(model_name: str, version: str) -> str:
+    """Record the sha256 of ``version``'s model file as its ``model.sha256`` tag (at
+    registration: every later load checks it); returns it."""
+    import tempfile
+
+    import mlflow
+
+    with tempfile.TemporaryDirectory(prefix="mlops-seal-") as scratch:
+        local = Path(
+            mlflow.artifacts.download_artifacts(f"models:/{model_name}/{version}", dst_path=scratch)
+        )
+        sha = file_sha256(model_file(local))
+    _client().set_model_version_tag(model_name, str(version), MODEL_SHA256_TAG, sha)
+    return sha
+
+
+def load_version(model_name: str, version: str) -> Any:
+    """The scikit-learn Pipeline registered as ``version``, checked and loaded by our own
+    rules (:func:`load_checked`), never by the rules its MLmodel file states."""
+    import tempfile
+
+    import mlflow
+
+    info = version_info(model_name, version)
+    with tempfile.TemporaryDirectory(prefix="mlops-load-") as scratch:
+        local = Path(
+            mlflow.artifacts.download_artifacts(f"models:/{model_name}/{version}", dst_path=scratch)
+        )
+        return load_checked(local, info.tags.get(MODEL_SHA256_TAG), f"{model_name} v{version}")
 
 
 def load_served(model_name: str, version: str) -> ServedModel:
@@ -144,7 +251,7 @@ def load_served(model_name: str, version: str) -> ServedModel:
         Column(str(spec.name), str(spec.type.name), bool(spec.required))
         for spec in signature.inputs.inputs
     )
-    model = mlflow.sklearn.load_model(str(local))
+    model = load_checked(local, info.tags.get(MODEL_SHA256_TAG), f"{model_name} v{version}")
     classes = tuple(getattr(model, "classes_", ()))
     default_task = "regression" if not classes else "binary" if len(classes) == 2 else "multiclass"
     return ServedModel(

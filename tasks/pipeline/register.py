@@ -93,6 +93,8 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
             "data": path_in(root, params.paths.schema_),
         },
     )
+    # Every later load checks the model file against this checksum (tasks/adapters/registry).
+    registry.seal_version(registration.model_name, registration.version)
     # A new version is the challenger; only the promote stage's gate can make it champion.
     registry.move_alias(registration.model_name, registry.CHALLENGER, registration.version)
     record = RegistrationRecord(

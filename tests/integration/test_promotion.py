@@ -155,6 +155,7 @@ class World:
                 pip_requirements=tracking.pip_requirements(),
             )
         version = str(info.registered_model_version)
+        registry.seal_version(self.name, version)  # as the register stage does
         registry.move_alias(self.name, registry.CHALLENGER, version)
         return version
 

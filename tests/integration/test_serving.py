@@ -49,7 +49,9 @@ def register(name: str, model: Any, example: pd.DataFrame, root: Path) -> str:
             skops_trusted_types=list(tracking.TRUSTED_TYPES),
             pip_requirements=tracking.pip_requirements(),
         )
-    return str(info.registered_model_version)
+    version = str(info.registered_model_version)
+    registry.seal_version(name, version)  # the register stage records the model file's sha256
+    return version
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,11 @@ def name(store: Store, monkeypatch: pytest.MonkeyPatch) -> str:
     client.create_registered_model(fresh)
     for version in ("1", "2"):
         source = client.get_model_version("shop", version)
-        client.create_model_version(fresh, source.source, run_id=source.run_id)
+        copy = client.create_model_version(fresh, source.source, run_id=source.run_id)
+        # the same model file: the checksum the register stage recorded on the original
+        client.set_model_version_tag(
+            fresh, copy.version, registry.MODEL_SHA256_TAG, source.tags[registry.MODEL_SHA256_TAG]
+        )
     registry.move_alias(fresh, registry.CHAMPION, "1")
     registry.move_alias(fresh, registry.CHALLENGER, "2")
     return fresh
@@ -421,6 +427,36 @@ def test_no_champion_yet_then_one_appears(store: Store, name: str, tmp_path: Pat
         f"no version of '{name}' is 'champion' yet",
     )
     assert (after.status_code, after.headers["X-Model-Version"]) == (200, "2")
+
+
+def test_a_model_file_changed_after_registration_is_refused_and_the_champion_answers(
+    store: Store, name: str, tmp_path: Path
+) -> None:
+    """Version 3 is registered and sealed like any other, then its model file in the artifact
+    store is replaced by another model's: the endpoint refuses it by its checksum and version
+    1 keeps answering (the file is never loaded)."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    version = register(name, store.models["1"], store.rows.head(5), store.folder)
+    client = MlflowClient()
+    folder = Path(client.get_model_version_download_uri(name, version).removeprefix("file://"))
+    other = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/2", dst_path=str(tmp_path)))
+    (folder / "model.skops").write_bytes((other / "model.skops").read_bytes())
+    payload = {"dataframe_records": records(store.rows.head(1))}
+    with running(settings_for(name, tmp_path, serve_params())) as (url, app):
+        registry.move_alias(name, registry.CHAMPION, version)
+        deadline = time.monotonic() + 60
+        while app.service.follower.last_error is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        answer = invoke(url, payload)
+        health = requests.get(f"{url}/health", timeout=10).json()
+
+    assert (answer.status_code, answer.headers["X-Model-Version"]) == (200, "1")
+    assert health["version"] == "1"
+    assert health["last_error"].startswith(f"loading {name} v{version} failed: ModelRefused(")
+    assert "its model file changed after registration" in health["last_error"]
 
 
 def test_a_version_that_cannot_load_leaves_the_old_one_answering(
