@@ -26,6 +26,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import load_model
+from tasks import clock
 from tasks.adapters import io
 from tasks.config import Params, load_params
 from tasks.pipeline.monitor import (
@@ -48,7 +49,6 @@ from tasks.pipeline.monitor import (
     requested_but_not_seen,
     silenced,
     summary_markdown,
-    utc_now,
 )
 from tasks.runtime import runbook_url
 from tasks.types import ServedModel
@@ -226,7 +226,7 @@ def monitoring_flow(
     from tasks.adapters import tracking
 
     root = Path(project).resolve()
-    params, now = load_params(root / "params.yaml"), utc_now()
+    params, now = load_params(root / "params.yaml"), clock.now()
     report_id, chosen = new_report_id(now), source or params.monitor.source
     folder = root / params.paths.monitoring / report_id
     folder.mkdir(parents=True, exist_ok=True)

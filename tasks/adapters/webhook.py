@@ -26,16 +26,12 @@ from datetime import UTC, datetime
 from http.client import HTTPException, InvalidURL
 from typing import Any
 
+from tasks.steps.notify import one_line
+
 WEBHOOK_ENV = "MLOPS_WEBHOOK_URL"
 RETRY_AFTER_CAP = 30.0  # seconds: a Retry-After beyond this is waited this long
 
 _log = logging.getLogger("mlops.notify")
-
-
-def _one_line(text: object, limit: int) -> str:
-    """``text`` on one line, cut at ``limit`` characters."""
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
 @dataclass(frozen=True)
@@ -88,7 +84,7 @@ def _scrub(text: str, secrets: Sequence[str]) -> str:
     server may echo some of them), on one line."""
     for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
         text = text.replace(secret, "***")
-    return _one_line(text, 200)
+    return one_line(text, 200)
 
 
 def send(  # noqa: C901, PLR0915  (one branch per HTTP outcome, each with its own message)

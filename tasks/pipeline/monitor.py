@@ -11,7 +11,7 @@ import os
 import shutil
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -436,10 +436,6 @@ def summary_markdown(result: MonitorResult, check: DriftCheck | None) -> str:
         for excluded in check.excluded:
             lines.append(f"| {excluded.column} | excluded | | | | {excluded.reason} |")
     return "\n".join(lines)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def check_choices(source: str, retrain: str) -> None:

@@ -60,7 +60,7 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _one_line(text: object, limit: int) -> str:
+def one_line(text: object, limit: int) -> str:
     """``text`` on one line (whitespace runs collapsed), clipped."""
     return _clip(" ".join(str(text).split()), limit)
 
@@ -99,7 +99,7 @@ def _link(target: str, label: str) -> str:
     if _is_web(target):
         safe = target.replace("|", "%7C").replace("<", "%3C").replace(">", "%3E")
         return f"<{_esc(safe)}|{_esc(label)}>"
-    return _code(_one_line(target, 500))
+    return _code(one_line(target, 500))
 
 
 def _runbook(url: str, anchor: str | None, title: str) -> str:
@@ -118,7 +118,7 @@ def _code(command: str) -> str:
 
 def _quoted(text: str) -> str:
     """``text`` fit for a double-quoted shell argument."""
-    return _one_line(text, 120).replace("\\", "/").replace('"', "'").replace("$", "")
+    return one_line(text, 120).replace("\\", "/").replace('"', "'").replace("$", "")
 
 
 # --- blocks ----------------------------------------------------------------------------------
@@ -127,7 +127,7 @@ def _quoted(text: str) -> str:
 def _header(text: str) -> dict[str, Any]:
     return {
         "type": "header",
-        "text": {"type": "plain_text", "text": _one_line(text, HEADER_LIMIT), "emoji": True},
+        "text": {"type": "plain_text", "text": one_line(text, HEADER_LIMIT), "emoji": True},
     }
 
 
@@ -171,8 +171,8 @@ def column_line(column: Mapping[str, Any]) -> str:
     The comparison is the value against the threshold: a p-value method drifts when the value is
     below it, a distance method when it is at or above it; the verdict is the column's own.
     """
-    name = _one_line(column.get("column", "?"), 100)
-    method = _one_line(column.get("method", "?"), 40)
+    name = one_line(column.get("column", "?"), 100)
+    method = one_line(column.get("method", "?"), 40)
     statistic = str(column.get("statistic", ""))
     label = {"p_value": "p-value", "distance": "distance"}.get(statistic, statistic or "value")
     value, threshold = column.get("value"), column.get("threshold")
@@ -236,23 +236,23 @@ def drift_alert(  # noqa: PLR0913  (keyword-only: each field of the message)
     "threshold", "drifted"}``, most drifted first; the first 10 are shown.
     """
     emoji, title, anchor = _verdict_title(verdict, model, version)
-    why = "; ".join(_one_line(r, 300) for r in reasons[:MAX_REASONS]) or "none given"
+    why = "; ".join(one_line(r, 300) for r in reasons[:MAX_REASONS]) or "none given"
     if len(reasons) > MAX_REASONS:
         why += f"; … and {len(reasons) - MAX_REASONS} more"
     columns = _bulleted([_esc(column_line(c)) for c in top_columns], MAX_COLUMNS, "columns")
     drifted = [
-        f"*Verdict:* {_esc(_one_line(verdict, 60))}: {_esc(why)}",
+        f"*Verdict:* {_esc(one_line(verdict, 60))}: {_esc(why)}",
         "*Top columns* (a p-value drifts below its threshold, a distance at or above it):",
         *(columns or ["• none reported"]),
     ]
     context = [
-        f"*Data quality checks:* {_esc(_one_line(quality, 500))}",
-        f"*Action taken:* {_esc(_one_line(action, 500))}",
-        f"*Window:* {_esc(_one_line(window, 300))}",
+        f"*Data quality checks:* {_esc(one_line(quality, 500))}",
+        f"*Action taken:* {_esc(one_line(action, 500))}",
+        f"*Window:* {_esc(one_line(window, 300))}",
         f"*Report:* {_link(report_link, report_id)}",
     ]
     return _message(
-        f"{emoji} {_esc(_one_line(title, 200))} (report {_esc(_one_line(report_id, 200))})",
+        f"{emoji} {_esc(one_line(title, 200))} (report {_esc(one_line(report_id, 200))})",
         [
             _header(f"{emoji} {title}"),
             _section("\n".join(drifted)),
@@ -270,15 +270,15 @@ def monitor_failed(*, model: str, report_id: str, error: str, runbook_url: str) 
     """The monitor crashed: the error (clipped to 500 characters), and that nothing changed."""
     shown = _clip(str(error).strip() or "(no message)", ERROR_LIMIT).replace("`", "'")
     return _message(
-        f":x: Drift monitor failed for {_esc(_one_line(model, 200))} "
-        f"(report {_esc(_one_line(report_id, 200))}): no verdict, nothing retrained",
+        f":x: Drift monitor failed for {_esc(one_line(model, 200))} "
+        f"(report {_esc(one_line(report_id, 200))}): no verdict, nothing retrained",
         [
             _header(f":x: Monitor failed: {model}"),
             _section(f"*Error:*\n```{_esc(shown)}```"),
             _section(
                 "No verdict was reached and nothing was retrained: the champion is unchanged, "
                 "and whether this window drifted is unknown until a check succeeds.\n"
-                f"*Report:* {_esc(_one_line(report_id, 200))}"
+                f"*Report:* {_esc(one_line(report_id, 200))}"
             ),
             _steps(
                 "What to do",
@@ -325,7 +325,7 @@ def gate_decision(  # noqa: PLR0913  (keyword-only: each field of the message)
     """The gate's decision on a retrained challenger: promoted or refused, why, and what next."""
     outcome = _decision(decision)
     new, before, after = _version(challenger), _version(champion_before), _version(champion_after)
-    name = _one_line(model, 200)
+    name = one_line(model, 200)
     if outcome == "promoted":
         emoji, title = ":white_check_mark:", f"Promoted: {name} {new}"
         summary = f"{name} {new} promoted to champion (was {before})"
@@ -336,17 +336,17 @@ def gate_decision(  # noqa: PLR0913  (keyword-only: each field of the message)
         emoji, title = ":hourglass_flowing_sand:", f"Gate: {name} {new} {outcome}"
         summary = f"{name} {new}: gate decision {outcome}; champion {after}"
     moved = f"{before} → {after}" if before != after else f"{after} (unchanged)"
-    triggered = _one_line(trigger, 100) + (
-        f" (drift report {_one_line(drift_report, 200)})" if drift_report else ""
+    triggered = one_line(trigger, 100) + (
+        f" (drift report {one_line(drift_report, 200)})" if drift_report else ""
     )
     facts = [
-        f"*Decision:* {_esc(_one_line(decision, 60))}",
-        f"*Why:* {_esc(_one_line(reason, 1500) or 'not given')}",
+        f"*Decision:* {_esc(one_line(decision, 60))}",
+        f"*Why:* {_esc(one_line(reason, 1500) or 'not given')}",
         f"*Champion:* {_esc(moved)}",
         f"*Trigger:* {_esc(triggered)}",
         f"*Run:* {_link(run_link, 'training run')}",
     ]
-    rows = [f"{_esc(_one_line(k, 60))}: {_num(metrics[k])}" for k in sorted(metrics)]
+    rows = [f"{_esc(one_line(k, 60))}: {_num(metrics[k])}" for k in sorted(metrics)]
     measured = ["*Challenger metrics:*", *(_bulleted(rows, MAX_METRICS, "metrics") or ["• none"])]
     version_arg = _quoted(str(challenger)).removeprefix("v") or "VERSION"
     if outcome == "promoted":
@@ -383,14 +383,14 @@ def retraining_skipped(
     *, model: str, drift_report: str, reason: str, runbook_url: str
 ) -> dict[str, Any]:
     """Drift was seen but no retraining started (cooldown, too few labels): why, and what next."""
-    why = _one_line(reason, 300) or "not given"
+    why = one_line(reason, 300) or "not given"
     return _message(
-        f":pause_button: Retraining skipped for {_esc(_one_line(model, 200))} after drift "
-        f"report {_esc(_one_line(drift_report, 200))}: {_esc(why)}",
+        f":pause_button: Retraining skipped for {_esc(one_line(model, 200))} after drift "
+        f"report {_esc(one_line(drift_report, 200))}: {_esc(why)}",
         [
             _header(f":pause_button: Retraining skipped: {model}"),
             _section(
-                f"*Drift report:* {_esc(_one_line(drift_report, 200))}\n"
+                f"*Drift report:* {_esc(one_line(drift_report, 200))}\n"
                 f"*Why skipped:* {_esc(why)}\n"
                 "The champion is unchanged and keeps serving."
             ),
