@@ -580,16 +580,24 @@ def serve(
     port: int = typer.Option(8080, help="Port to listen on."),
     workers: int = typer.Option(1, min=1, help="Worker processes (each loads the model)."),
     access_log: bool = typer.Option(True, help="One log line per scoring request."),
+    insecure: bool = typer.Option(
+        False, help="Allow a bind beyond 127.0.0.1 without SERVING_TOKEN (anyone can score)."
+    ),
 ) -> None:
     """Serve the champion over HTTP (MLflow's scoring protocol) and follow its alias."""
     root, params = setup()
     import uvicorn
 
-    from serving.app import Settings, create_app, log_config
+    from cli.common import fail
+    from serving.app import InsecureSetting, Settings, check_bind, create_app, log_config
     from tasks.adapters import tracking
 
+    try:
+        settings = Settings.from_project(root, params)
+        check_bind(host, settings.token, insecure)
+    except InsecureSetting as error:
+        raise fail(str(error)) from None
     tracking.configure(root)
-    settings = Settings.from_project(root, params)
     auth = (
         "bearer token required (SERVING_TOKEN)"
         if settings.token

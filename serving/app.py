@@ -6,21 +6,25 @@ MLflow's scoring protocol (``POST /invocations``, ``GET /ping``, ``/health``, ``
 ``serve.canary_fraction`` or ``serve.shadow`` it also loads the ``challenger``. Every response
 names the version that answered (``X-Model-Version``) and every scored row goes to the
 inference log. With ``SERVING_TOKEN`` set, every route but ``/ping`` and ``/health`` needs
-``Authorization: Bearer <token>``.
+``Authorization: Bearer <token>``, and ``/health`` without it says only whether a model answers.
+Secure by default: a token shorter than 32 characters is refused, and so is a bind beyond
+loopback without a token (unless ``mlops serve --insecure``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import logging
 import os
 import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +38,7 @@ from serving.engine import (
 )
 from serving.protocol import Parsed, RequestError, parse_request
 from tasks.config import Params, ServeParams
-from tasks.types import CHALLENGER, CHAMPION
+from tasks.types import CHALLENGER, CHAMPION, ServedModel
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -48,6 +52,7 @@ KNOWN_PATHS = frozenset(
     {"/invocations", "/ping", "/health", "/version", "/metadata", "/feedback", "/metrics"}
 )
 TOKEN_ENV = "SERVING_TOKEN"
+MIN_TOKEN_CHARS = 32
 MAX_REQUEST_ID = 128
 
 Scope = MutableMapping[str, Any]
@@ -55,6 +60,51 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def load_and_try(model_name: str, version: str) -> ServedModel:
+    """``version`` loaded by our checked loader, once it has scored its own input example."""
+    from tasks.adapters import registry
+    from tasks.steps.predict import try_example
+
+    served = registry.load_served(model_name, version)
+    try_example(served)
+    return served
+
+
+class InsecureSetting(ValueError):
+    """A setting the service refuses to start with (a short token, an open bind)."""
+
+
+def checked_token(token: str | None, env: str = TOKEN_ENV) -> str | None:
+    """``token``, unless it is too short to be a secret (then :class:`InsecureSetting`)."""
+    if token is not None and len(token) < MIN_TOKEN_CHARS:
+        raise InsecureSetting(
+            f"{env} has {len(token)} characters; a token needs at least {MIN_TOKEN_CHARS} "
+            "(make one: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return token
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def check_bind(host: str, token: str | None, insecure: bool) -> None:
+    """Refuse to listen beyond loopback without a token, unless ``insecure`` says so."""
+    if token or insecure or is_loopback(host):
+        return
+    raise InsecureSetting(
+        f"--host {host} is reachable from other machines and {TOKEN_ENV} is unset: anyone "
+        "could score, read /metadata and send labels. Set "
+        f"{TOKEN_ENV} ({MIN_TOKEN_CHARS}+ characters), or pass --insecure to serve without one"
+    )
 
 
 @dataclass
@@ -66,15 +116,24 @@ class Settings:
     log_path: Path
     feedback_dir: Path
     token: str | None = None
+    runbook_url: str = ""  # the alerts link to it
+    notify: dict[str, Any] = field(default_factory=dict)  # webhook.send's options
+
+    def __post_init__(self) -> None:
+        checked_token(self.token)
 
     @classmethod
     def from_project(cls, root: Path, params: Params) -> Settings:
+        from tasks.runtime import runbook_url
+
         return cls(
             model_name=params.register_.resolved_model_name(params.ingest.path),
             serve=params.serve,
             log_path=root / params.paths.inference_log,
             feedback_dir=root / params.paths.feedback,
             token=os.environ.get(TOKEN_ENV) or None,
+            runbook_url=runbook_url(root),
+            notify=params.notify.send_options(),
         )
 
 
@@ -143,13 +202,38 @@ class Service:
             roles,
             self.scorers,
             serve.poll_seconds,
-            loader=registry.load_served,
+            loader=load_and_try,
             aliases=registry.aliases,
             feedback=feedback_taker(settings.log_path, settings.feedback_dir),
-            on_load_failure=self.metrics.errors.labels("model_load").inc,
+            on_load_failure=self.load_failed,
         )
         self.log = inference_log.LogWriter(settings.log_path, serve.log_flush_seconds)
         self.background: set[asyncio.Task[Any]] = set()
+
+    def load_failed(self, role: str, version: str, refused: str | None) -> None:
+        """Count a failed load; when ``version`` was refused, tell the on-call engineer why (in
+        a thread: the webhook's retries never hold up the follower)."""
+        from tasks.adapters import webhook
+        from tasks.steps.notify import model_refused
+
+        self.metrics.errors.labels("model_load").inc()
+        if refused is None:
+            return
+        answering = self.scorers[role].served
+        message = model_refused(
+            model=self.settings.model_name,
+            version=version,
+            role=role,
+            reason=refused,
+            answering=answering.version if answering else None,
+            runbook_url=self.settings.runbook_url,
+        )
+
+        def deliver() -> None:
+            delivery = webhook.send(message, **self.settings.notify)
+            logger.warning("alert: version %s refused; webhook %s", version, delivery.detail)
+
+        threading.Thread(target=deliver, name="refused-alert", daemon=True).start()
 
     def publish_versions(self) -> None:
         for role, scorer in self.scorers.items():
@@ -258,8 +342,11 @@ class Guard:
         self.expected = f"Bearer {token}".encode() if token else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "lifespan":
             await self.app(scope, receive, send)
+            return
+        if scope["type"] != "http":  # no websocket routes: refused before anything runs
+            await send({"type": "websocket.close", "code": 1008})
             return
         path = scope["path"]
         label = path if path in KNOWN_PATHS else "other"
@@ -422,18 +509,26 @@ def create_app(settings: Settings) -> Guard:  # noqa: C901, PLR0915
         ready = service.scorers[CHAMPION].served is not None
         return PlainTextResponse("\n", status_code=200 if ready else 503)
 
+    expected = f"Bearer {settings.token}".encode() if settings.token else None
+
     @route_of(api, "/health", "GET")
     async def health(request: Request) -> Response:
         scorer = service.scorers[CHAMPION]
         served = scorer.served
+        status = "ok" if served else "no model"
+        given = request.headers.get("authorization", "").encode("latin-1")
+        if expected is not None and not hmac.compare_digest(given, expected):
+            # open to health checks, which need no details (versions, loader errors)
+            return _json({"status": status}, 200 if served else 503)
         body = {
-            "status": "ok" if served else "no model",
+            "status": status,
             "model": settings.model_name,
             "alias": serve.alias,
             "version": served.version if served else None,
             "loaded_at": scorer.loaded_at,
             "last_poll": service.follower.last_poll,
             "last_error": service.follower.last_error,
+            "refused": dict(service.follower.refused),
             "inference_log": {"written": service.log.written, "failed": service.log.failures},
         }
         return _json(body, 200 if served else 503)

@@ -149,9 +149,15 @@ def route(request_id: str, canary_fraction: float, challenger_ready: bool) -> st
 class Follower:
     """Polls the registry every ``poll_seconds`` and installs the version each alias points at.
 
-    A new version is loaded beside the old one and installed only once it is ready; when loading
-    fails, the old one keeps answering and the next poll tries again. An alias that disappears
-    leaves the loaded version in place (an empty endpoint helps nobody), with a warning.
+    A new version is loaded beside the old one and installed only once it is ready (``loader``
+    loads it by our checked rules and tries its own input example). When loading fails for a
+    reason that may pass (the registry or the store is down), the old one keeps answering and
+    the next poll tries again. A version that is refused (its checksum, its format, its types,
+    or an answer of the wrong shape) is refused once: logged, reported to ``on_load_failure``
+    with the reason (the alert) and not tried again while the alias stays on it. Every failure
+    is reported there (``reason`` None: it may pass). An alias that
+    disappears leaves the loaded version in place (an empty endpoint helps nobody), with a
+    warning.
     """
 
     def __init__(
@@ -163,7 +169,7 @@ class Follower:
         loader: Callable[[str, str], ServedModel],
         aliases: Callable[[str], dict[str, str]],
         feedback: Callable[[], None] | None = None,
-        on_load_failure: Callable[[], None] | None = None,
+        on_load_failure: Callable[[str, str, str | None], None] | None = None,
     ) -> None:
         self.model_name = model_name
         self.roles = roles
@@ -173,6 +179,7 @@ class Follower:
         self.aliases = aliases
         self.feedback = feedback
         self.on_load_failure = on_load_failure
+        self.refused: dict[str, str] = {}  # version -> why it will not answer
         self.last_poll: str | None = None
         self.last_error: str | None = None
         self.swaps: list[tuple[str, str | None, str]] = []
@@ -208,16 +215,13 @@ class Follower:
                         loaded,
                     )
                 continue
-            if version == loaded:
+            if version == loaded or version in self.refused:
                 continue
             try:
                 started = time.perf_counter()
                 served = self.loader(self.model_name, version)
             except Exception as error:
-                self.last_error = f"loading {self.model_name} v{version} failed: {error!r}"
-                logger.error("%s; version %s keeps answering", self.last_error, loaded)
-                if self.on_load_failure is not None:
-                    self.on_load_failure()
+                self._failed(role, version, loaded, error)
                 continue
             scorer.install(served)
             self.swaps.append((role, loaded, version))
@@ -234,6 +238,27 @@ class Follower:
                 self.feedback()
             except Exception as error:
                 logger.error("feedback folder: %r", error)
+
+    def _failed(self, role: str, version: str, loaded: str | None, error: Exception) -> None:
+        """A version that did not load: refused for good, or to be tried again next poll."""
+        from tasks.adapters.registry import ModelRefused
+        from tasks.steps.predict import UnfitModel
+
+        keeps = f"version {loaded} keeps answering" if loaded else "no version answers"
+        reason: str | None = None
+        if isinstance(error, ModelRefused | UnfitModel):
+            reason = str(error)
+            self.refused[version] = reason
+            self.last_error = f"{self.model_name} v{version} refused: {reason}"
+            logger.error("%s; %s", self.last_error, keeps)
+        else:
+            self.last_error = f"loading {self.model_name} v{version} failed: {error!r}"
+            logger.error("%s; %s; trying again at the next poll", self.last_error, keeps)
+        if self.on_load_failure is not None:
+            try:
+                self.on_load_failure(role, version, reason)
+            except Exception as hook_error:  # the alert is best effort; serving goes on
+                logger.error("reporting the failed load failed: %r", hook_error)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="registry-follower", daemon=True)

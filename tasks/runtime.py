@@ -24,6 +24,9 @@ RUNTIME_DEFAULTS = {
     "MLFLOW_LOGGING_LEVEL": "WARNING",
     # Progress bars are for people at a terminal; flows and workers log to files.
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    # MLflow's own model loaders unpickle (and trust a model's own skops type list) unless this
+    # is false; ours (tasks.adapters.registry.load_checked) never asks them to.
+    "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
 }
 
 

@@ -81,6 +81,8 @@ class ServedModel:
     run_id: str
     data_md5: str
     tags: dict[str, str]
+    # the rows logged with the version (its input example): tried before the version answers
+    example: Any = None
 
 
 @dataclass(frozen=True)

@@ -234,24 +234,40 @@ def load_version(model_name: str, version: str) -> Any:
 
 
 def load_served(model_name: str, version: str) -> ServedModel:
-    """Download ``version`` once and load its Pipeline and signature (no signature: an error,
-    since the endpoint validates every request against it)."""
+    """Download ``version`` to a folder removed afterwards, and load its Pipeline, signature
+    and input example (no signature, or no example: refused, since the endpoint checks every
+    request against the signature and tries the example before the version answers)."""
+    import tempfile
+
     import mlflow
     from mlflow.models import Model
 
     info = version_info(model_name, version)
-    local = Path(mlflow.artifacts.download_artifacts(f"models:/{model_name}/{version}"))
-    signature = Model.load(str(local / "MLmodel")).signature
-    if signature is None or signature.inputs is None:
-        raise RegistryError(
-            f"model '{model_name}' version {version} was logged without a signature; "
-            "the endpoint needs one to check requests (retrain it with `mlops train`)"
+    what = f"{model_name} v{version}"
+    with tempfile.TemporaryDirectory(prefix="mlops-serve-") as scratch:
+        local = Path(
+            mlflow.artifacts.download_artifacts(f"models:/{model_name}/{version}", dst_path=scratch)
         )
+        meta = Model.load(str(local / "MLmodel"))
+        if meta.signature is None or meta.signature.inputs is None:
+            raise ModelRefused(
+                f"model '{model_name}' version {version} was logged without a signature; "
+                "the endpoint needs one to check requests (retrain it with `mlops train`)"
+            )
+        try:
+            example = meta.load_input_example(str(local))
+        except Exception as error:  # a missing or damaged example file
+            raise ModelRefused(f"{what}: its input example cannot be read ({error})") from None
+        if example is None:
+            raise ModelRefused(
+                f"{what} was logged without an input example; the endpoint tries one before "
+                "a version answers (retrain it with `mlops train`)"
+            )
+        model = load_checked(local, info.tags.get(MODEL_SHA256_TAG), what)
     columns = tuple(
         Column(str(spec.name), str(spec.type.name), bool(spec.required))
-        for spec in signature.inputs.inputs
+        for spec in meta.signature.inputs.inputs
     )
-    model = load_checked(local, info.tags.get(MODEL_SHA256_TAG), f"{model_name} v{version}")
     classes = tuple(getattr(model, "classes_", ()))
     default_task = "regression" if not classes else "binary" if len(classes) == 2 else "multiclass"
     return ServedModel(
@@ -266,6 +282,7 @@ def load_served(model_name: str, version: str) -> ServedModel:
         run_id=info.run_id,
         data_md5=info.tags.get("data.dvc_md5", info.run_tags.get("data.dvc_md5", "")),
         tags=info.tags,
+        example=example,
     )
 
 

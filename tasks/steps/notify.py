@@ -43,6 +43,7 @@ ANCHOR_INSUFFICIENT = "insufficient-data"
 ANCHOR_FAILED = "when-the-monitor-failed"
 ANCHOR_GATE = "after-retraining-the-gate-decides"
 ANCHOR_SKIPPED = "retraining-skipped"
+ANCHOR_REFUSED = "a-version-the-endpoint-refused"
 
 _log = logging.getLogger("mlops.notify")
 
@@ -293,6 +294,43 @@ def monitor_failed(*, model: str, report_id: str, error: str, runbook_url: str) 
                     + ")",
                     f"Fix the cause, then check again: {_code('mlops monitor')}",
                     f"The champion keeps serving meanwhile: {_code('mlops status')}",
+                ],
+            ),
+        ],
+    )
+
+
+def model_refused(
+    *, model: str, version: str, role: str, reason: str, answering: str | None, runbook_url: str
+) -> dict[str, Any]:
+    """The endpoint refused to load a version its alias points at (its checksum, its format or
+    types, or a wrong answer to its own input example): why, and who answers instead."""
+    shown = _clip(str(reason).strip() or "(no reason)", ERROR_LIMIT).replace("`", "'")
+    instead = (
+        f"version {_esc(one_line(answering, 40))} keeps answering"
+        if answering
+        else "no version answers: the endpoint returns 503"
+    )
+    return _message(
+        f":no_entry: The endpoint refused {_esc(one_line(model, 200))} "
+        f"{_version(version)} ({_esc(one_line(role, 40))}): {instead}",
+        [
+            _header(f":no_entry: Version refused: {model} {_version(version)}"),
+            _section(f"*Why:*\n```{_esc(shown)}```"),
+            _section(
+                f"The `{_esc(one_line(role, 40))}` alias points at a version that will not be "
+                f"served: {instead}. It is not tried again until the alias moves or the "
+                "endpoint restarts."
+            ),
+            _steps(
+                "What to do",
+                _runbook(runbook_url, ANCHOR_REFUSED, "a refused version"),
+                [
+                    "See who moved the alias and when: " + _code("mlops history"),
+                    "If the model file changed after registration, treat it as an incident: "
+                    "someone could write the model store",
+                    "Point the alias back at the version that answers: "
+                    + _code("mlops rollback --reason 'refused by the endpoint'"),
                 ],
             ),
         ],

@@ -19,6 +19,51 @@ class ScoringError(ValueError):
     """A batch the model cannot score (columns its signature needs are missing)."""
 
 
+class UnfitModel(ValueError):
+    """A version that loads but cannot score its own input example, or answers it wrongly."""
+
+
+def _answer_problem(served: ServedModel, rows: int, labels: list[Any], proba: Any) -> str | None:
+    """What is wrong with a version's answer to ``rows`` rows, or None."""
+    if len(labels) != rows:
+        return f"{len(labels)} answer(s) for {rows} row(s)"
+    if proba is None:
+        values = np.asarray(labels, dtype=object)
+        numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+        if len(numbers) != rows or not np.isfinite(np.asarray(numbers, dtype=float)).all():
+            return f"values that are not all finite numbers, e.g. {labels[:3]!r}"
+        return None
+    if proba.shape != (rows, len(served.classes)):
+        return f"probabilities of shape {proba.shape}, not ({rows}, {len(served.classes)})"
+    if not np.isfinite(proba).all() or not np.allclose(proba.sum(axis=1), 1.0, atol=1e-6):
+        return "probabilities that are not finite or do not sum to 1"
+    unknown = [label for label in labels if label not in served.classes]
+    if unknown:
+        return f"labels that are not its classes, e.g. {unknown[:3]!r}"
+    return None
+
+
+def try_example(served: ServedModel) -> int:
+    """Score the version's own input example, as requests are scored, and check the answer:
+    one finite value per row (regression) or one of its classes per row with probabilities
+    that sum to 1. Raises :class:`UnfitModel` naming what is wrong; returns the rows tried.
+
+    A version that fails here is never installed: it would turn every request into a 500."""
+    what = f"{served.model_name} v{served.version}"
+    frame = served.example
+    if not isinstance(frame, pd.DataFrame) or frame.empty:
+        raise UnfitModel(f"{what} has no input example to try it on")
+    try:
+        labels, proba = score_frame(served, model_inputs(served, frame, f"{what}'s example"))
+    except Exception as error:  # whatever the Pipeline raises: the version is unfit
+        shown = " ".join(f"{type(error).__name__}: {error}".split())[:300]
+        raise UnfitModel(f"{what} cannot score its own input example ({shown})") from None
+    problem = _answer_problem(served, len(frame), labels, proba)
+    if problem is not None:
+        raise UnfitModel(f"{what} answers its own input example with {problem}")
+    return len(frame)
+
+
 def score_frame(served: ServedModel, frame: pd.DataFrame) -> tuple[list[Any], np.ndarray | None]:
     """Labels (or values) and, for classification, class probabilities of ``frame``'s rows."""
     model = served.model

@@ -204,7 +204,7 @@ def test_mlops_serve_binds_loopback_needs_the_token_and_flushes_its_log_on_stop(
         process = subprocess.Popen(
             [sys.executable, "-m", "cli.main", "serve", "--port", str(port)],
             cwd=here, stdout=out, stderr=out, start_new_session=True,
-            env=_environment(SERVING_TOKEN="t0ken-for-tests"),
+            env=_environment(SERVING_TOKEN="token-for-tests-0123456789abcdef0123"),
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
@@ -217,7 +217,7 @@ def test_mlops_serve_binds_loopback_needs_the_token_and_flushes_its_log_on_stop(
         }
         without = requests.post(f"{url}/invocations", json=payload, timeout=30)
         with_token = requests.post(f"{url}/invocations", json=payload, timeout=30,
-                                   headers={"Authorization": "Bearer t0ken-for-tests"})  # fmt: skip
+                                   headers={"Authorization": "Bearer token-for-tests-0123456789abcdef0123"})  # fmt: skip
         listening = {
             (c.laddr.ip, c.laddr.port)
             for c in psutil.Process(process.pid).net_connections(kind="inet")

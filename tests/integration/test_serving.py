@@ -26,13 +26,14 @@ from tasks.steps.generate import Drift, generate_sessions
 from tasks.steps.ingest import ingest_table
 from tasks.steps.split import split_frame
 from tasks.steps.train import fit_pipeline
-from tests.support import REPO, running
+from tests.support import REPO, WebhookReceiver, running
 
 pytestmark = pytest.mark.integration
 
 
-def register(name: str, model: Any, example: pd.DataFrame, root: Path) -> str:
-    """Log ``model`` with a signature and register it, as the register stage does."""
+def register(name: str, model: Any, example: pd.DataFrame, root: Path, outputs: Any = None) -> str:
+    """Log ``model`` with a signature and register it, as the register stage does (the
+    signature's outputs are the model's answers to ``example``, unless given)."""
     import mlflow
     from mlflow.models import infer_signature
 
@@ -43,7 +44,9 @@ def register(name: str, model: Any, example: pd.DataFrame, root: Path) -> str:
         info = mlflow.sklearn.log_model(
             sk_model=model,
             name="model",
-            signature=infer_signature(example, model.predict(example)),
+            signature=infer_signature(
+                example, model.predict(example) if outputs is None else outputs
+            ),
             input_example=example,
             registered_model_name=name,
             skops_trusted_types=list(tracking.TRUSTED_TYPES),
@@ -124,8 +127,11 @@ def serve_params(*overrides: str) -> ServeParams:
     return load_params(REPO / "params.yaml", ["serve.poll_seconds=0.2", *overrides]).serve
 
 
+TOKEN = "serving-token-for-tests-0123456789abcdef"  # 32+ characters, as the service requires
+
+
 def settings_for(
-    name: str, tmp_path: Path, serve: ServeParams, token: str | None = None
+    name: str, tmp_path: Path, serve: ServeParams, token: str | None = None, webhook: str = ""
 ) -> Settings:
     return Settings(
         model_name=name,
@@ -133,6 +139,8 @@ def settings_for(
         log_path=tmp_path / "logs" / "inference.db",
         feedback_dir=tmp_path / "feedback",
         token=token,
+        runbook_url="https://runbook.example/runbook.md",
+        notify={"url": webhook, "timeout": 5.0, "attempts": 1, "backoff": 0.0} if webhook else {},
     )
 
 
@@ -233,8 +241,8 @@ def test_refusals_name_the_problem(store: Store, name: str, tmp_path: Path) -> N
     rows = records(store.rows.head(2))
     broken = [{**rows[0], "cart_adds": "lots"}, rows[1]]
     serve = serve_params("serve.max_body_bytes=2048", "serve.max_rows=5")
-    with running(settings_for(name, tmp_path, serve, token="s3cret")) as (url, _):
-        auth = {"Authorization": "Bearer s3cret"}
+    with running(settings_for(name, tmp_path, serve, token=TOKEN)) as (url, _):
+        auth = {"Authorization": f"Bearer {TOKEN}"}
         no_token = invoke(url, {"dataframe_records": rows})
         wrong_token = invoke(
             url, {"dataframe_records": rows}, headers={"Authorization": "Bearer x"}
@@ -249,6 +257,8 @@ def test_refusals_name_the_problem(store: Store, name: str, tmp_path: Path) -> N
                          headers={**auth, "X-Request-ID": "x" * 129})  # fmt: skip
         metrics_without = requests.get(f"{url}/metrics", timeout=10)
         ping = requests.get(f"{url}/ping", timeout=10)
+        health_without = requests.get(f"{url}/health", timeout=10)
+        health_with = requests.get(f"{url}/health", headers=auth, timeout=10)
     with running(
         settings_for(name, tmp_path, serve.model_copy(update={"timeout_seconds": 1e-6}))
     ) as (url, _):
@@ -259,6 +269,9 @@ def test_refusals_name_the_problem(store: Store, name: str, tmp_path: Path) -> N
         "missing or wrong bearer token (Authorization: Bearer <SERVING_TOKEN>)"
     )
     assert no_token.headers["WWW-Authenticate"] == "Bearer"
+    # without the token, /health says only whether a model answers: no versions, no errors
+    assert (health_without.status_code, health_without.json()) == (200, {"status": "ok"})
+    assert health_with.json()["version"] == "1" and health_with.json()["refused"] == {}
     assert ok.status_code == 200 and ping.status_code == 200
     assert (bad.status_code, bad.json()["message"]) == (
         400,
@@ -455,8 +468,14 @@ def test_a_model_file_changed_after_registration_is_refused_and_the_champion_ans
 
     assert (answer.status_code, answer.headers["X-Model-Version"]) == (200, "1")
     assert health["version"] == "1"
-    assert health["last_error"].startswith(f"loading {name} v{version} failed: ModelRefused(")
-    assert "its model file changed after registration" in health["last_error"]
+    reason = (
+        f"{name} v{version}: its model file changed after registration (sha256 "
+        f"{registry.file_sha256(folder / 'model.skops')[:12]}..., recorded "
+        f"{client.get_model_version(name, version).tags[registry.MODEL_SHA256_TAG][:12]}...): "
+        "it is not loaded"
+    )
+    assert health["last_error"] == f"{name} v{version} refused: {reason}"
+    assert health["refused"] == {version: reason}
 
 
 def test_a_version_that_cannot_load_leaves_the_old_one_answering(
@@ -486,9 +505,46 @@ def test_a_version_that_cannot_load_leaves_the_old_one_answering(
 
     assert (answer.status_code, answer.headers["X-Model-Version"]) == (200, "1")
     assert health["version"] == "1"
-    assert health["last_error"].startswith(f"loading {name} v3 failed: RegistryError(")
-    assert "was logged without a signature" in health["last_error"]
-    assert 'mlops_errors_total{kind="model_load"}' in text
-    assert np.isfinite(float(text.split('mlops_errors_total{kind="model_load"} ')[1].split()[0]))
-    # each poll (every 0.2 s) tries version 3 again and counts one more failure
-    assert float(text.split('mlops_errors_total{kind="model_load"} ')[1].split()[0]) >= 1.0
+    assert health["last_error"] == (
+        f"{name} v3 refused: model '{name}' version 3 was logged without a signature; the "
+        "endpoint needs one to check requests (retrain it with `mlops train`)"
+    )
+    # refused once: not loaded again at every poll (every 0.2 s), so counted once
+    assert 'mlops_errors_total{kind="model_load"} 1.0' in text
+
+
+def test_a_version_that_cannot_score_its_own_example_is_never_swapped_in(
+    store: Store, name: str, tmp_path: Path
+) -> None:
+    """Version 3 loads (sealed, skops, reviewed types) but its signature and example name a
+    column its Pipeline does not know: scoring its own example raises, so it never answers;
+    version 1 does, and the on-call engineer gets one alert naming why."""
+    rows = store.rows.head(3)
+    first = str(rows.columns[0])
+    renamed = rows.rename(columns={first: "not_a_feature"})
+    version = register(name, store.models["1"], renamed, store.folder, outputs=[0, 1, 0])
+    receiver = WebhookReceiver()
+    payload = {"dataframe_records": records(rows)}
+    try:
+        settings = settings_for(name, tmp_path, serve_params(), webhook=receiver.url)
+        with running(settings) as (url, _):
+            registry.move_alias(name, registry.CHAMPION, version)
+            deadline = time.monotonic() + 60
+            while not receiver.received:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            time.sleep(1.0)  # five more polls: none tries version 3 again
+            answer = invoke(url, payload)
+            health = requests.get(f"{url}/health", timeout=10).json()
+            text = requests.get(f"{url}/metrics", timeout=10).text
+    finally:
+        receiver.close()
+
+    assert (answer.status_code, answer.headers["X-Model-Version"]) == (200, "1")
+    reason = health["refused"][version]
+    assert reason.startswith(f"{name} v{version} cannot score its own input example (ValueError: ")
+    assert f"'{first}'" in reason
+    assert 'mlops_errors_total{kind="model_load"} 1.0' in text
+    assert receiver.texts() == [
+        f":no_entry: The endpoint refused {name} v{version} (champion): version 1 keeps answering"
+    ]
