@@ -548,3 +548,21 @@ def test_a_version_that_cannot_score_its_own_example_is_never_swapped_in(
     assert receiver.texts() == [
         f":no_entry: The endpoint refused {name} v{version} (champion): version 1 keeps answering"
     ]
+
+
+def test_loading_a_version_leaves_no_download_behind(
+    store: Store, name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each swap downloads the version; the download is removed once the model is loaded
+    (it used to stay in the temporary folder, one folder per swap)."""
+    import tempfile
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+
+    served = [registry.load_served(name, version) for version in ("1", "2", "1")]
+
+    assert [s.version for s in served] == ["1", "2", "1"]
+    assert sorted(served[0].example.columns) == sorted(store.rows.columns)
+    assert list(scratch.iterdir()) == []
