@@ -194,6 +194,9 @@ def _environment(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
+TOKEN = "token-for-tests-0123456789abcdef0123"  # the service refuses tokens under 32 characters
+
+
 def test_mlops_serve_binds_loopback_needs_the_token_and_flushes_its_log_on_stop(
     here: Path,
 ) -> None:
@@ -204,7 +207,7 @@ def test_mlops_serve_binds_loopback_needs_the_token_and_flushes_its_log_on_stop(
         process = subprocess.Popen(
             [sys.executable, "-m", "cli.main", "serve", "--port", str(port)],
             cwd=here, stdout=out, stderr=out, start_new_session=True,
-            env=_environment(SERVING_TOKEN="token-for-tests-0123456789abcdef0123"),
+            env=_environment(SERVING_TOKEN=TOKEN),
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
@@ -217,7 +220,7 @@ def test_mlops_serve_binds_loopback_needs_the_token_and_flushes_its_log_on_stop(
         }
         without = requests.post(f"{url}/invocations", json=payload, timeout=30)
         with_token = requests.post(f"{url}/invocations", json=payload, timeout=30,
-                                   headers={"Authorization": "Bearer token-for-tests-0123456789abcdef0123"})  # fmt: skip
+                                   headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
         listening = {
             (c.laddr.ip, c.laddr.port)
             for c in psutil.Process(process.pid).net_connections(kind="inet")
