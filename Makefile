@@ -36,7 +36,7 @@ TEST_WORKERS ?= 2
 test: setup lint audit ## Lint, type-check, audit the lock and run every test (TEST_WORKERS=2)
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-audit: setup ## Known vulnerabilities with a fixed release in uv.lock fail (pip-audit)
+audit: setup ## uv.lock against PyPI's and OSV's advisories (pip-audit): fails closed, see .ci/audit.py
 	$(BIN)/python .ci/audit.py --uv "$(UV)"
 
 lint: setup ## ruff (lint + format check), mypy, and the import contracts (layers, cycles, one adapter per library)

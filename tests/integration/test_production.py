@@ -10,7 +10,9 @@ a script that is wrong in the compose file fails here.
   databases and roles made by docker/postgres-init.sh;
 - object storage: moto's S3 server in this process (MinIO does not run here), buckets
   ``mlflow`` and ``dvc``;
-- ``mlflow server`` on Postgres with the basic-auth app, artifacts proxied to the bucket;
+- ``mlflow server`` on Postgres with the basic-auth app, artifacts proxied to the bucket, then
+  the one-shot ``mlflow-users`` job (docker/mlflow-users.py): the flows and the endpoint log in
+  as their own users, never as the admin;
 - ``prefect server start`` on Postgres with the API auth string and CSRF protection;
 - the one-shot ``mlops deploy --pool mlops``, then ``prefect worker start`` on that pool;
 - ``mlops serve`` with its bearer token.
@@ -164,6 +166,7 @@ class Stack:
     mlflow_url: str
     s3: Any  # a boto3 S3 client of the object store
     client_env: dict[str, str]  # what the flow services get (worker, deployments)
+    users_output: str  # what the mlflow-users job printed
     deploy_output: str
     worker_log: Path
     receiver: WebhookReceiver
@@ -187,14 +190,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
     base = tmp_path_factory.mktemp("production")
     receiver = WebhookReceiver()
-    values = {
-        name: secrets.token_urlsafe(32)  # 43 characters: tokens need 32+
+    values = {  # 43 characters each: tokens must be at least 32
+        name: secrets.token_urlsafe(32)
         for name in ("POSTGRES_PASSWORD", "MLFLOW_DB_PASSWORD", "PREFECT_DB_PASSWORD",
-                     "MINIO_ROOT_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                     "MINIO_ROOT_PASSWORD", "MINIO_MLFLOW_ACCESS_KEY", "MINIO_MLFLOW_SECRET_KEY",
+                     "MINIO_DVC_ACCESS_KEY", "MINIO_DVC_SECRET_KEY",
                      "MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY",
-                     "PREFECT_AUTH_STRING", "SERVING_TOKEN", "EVIDENTLY_SECRET")
+                     "MLFLOW_WORKER_PASSWORD", "MLFLOW_SERVING_PASSWORD",
+                     "PREFECT_AUTH_STRING", "SERVING_TOKEN", "SERVING_FEEDBACK_TOKEN",
+                     "EVIDENTLY_SECRET")
     }  # fmt: skip
     values |= {"MINIO_ROOT_USER": "root", "MLFLOW_AUTH_ADMIN_USERNAME": "admin",
+               "MLFLOW_WORKER_USERNAME": "mlops-worker", "MLFLOW_SERVING_USERNAME": "mlops-serving",
                "MLOPS_WEBHOOK_URL": receiver.url, "GIT_COMMIT": "test"}  # fmt: skip
     processes: dict[str, subprocess.Popen[bytes]] = {}
     moto = None
@@ -204,9 +211,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         moto.start()
         s3_url = "http://{}:{}".format(*moto.get_host_and_port())
+        # moto checks no policy: docker/create-buckets.sh's per-bucket users cannot be proven
+        # here (tests/unit/test_compose.py checks the policies statically)
         s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1",
-                          aws_access_key_id=values["AWS_ACCESS_KEY_ID"],
-                          aws_secret_access_key=values["AWS_SECRET_ACCESS_KEY"])  # fmt: skip
+                          aws_access_key_id=values["MINIO_MLFLOW_ACCESS_KEY"],
+                          aws_secret_access_key=values["MINIO_MLFLOW_SECRET_KEY"])  # fmt: skip
         for bucket in ("mlflow", "dvc"):  # docker/create-buckets.sh's buckets
             s3.create_bucket(Bucket=bucket)
 
@@ -273,6 +282,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         wait_for_server(prefect, timeout=180)
         phase("mlflow and prefect servers up")
 
+        # the one-shot job: the services' own MLflow users, on the project's names
+        command, env = translation.service("mlflow-users")
+        users = run(command, root, environment(home, **env))
+        phase("mlflow users made")
+
         # the one-shot job: the deployments on the pool, and the automation
         command, env = translation.service("deployments")
         client_env = environment(home, **env)
@@ -287,7 +301,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         wait_for_http(f"http://127.0.0.1:{worker_port}/health", processes["worker"], worker_log,
                       120)  # fmt: skip
         phase("worker up")
-        yield Stack(root, base, translation, prefect, mlflow_url, s3, client_env,
+        yield Stack(root, base, translation, prefect, mlflow_url, s3, client_env, users.stdout,
                     deployed.stdout, worker_log, receiver, processes)  # fmt: skip
     finally:
         codes = {name: stop(process) for name, process in reversed(processes.items())}
@@ -314,13 +328,14 @@ def _wait_for_run(client: Any, flow_run_id: Any, log: Path, timeout: float) -> A
 
 
 @contextlib.contextmanager
-def _mlflow(stack: Stack) -> Iterator[Any]:
-    """An MLflow client of the server, logged in as the admin (as the services are)."""
+def _mlflow(stack: Stack, user: str = "AUTH_ADMIN") -> Iterator[Any]:
+    """An MLflow client of the server, logged in as the admin (a person), or as a service's
+    user: ``WORKER`` or ``SERVING``."""
     from mlflow.tracking import MlflowClient
 
     login = {
-        "MLFLOW_TRACKING_USERNAME": stack.translation.values["MLFLOW_AUTH_ADMIN_USERNAME"],
-        "MLFLOW_TRACKING_PASSWORD": stack.translation.values["MLFLOW_AUTH_ADMIN_PASSWORD"],
+        "MLFLOW_TRACKING_USERNAME": stack.translation.values[f"MLFLOW_{user}_USERNAME"],
+        "MLFLOW_TRACKING_PASSWORD": stack.translation.values[f"MLFLOW_{user}_PASSWORD"],
     }
     saved = {k: os.environ.get(k) for k in login}
     os.environ.update(login)
@@ -390,9 +405,14 @@ def test_train_serve_drift_and_retrain_on_the_stack(stack: Stack) -> None:
     with _mlflow(stack) as mlflow_client:
         champion = mlflow_client.get_model_version_by_alias(MODEL, "champion")
         assert champion.version == "1"
+        # the only kind of source the server accepts (security review #21): MLflow 3's
+        # log_model(registered_model_name=...) registers this and nothing else
         assert re.fullmatch(r"models:/m-[0-9a-f]{32}", champion.source), champion.source
+        # the worker registered it as its own user, who holds EDIT, not MANAGE
+        assert mlflow_client.get_run(champion.run_id).info.user_id == "mlops-worker"
     # the model's files went through the tracking server into the artifact bucket
     assert any(key.endswith("MLmodel") for key in _s3_keys(stack.s3, "mlflow"))
+    _least_privilege(stack, champion.version)
 
     # 2. the endpoint answers with the champion, behind its token
     command, env = stack.translation.service("serving")
@@ -475,6 +495,43 @@ def test_train_serve_drift_and_retrain_on_the_stack(stack: Stack) -> None:
     assert champion_after == "1"
     assert (gate["gate.decision"], gate["gate.against"]) == ("refuse", "1"), gate
     assert gate["gate.rule.beats_champion"].startswith("fail: roc_auc "), gate
+
+
+def _denied(call: Any) -> str:
+    """The error of an MLflow client ``call`` that the server must refuse."""
+    from mlflow.exceptions import MlflowException
+
+    with pytest.raises(MlflowException) as caught:
+        call()
+    assert caught.value.error_code == "PERMISSION_DENIED", caught.value
+    return str(caught.value)
+
+
+def _least_privilege(stack: Stack, version: str) -> None:
+    """Security review #6, against the real server: the endpoint's user reads the model (the
+    serving step below loads it as that user) and writes nothing; the flows' user edits but
+    cannot delete."""
+    assert stack.users_output.splitlines()[-1] == (
+        f"mlflow-users: mlops-serving: READ on experiment {MODEL}: granted"
+    )
+    alias = f"{MODEL}@champion"
+    with _mlflow(stack, "SERVING") as serving:
+        assert serving.get_model_version_by_alias(MODEL, "champion").version == version, alias
+        assert _denied(lambda: serving.set_registered_model_alias(MODEL, "champion", version)) == (
+            "API request to endpoint /api/2.0/mlflow/registered-models/alias failed with error "
+            "code 403 != 200. Response body: 'Permission denied'"
+        )
+        assert "model-versions/set-tag failed with error code 403" in _denied(
+            lambda: serving.set_model_version_tag(MODEL, version, "model.sha256", "0" * 64)
+        )
+        experiment = serving.get_experiment_by_name(MODEL).experiment_id
+        assert "runs/create failed with error code 403" in _denied(
+            lambda: serving.create_run(experiment)
+        )
+    with _mlflow(stack, "WORKER") as worker:
+        assert "model-versions/delete failed with error code 403" in _denied(
+            lambda: worker.delete_model_version(MODEL, version)
+        )
 
 
 def _run_logs(client: Any, runs: dict[str, Any], timeout: float = 60) -> dict[str, list[str]]:

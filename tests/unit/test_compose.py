@@ -80,6 +80,11 @@ ONE_SHOT_CONDITION = "service_completed_successfully"
 # --- helpers ---------------------------------------------------------------------------------
 
 
+def compose_text() -> str:
+    """docker-compose.yml as text, comments included."""
+    return (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+
+
 def services() -> dict[str, dict[str, Any]]:
     return compose()["services"]  # type: ignore[no-any-return]
 
@@ -237,8 +242,9 @@ def test_every_published_port_is_bound_to_localhost() -> None:
     ]
     assert problems == []
     published = {name for name, service in services().items() if service.get("ports")}
-    # Postgres and MinIO's S3 API stay on the compose network.
-    assert published == {"minio", "mlflow", "prefect-server", "serving", "evidently"}
+    # Postgres and MinIO's S3 API stay on the compose network; the Evidently UI's reads have no
+    # authentication, so it is not published either (security review #15).
+    assert published == {"minio", "mlflow", "prefect-server", "serving"}
 
 
 def test_port_check_reports_open_bindings() -> None:
@@ -391,7 +397,7 @@ def test_every_service_is_health_checked_or_a_one_shot_job() -> None:
         test = service.get("healthcheck", {}).get("test")
         assert test and test[0] == "CMD", f"{name}: no healthcheck"
     jobs = {name for name, service in services().items() if service.get("restart") == "no"}
-    assert jobs == {"create-buckets", "deployments"}
+    assert jobs == {"create-buckets", "deployments", "mlflow-users"}
 
 
 def test_every_dependency_waits_on_a_condition() -> None:
@@ -455,11 +461,11 @@ def test_services_set_what_the_code_reads() -> None:
     assert sorted(SERVING_NEEDS - set(environment(services()["serving"]))) == []
     env = environment(services()["serving"])
     assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
-    for name in (*FLOW_SERVICES, "serving"):
+    # basic auth: each client logs in as its own user (docker/mlflow-users.py), never the admin
+    for name, user in (("worker", "WORKER"), ("deployments", "WORKER"), ("serving", "SERVING")):
         env = environment(services()[name])
-        # basic auth: the clients log in, with the admin created by the server's ini
-        assert env["MLFLOW_TRACKING_USERNAME"].startswith("${MLFLOW_AUTH_ADMIN_USERNAME:?")
-        assert env["MLFLOW_TRACKING_PASSWORD"].startswith("${MLFLOW_AUTH_ADMIN_PASSWORD:?")
+        assert env["MLFLOW_TRACKING_USERNAME"].startswith(f"${{MLFLOW_{user}_USERNAME:?")
+        assert env["MLFLOW_TRACKING_PASSWORD"].startswith(f"${{MLFLOW_{user}_PASSWORD:?")
     for name in FLOW_SERVICES:
         env = environment(services()[name])
         assert env["PREFECT_API_URL"] == "http://prefect-server:4200/api"
@@ -483,21 +489,24 @@ def test_mlflow_server_command_and_security() -> None:
 def test_model_version_sources_are_restricted_to_the_artifact_store() -> None:
     raw = environment(services()["mlflow"])["MLFLOW_CREATE_MODEL_VERSION_SOURCE_VALIDATION_REGEX"]
     regex = re.compile(interpolate(raw, {}))
-    allowed = [
-        "models:/m-0123456789abcdef0123456789abcdef",  # what MLflow 3's log_model registers
-        "mlflow-artifacts:/1/models/m-0123/artifacts",
-        "s3://mlflow/1/models/m-0123/artifacts",
-    ]
+    # what MLflow 3's log_model(registered_model_name=...) registers, and nothing else: the
+    # integration test (test_production.py) checks that the stack's versions have such sources
+    allowed = ["models:/m-0123456789abcdef0123456789abcdef"]
     refused = [
         "file:///etc/passwd",
         "s3://attacker/model",
         "s3://mlflow-other/model",
         "models:/m-0123456789abcdef0123456789abcdef/../../x",
         "/tmp/model",
+        # open prefixes into the artifact store (any experiment's files): refused since #21
+        "mlflow-artifacts:/1/models/m-0123/artifacts",
+        "s3://mlflow/1/models/m-0123/artifacts",
+        "models:/m-0123456789ABCDEF0123456789ABCDEF",
+        "models:/m-0123456789abcdef0123456789abcdef\n",
+        "models:/customer-purchase/1",
     ]
-    assert [bool(regex.search(s)) for s in allowed + refused] == [True] * 3 + [False] * 5
-    bucket = options(command("mlflow"))["--artifacts-destination"]
-    assert f"{bucket}/" in regex.pattern
+    assert [bool(regex.search(s)) for s in allowed + refused] == [True] + [False] * 10
+    assert regex.pattern == r"^models:/m-[0-9a-f]{32}\Z"
 
 
 def test_mlflow_auth_ini_is_rendered_from_the_environment(tmp_path: Path) -> None:
@@ -601,6 +610,11 @@ def test_evidently_ui_serves_the_project_workspace() -> None:
     assert opts["--workspace"] == params["paths"]["workspace"]
     assert opts["--host"] == "0.0.0.0"
     assert "evidently-workspace:/app/evidently" in services()["evidently"]["volumes"]
+    # not started by `up` and not published (security review #15): an operator runs it for a
+    # session with `docker compose run --rm --publish 127.0.0.1:8000:8000 evidently`
+    assert services()["evidently"]["profiles"] == ["evidently-ui"]
+    assert "ports" not in services()["evidently"]
+    assert "docker compose run --rm --publish 127.0.0.1:8000:8000 evidently" in (compose_text())
 
 
 # --- 7. the Dockerfile -----------------------------------------------------------------------
@@ -619,6 +633,9 @@ def instructions() -> list[tuple[str, str]]:
 
 
 def test_dockerfile_builds_from_the_lock_as_non_root() -> None:
+    """Installed as root, run as mlops (security review #17): every COPY and RUN comes before
+    the last USER, and nothing copied is given to mlops, so the code and .venv stay root's and
+    read-only to the services; mlops owns only the volume folders, dvc.lock and .dvc/tmp."""
     steps = instructions()
     assert steps[0] == ("FROM", "python:3.11-slim")
     runs = [args for word, args in steps if word == "RUN"]
@@ -628,10 +645,16 @@ def test_dockerfile_builds_from_the_lock_as_non_root() -> None:
     copies = [args for word, args in steps if word == "COPY"]
     assert any(a.startswith("--from=ghcr.io/astral-sh/uv:") for a in copies)
     users = [(i, args) for i, (word, args) in enumerate(steps) if word == "USER"]
-    assert users and users[-1][1] not in {"root", "0"}
-    # every RUN from the first `uv` command on runs as that user
-    first_uv = next(i for i, (word, args) in enumerate(steps) if word == "RUN" and "uv " in args)
-    assert users[-1][0] < first_uv
+    assert [args for _, args in users] == ["mlops"]
+    last_build_step = max(i for i, (word, _) in enumerate(steps) if word in {"RUN", "COPY"})
+    assert users[-1][0] > last_build_step
+    assert not [args for word, args in steps if word == "COPY" and "--chown" in args]
+    (owned,) = [args for word, args in steps if word == "RUN" and "chown" in args]
+    assert (
+        "chown -R mlops:mlops data models reports logs evidently .dvc/cache .dvc/tmp .mlops "
+        "dvc.lock" in owned
+    )
+    assert "git config --system --add safe.directory /app" in " ".join(runs)
     entrypoint = json.loads(dict(steps)["ENTRYPOINT"])
     assert entrypoint == ["/bin/sh", "/app/docker/require-env.sh"]
     env = " ".join(args for word, args in steps if word == "ENV")
@@ -655,7 +678,8 @@ def test_dockerfile_copies_files_that_exist_and_are_not_ignored() -> None:
             continue
         assert (ROOT / source).exists(), f"COPY {source}: no such file"
         assert source not in ignored, f"COPY {source}: excluded by .dockerignore"
-    for path in ("docker/require-env.sh", "docker/mlflow-auth.sh", "docker/healthcheck.py"):
+    for path in ("docker/require-env.sh", "docker/mlflow-auth.sh", "docker/healthcheck.py",
+                 "docker/mlflow-users.py"):  # fmt: skip
         assert (ROOT / path).is_file()
         assert not any(path.startswith(p.rstrip("*")) for p in ignored if "/" in p), path
     # what must never reach the build context
@@ -684,3 +708,184 @@ def test_docker_scripts_parse_as_posix_sh() -> None:
     for script in scripts:
         result = subprocess.run(["sh", "-n", str(script)], capture_output=True, text=True)
         assert (script.name, result.returncode, result.stderr) == (script.name, 0, "")
+
+
+# --- 8. least privilege (security review #6, #15, #17) ---------------------------------------
+
+# A variable of .env that is a credential: a secret, or the user name that goes with one.
+CREDENTIAL_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|AUTH_STRING|KEY|USER")
+# What each service may hold, and nothing more: MLflow's admin only in the server (its ini) and
+# the one-shot job that creates the service users; one MinIO user per bucket; the Prefect auth
+# string only where Prefect is spoken.
+CREDENTIALS = {
+    "postgres": {"POSTGRES_PASSWORD", "MLFLOW_DB_PASSWORD", "PREFECT_DB_PASSWORD"},
+    "minio": {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"},
+    "create-buckets": {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "MINIO_MLFLOW_ACCESS_KEY",
+                       "MINIO_MLFLOW_SECRET_KEY", "MINIO_DVC_ACCESS_KEY", "MINIO_DVC_SECRET_KEY"},
+    "mlflow": {"MLFLOW_DB_PASSWORD", "MLFLOW_AUTH_ADMIN_USERNAME", "MLFLOW_AUTH_ADMIN_PASSWORD",
+               "MLFLOW_FLASK_SERVER_SECRET_KEY", "MINIO_MLFLOW_ACCESS_KEY",
+               "MINIO_MLFLOW_SECRET_KEY"},
+    "mlflow-users": {"MLFLOW_AUTH_ADMIN_USERNAME", "MLFLOW_AUTH_ADMIN_PASSWORD",
+                     "MLFLOW_WORKER_USERNAME", "MLFLOW_WORKER_PASSWORD",
+                     "MLFLOW_SERVING_USERNAME", "MLFLOW_SERVING_PASSWORD"},
+    "prefect-server": {"PREFECT_DB_PASSWORD", "PREFECT_AUTH_STRING"},
+    "deployments": {"MLFLOW_WORKER_USERNAME", "MLFLOW_WORKER_PASSWORD", "PREFECT_AUTH_STRING",
+                    "MINIO_DVC_ACCESS_KEY", "MINIO_DVC_SECRET_KEY"},
+    "worker": {"MLFLOW_WORKER_USERNAME", "MLFLOW_WORKER_PASSWORD", "PREFECT_AUTH_STRING",
+               "MINIO_DVC_ACCESS_KEY", "MINIO_DVC_SECRET_KEY"},
+    "serving": {"MLFLOW_SERVING_USERNAME", "MLFLOW_SERVING_PASSWORD", "SERVING_TOKEN",
+                "SERVING_FEEDBACK_TOKEN"},
+    "evidently": {"EVIDENTLY_SECRET"},
+}  # fmt: skip
+# Who shares a network with whom: the Prefect API is reachable from the worker and the
+# deployments job only (the operators reach it on its published port), the scoring endpoint
+# reaches MLflow and nothing else, Postgres and MinIO only their clients.
+PEERS = {
+    "postgres": {"mlflow", "prefect-server"},
+    "minio": {"create-buckets", "mlflow", "worker", "deployments"},
+    "create-buckets": {"minio", "mlflow", "worker", "deployments"},
+    "mlflow": {"postgres", "minio", "create-buckets", "mlflow-users", "worker", "deployments",
+               "serving"},
+    "mlflow-users": {"mlflow", "worker", "deployments", "serving"},
+    "prefect-server": {"postgres", "worker", "deployments"},
+    "deployments": {"minio", "create-buckets", "mlflow", "mlflow-users", "prefect-server",
+                    "worker", "serving"},
+    "worker": {"minio", "create-buckets", "mlflow", "mlflow-users", "prefect-server",
+               "deployments", "serving"},
+    "serving": {"mlflow", "mlflow-users", "worker", "deployments"},
+    "evidently": set(),
+}  # fmt: skip
+# Services of our image that write something in /app beside the volumes (dvc.lock, .dvc/tmp).
+WRITABLE_ROOT = {"worker", "deployments"}
+
+
+def test_each_service_holds_only_its_own_credentials() -> None:
+    """Before #6 serving, worker and deployments all logged in as MLflow's admin, and one MinIO
+    user with readwrite on every bucket was shared by the MLflow server and the flows."""
+    held = {
+        name: {
+            ref
+            for value in environment(service).values()
+            for ref, _ in references(value)
+            if CREDENTIAL_NAME.search(ref)
+        }
+        for name, service in services().items()
+    }
+    assert held == CREDENTIALS
+
+
+def test_networks_let_each_service_reach_only_what_it_uses() -> None:
+    declared = compose()["networks"]
+    joined = {}
+    for name, service in services().items():
+        networks = service.get("networks")
+        assert isinstance(networks, list) and networks, f"{name}: join named networks"
+        assert set(networks) <= set(declared), name
+        joined[name] = set(networks)
+    peers = {
+        name: {other for other in joined if other != name and joined[other] & mine}
+        for name, mine in joined.items()
+    }
+    assert peers == PEERS
+    # the databases' networks have no route out
+    assert {n for n, spec in declared.items() if (spec or {}).get("internal")} == {
+        "mlflow-database",
+        "prefect-database",
+    }
+
+
+def test_no_service_gains_privileges() -> None:
+    """Every capability dropped and no-new-privileges everywhere (postgres keeps the five its
+    entrypoint needs); our image as uid 10001 with a read-only root filesystem, except where
+    the pipeline writes dvc.lock."""
+    added = {}
+    for name, service in services().items():
+        assert service.get("cap_drop") == ["ALL"], name
+        assert service.get("security_opt") == ["no-new-privileges:true"], name
+        if "cap_add" in service:
+            added[name] = service["cap_add"]
+        if not ours(service):
+            continue
+        assert service["user"] == "10001:10001", name
+        if name in WRITABLE_ROOT:
+            assert "read_only" not in service, name
+        else:
+            assert (service.get("read_only"), service.get("tmpfs")) == (
+                True,
+                ["/tmp", "/home/mlops"],
+            ), name
+    assert added == {"postgres": ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"]}
+    assert {n for n, s in services().items() if ours(s)} - WRITABLE_ROOT == {
+        "mlflow", "mlflow-users", "prefect-server", "serving", "evidently",
+    }  # fmt: skip
+
+
+def test_pickle_deserialization_is_off_in_every_service() -> None:
+    for name, service in services().items():
+        assert environment(service).get("MLFLOW_ALLOW_PICKLE_DESERIALIZATION") == "false", name
+
+
+def test_serving_mounts_only_the_log_and_the_feedback_folder() -> None:
+    """Before #17 serving mounted all of project-data read-write (data/raw included)."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    log_folder = str(Path(params["paths"]["inference_log"]).parent)
+    feedback = f"/app/{params['paths']['feedback']}"
+    assert services()["serving"]["volumes"] == [
+        f"inference-log:/app/{log_folder}",
+        f"feedback:{feedback}",
+    ]
+    # the flows see the same two, at the same paths
+    for name in FLOW_SERVICES:
+        volumes = services()[name]["volumes"]
+        assert {f"inference-log:/app/{log_folder}", f"feedback:{feedback}"} <= set(volumes)
+
+
+def test_each_bucket_has_its_own_user_and_policy() -> None:
+    """docker/s3-policy-<bucket>.json allows its own bucket and its objects, nothing else; the
+    MLflow server gets the mlflow bucket's user, the flows the dvc bucket's."""
+    actions = set()
+    for bucket in ("mlflow", "dvc"):
+        policy = json.loads((DOCKER_DIR / f"s3-policy-{bucket}.json").read_text())
+        resources = {r for st in policy["Statement"] for r in st["Resource"]}
+        assert resources == {f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"}
+        assert {st["Effect"] for st in policy["Statement"]} == {"Allow"}
+        actions |= {a for st in policy["Statement"] for a in st["Action"]}
+        assert compose()["configs"][f"s3-policy-{bucket}"] == {
+            "file": f"./docker/s3-policy-{bucket}.json"
+        }
+        mounted = {c["source"]: c["target"] for c in services()["create-buckets"]["configs"]}
+        assert mounted[f"s3-policy-{bucket}"] == f"/mlops/s3-policy-{bucket}.json"
+    assert not [a for a in actions if "*" in a or a.startswith(("s3:PutBucket", "s3:DeleteBucket"))]
+    script = (DOCKER_DIR / "create-buckets.sh").read_text(encoding="utf-8")
+    assert 'mc admin policy create local "bucket-$bucket" "$here/s3-policy-$bucket.json"' in script
+    assert "readwrite --user" in script  # detached from a user kept from an older stack
+    env = {name: environment(services()[name]) for name in ("mlflow", *FLOW_SERVICES)}
+    assert env["mlflow"]["AWS_ACCESS_KEY_ID"].startswith("${MINIO_MLFLOW_ACCESS_KEY:?")
+    for name in FLOW_SERVICES:
+        assert env[name]["AWS_ACCESS_KEY_ID"].startswith("${MINIO_DVC_ACCESS_KEY:?")
+
+
+def _mlflow_users() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mlflow_users", DOCKER_DIR / "mlflow-users.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_mlflow_users_job_grants_on_the_projects_own_names() -> None:
+    """The experiments and the model docker/mlflow-users.py grants on are the ones the pipeline
+    writes (params.yaml, ``auto`` resolved)."""
+    model, flows, serving = _mlflow_users().resources(ROOT)
+    assert (model, flows, serving) == (
+        "customer-purchase",
+        ["customer-purchase", "customer-purchase-monitoring", "customer-purchase-predictions"],
+        "customer-purchase",
+    )
+    job = services()["mlflow-users"]
+    assert command("mlflow-users") == ["python", "docker/mlflow-users.py"]
+    assert job["depends_on"] == {"mlflow": {"condition": "service_healthy"}}
+    waiting = {n for n, s in services().items() if "mlflow-users" in s.get("depends_on", {})}
+    assert waiting == {"worker", "deployments", "serving"}
