@@ -9,8 +9,9 @@ It fails closed (security review #16):
   expiry date; an expired entry fails too (exit 1), so every exception is looked at again;
 - anything that could not be audited fails (exit 3): a package a service could not look up, or
   a service pip-audit could not reach at all. ``AUDIT_OFFLINE_OK=1`` turns that into a printed
-  "NOT AUDITED" that passes, for a machine without a route to the services; set it on purpose,
-  never in CI;
+  "NOT AUDITED" that passes, for a machine without a route to the services; `make test` sets
+  it (the tests must run in a sandbox without one: an advisory found still fails them), and
+  `make audit`, the release gate, never does;
 - a broken ignore file or a failed export stops the check (exit 2).
 
     python .ci/audit.py [--uv "uv"] [--service pypi --service osv] [--ignore-file PATH]
