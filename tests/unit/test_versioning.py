@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tasks.adapters import versioning
+from tests.support import dvc_cache_object, small_dvc_repo
 
 CSV = b"session_id,visits,purchased\n1,3,0\n2,7,1\n3,1,0\n"
 
@@ -21,25 +22,13 @@ def _git(root: Path, *args: str) -> str:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    from dvc.repo import Repo
-
     root = tmp_path / "project"
-    root.mkdir()
-    _git(root, "init", "-q")
-    _git(root, "config", "user.email", "test@example.com")
-    _git(root, "config", "user.name", "test")
-    Repo.init(str(root)).close()
-    data = root / "data" / "raw" / "sessions" / "sessions.csv"
-    data.parent.mkdir(parents=True)
-    data.write_bytes(CSV)
-    versioning.add_data(root, data)
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "data")
+    small_dvc_repo(root, {"data/raw/sessions/sessions.csv": CSV})
     return root
 
 
 def _cached(root: Path, md5: str) -> Path:
-    return root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    return dvc_cache_object(root, md5)
 
 
 def test_a_data_version_comes_back_from_the_cache(repo: Path, tmp_path: Path) -> None:
@@ -56,7 +45,6 @@ def test_a_corrupted_cache_object_is_refused_and_nothing_is_written(
 ) -> None:
     md5 = versioning.tracked_md5(repo, repo / "data/raw/sessions/sessions.csv")
     cached = _cached(repo, md5)
-    cached.chmod(0o644)  # DVC keeps its objects read-only
     cached.write_bytes(CSV.replace(b"2,7,1", b"2,7,0"))  # one label flipped on disk
     target = tmp_path / "work" / "data" / "sessions.csv"
 
@@ -75,7 +63,6 @@ def test_a_corrupted_object_does_not_replace_a_good_file(repo: Path, tmp_path: P
     target = tmp_path / "sessions.csv"
     target.write_bytes(b"kept\n")
     cached = _cached(repo, md5)
-    cached.chmod(0o644)
     cached.write_bytes(b"planted\n")
 
     with pytest.raises(versioning.VersioningError, match="is corrupted"):
