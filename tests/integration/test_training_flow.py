@@ -226,7 +226,7 @@ def test_validation_failure_stops_the_flow_and_keeps_the_champion(
 
     data = add_generated_data(project)
     training_flow(project=str(project), overrides=FAST)
-    downstream = ["data/processed/train.parquet", "models/model.pkl", "reports/metrics.json"]
+    downstream = ["data/processed/train.parquet", "models/model.skops", "reports/metrics.json"]
     before = {name: (project / name).read_bytes() for name in downstream}
     frame = pd.read_csv(data)
     frame.loc[[3, 5], "device"] = "smartwatch"
