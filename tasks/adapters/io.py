@@ -230,7 +230,7 @@ def _canonical_skops(raw: bytes) -> bytes:
                 return [renumber(item) for item in node]
             if not isinstance(node, dict):
                 return node
-            out = {}
+            out: dict[str, Any] = {}
             for key, value in node.items():
                 if key == "__id__" and isinstance(value, int):
                     out[key] = ids.setdefault(value, len(ids))
