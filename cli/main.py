@@ -508,20 +508,30 @@ def predict(
         None, "--output", help="Where to write (.csv or .parquet); default: paths.predictions_dir."
     ),
     alias: str | None = typer.Option(None, help="Score with this alias (default: serve.alias)."),
+    force: bool = typer.Option(
+        False, "--force", help="Write --output even onto data/raw, ingest.path or DVC-tracked data."
+    ),
 ) -> None:
     """Validate a batch, score it with the champion, write the predictions and record the run."""
     root, _ = setup()
     from flows.batch import batch_predict_flow
     from tasks.adapters.registry import RegistryError
+    from tasks.pipeline.predict import OutputRefused
     from tasks.steps.predict import ScoringError
 
-    refused: tuple[type[Exception], ...] = (*user_errors(), ScoringError, RegistryError)
+    refused: tuple[type[Exception], ...] = (
+        *user_errors(),
+        ScoringError,
+        RegistryError,
+        OutputRefused,
+    )
     try:
         result = batch_predict_flow(
             input=str(input.resolve()),
             output=str(output.resolve()) if output else None,
             project=str(root),
             alias=alias,
+            force=force,
         )
     except refused as error:
         raise fail(str(error)) from None

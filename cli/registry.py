@@ -6,12 +6,14 @@ of the CLI, heavy libraries are imported inside the commands.
 
 from __future__ import annotations
 
+import shlex
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from tasks.clock import stamp
 
@@ -254,27 +256,22 @@ def history() -> None:
     console.print(table)
 
 
-def lineage(version: str = typer.Argument(..., help="A model version.")) -> None:
-    """Where VERSION came from: data version (and how to fetch it), commit, params, run, trigger."""
-    from cli.common import console, fail
-    from tasks.adapters import registry
-
-    _, _, name = _connect()
-    try:
-        info = registry.version_info(name, version)
-    except registry.RegistryError as error:
-        raise fail(str(error)) from None
+def lineage_rows(name: str, info: VersionInfo) -> list[tuple[str, str]]:
+    """The lineage of ``info`` as (what, value) rows. Every value of the copy-paste command is
+    shell-quoted: the run's tags are written by whoever can write the run, and a tag such as
+    ``x; curl ... | sh`` must stay one argument of the command an operator copies."""
     tags, run = info.tags, info.run_tags
     data_path = run.get("data.path", tags.get("data.path", "?"))
     commit = run.get("git.commit", tags.get("git.commit", "?"))
-    rows = [
+    fetch = (
+        f"git checkout {shlex.quote(commit[:12])} -- {shlex.quote(data_path + '.dvc')} "
+        f"&& dvc pull {shlex.quote(data_path)}"
+    )
+    return [
         ("model", f"{name} version {info.version} (aliases: {', '.join(info.aliases) or 'none'})"),
         ("registered", f"{info.created:%Y-%m-%d %H:%M:%S} UTC ({_age(info.created)} ago)"),
         ("data", f"{data_path} DVC md5 {run.get('data.dvc_md5', '?')}"),
-        (
-            "fetch the data",
-            f"git checkout {commit[:12]} -- {data_path}.dvc && dvc pull {data_path}",
-        ),
+        ("fetch the data", fetch),
         (
             "code",
             f"git commit {commit}"
@@ -299,14 +296,32 @@ def lineage(version: str = typer.Argument(..., help="A model version.")) -> None
             f"{tags.get('gate.decision', 'not judged')} against "
             f"{tags.get('gate.against', '-')}: {tags.get('gate.reason', '')}",
         ),
-        ("reproduce", f"mlops reproduce {info.version}"),
+        ("reproduce", f"mlops reproduce {shlex.quote(str(info.version))}"),
     ]
-    table = Table(title=f"Lineage of {name} version {info.version}", show_header=False)
+
+
+def lineage_table(name: str, info: VersionInfo) -> Table:
+    """The lineage rows as a table of plain text: rich markup in a tag value (``[link=...]``,
+    ``[/]``) is shown as written, never interpreted."""
+    table = Table(title=Text(f"Lineage of {name} version {info.version}"), show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value", overflow="fold")
-    for key, value in rows:
-        table.add_row(key, value)
-    console.print(table)
+    for key, value in lineage_rows(name, info):
+        table.add_row(Text(key), Text(value))
+    return table
+
+
+def lineage(version: str = typer.Argument(..., help="A model version.")) -> None:
+    """Where VERSION came from: data version (and how to fetch it), commit, params, run, trigger."""
+    from cli.common import console, fail
+    from tasks.adapters import registry
+
+    _, _, name = _connect()
+    try:
+        info = registry.version_info(name, version)
+    except registry.RegistryError as error:
+        raise fail(str(error)) from None
+    console.print(lineage_table(name, info))
 
 
 def reproduce(version: str = typer.Argument(..., help="A model version.")) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.adapters import io, registry, tracking, versioning
-from tasks.config import load_params
+from tasks.config import ConfigError, load_params
 
 
 class ReproduceError(ValueError):
@@ -43,6 +43,27 @@ class Reproduction:
 
 
 REBUILT = ("validate", "ingest", "split", "train", "evaluate")
+UNKNOWN_COMMIT = "unknown"  # what the register stage records outside git
+
+
+def recorded_inputs(info: registry.VersionInfo) -> tuple[str, str, str]:
+    """(data md5, data path, git commit) from the version's run tags, refused unless the md5 is
+    32 hex digits and the commit 40 (or ``unknown``): they name a file and a git revision, and
+    whoever can write the run's tags chooses them."""
+    from tasks.adapters.versioning import is_commit, is_md5
+
+    tags, what = info.run_tags, f"{info.model_name} version {info.version} (run {info.run_id})"
+    md5, data_path = tags.get("data.dvc_md5"), tags.get("data.path")
+    commit = tags.get("git.commit", UNKNOWN_COMMIT)
+    if not md5 or not data_path:
+        raise ReproduceError(f"{what}: its run recorded no data version")
+    if not is_md5(md5):
+        raise ReproduceError(f"{what}: tag data.dvc_md5 is {md5!r}, not a DVC md5 (32 hex digits)")
+    if commit != UNKNOWN_COMMIT and not is_commit(commit):
+        raise ReproduceError(
+            f"{what}: tag git.commit is {commit!r}, not a git commit id (40 hex digits)"
+        )
+    return md5, data_path, commit
 
 
 def reproduce_version(root: Path, name: str, version: str) -> Reproduction:
@@ -52,11 +73,7 @@ def reproduce_version(root: Path, name: str, version: str) -> Reproduction:
     from tasks.pipeline.stages import STAGES
 
     info = registry.version_info(name, version)
-    tags = info.run_tags
-    md5, data_path = tags.get("data.dvc_md5"), tags.get("data.path")
-    commit = tags.get("git.commit", "unknown")
-    if not md5 or not data_path:
-        raise ReproduceError(f"{name} version {version}: its run recorded no data version")
+    md5, data_path, commit = recorded_inputs(info)
     notes = []
     with tempfile.TemporaryDirectory(prefix=f"reproduce-v{version}-") as scratch:
         work = Path(scratch)
@@ -70,11 +87,17 @@ def reproduce_version(root: Path, name: str, version: str) -> Reproduction:
                 f"artifact (registered before params were recorded): {error}"
             ) from None
         Path(fetched).rename(work / "params.yaml")
-        recorded = load_params(work / "params.yaml")
+        try:  # its paths must stay inside the scratch project, as any params file's
+            recorded = load_params(work / "params.yaml")
+        except ConfigError as error:
+            raise ReproduceError(
+                f"{name} version {version}: the params its run {info.run_id} recorded are "
+                f"refused:\n{error}"
+            ) from None
         source = versioning.fetch_data_version(root, md5, work / recorded.ingest.path)
         notes.append(f"data: {data_path} md5 {md5} from the {source}")
         suite = suite_path(root, recorded).relative_to(root).as_posix()
-        at_commit = versioning.git_show(root, commit, suite)
+        at_commit = versioning.git_show(root, commit, suite) if commit != UNKNOWN_COMMIT else None
         target = work / suite
         target.parent.mkdir(parents=True, exist_ok=True)
         if at_commit is not None:

@@ -27,6 +27,7 @@ from tasks.pipeline.gate import gate_batch
 from tasks.pipeline.predict import (
     ScoredBatch,
     batch_markdown,
+    check_output,
     default_output,
     job_run,
     log_entry,
@@ -90,16 +91,22 @@ def record_batch(root: Path, params: Params, batch: ScoredBatch) -> str:
 
 @flow(name="batch-predict", log_prints=True)
 def batch_predict_flow(
-    input: str, output: str | None = None, project: str = ".", alias: str | None = None
+    input: str,
+    output: str | None = None,
+    project: str = ".",
+    alias: str | None = None,
+    force: bool = False,
 ) -> BatchResult:
     """Validate ``input``, score it with the ``alias`` version (``serve.alias``: the champion),
-    write ``output`` (CSV or Parquet by its suffix) and record the run."""
+    write ``output`` (CSV or Parquet by its suffix) and record the run. An ``output`` onto the
+    pipeline's data (data/raw, ingest.path, a DVC-tracked file) is refused unless ``force``."""
     root = Path(project).resolve()
     params = load_params(root / "params.yaml")
     path = Path(input)
     path = (path if path.is_absolute() else root / path).resolve()
     target = Path(output) if output else default_output(root, params, path)
     target = target if target.is_absolute() else root / target
+    check_output(root, params, target, force)
     started = time.perf_counter()
     frame = validate_batch(root, path, params)
     served = load_model(params.model_name, alias or params.serve.alias)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -693,13 +693,63 @@ def _describe(error: ValidationError, source: str, prefix: tuple[str, ...] = ())
     return "\n".join(lines)
 
 
-def parse_params(raw: Mapping[str, Any], source: str = PARAMS_FILE) -> Params:
-    """Validate a parsed params mapping; errors name the key and ``source``."""
+def project_paths(params: Params) -> dict[str, str]:
+    """Every path of ``params`` that the stages read or write, by its dotted key."""
+    found = {
+        f"paths.{field.alias or name}": str(getattr(params.paths, name))
+        for name, field in PathsParams.model_fields.items()
+    }
+    found["ingest.path"] = params.ingest.path
+    found["generate.path"] = params.generate.path
+    found["validate.quarantine_dir"] = params.validate_.quarantine_dir
+    return found
+
+
+def _unsafe_path(value: str) -> str | None:
+    """Why ``value`` cannot be a path inside the project (None when it can)."""
+    posix, windows = PurePosixPath(value), PureWindowsPath(value)
+    if not value.strip():
+        return "is empty"
+    if posix.is_absolute() or windows.is_absolute() or windows.drive:
+        return "is absolute"
+    if ".." in posix.parts or ".." in windows.parts:
+        return "climbs out with '..'"
+    return None
+
+
+def check_paths(params: Params, source: str, root: Path | None = None) -> None:
+    """Refuse any path of ``params`` that could leave the project: an absolute path, a '..',
+    and with ``root`` a path that resolves outside ``root`` (through a symbolic link). A
+    params file may come from elsewhere (``mlops reproduce`` reads a run's recorded one), and
+    the stages write to these paths."""
+    base = root.resolve() if root is not None else None
+    problems = []
+    for key, value in project_paths(params).items():
+        why = _unsafe_path(value)
+        inside = root is None or base is None or (root / value).resolve().is_relative_to(base)
+        if why is None and not inside:
+            why = f"resolves outside {base}"
+        if why is not None:
+            problems.append(
+                f"{source}: '{key}': {value!r} {why}; a path must be relative and stay inside "
+                "the project"
+            )
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+def parse_params(
+    raw: Mapping[str, Any], source: str = PARAMS_FILE, root: Path | None = None
+) -> Params:
+    """Validate a parsed params mapping; errors name the key and ``source``. With ``root``,
+    every path must also resolve inside it."""
     resolved = _resolve(dict(raw), source)
     try:
-        return Params.model_validate(resolved)
+        params = Params.model_validate(resolved)
     except ValidationError as error:
         raise ConfigError(_describe(error, source)) from None
+    check_paths(params, source, root)
+    return params
 
 
 def _yaml_load(text: str) -> Any:
@@ -765,7 +815,7 @@ def load_params(path: Path, overrides: Iterable[str] = ()) -> Params:
     overrides = list(overrides)
     raw = apply_overrides(read_raw(path), overrides)
     source = f"{path}" if not overrides else f"{path} with --set {' '.join(overrides)}"
-    return parse_params(raw, source)
+    return parse_params(raw, source, root=path.parent)
 
 
 def write_overrides(path: Path, overrides: Iterable[str]) -> None:

@@ -144,3 +144,37 @@ class WebhookReceiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def small_dvc_repo(root: Path, data: dict[str, bytes]) -> dict[str, str]:
+    """A git + DVC repository at ``root`` (no remote) with each of ``data`` (relative path ->
+    bytes) tracked by ``dvc add`` and committed; returns each path's DVC md5."""
+    from dvc.repo import Repo
+
+    from tasks.adapters import versioning
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(root), *args], capture_output=True, check=True)
+
+    root.mkdir(parents=True, exist_ok=True)
+    git("init", "-q")
+    git("config", "user.email", "test@example.com")
+    git("config", "user.name", "test")
+    Repo.init(str(root)).close()
+    md5s = {}
+    for relative, content in data.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        md5s[relative] = versioning.add_data(root, path)
+    git("add", "-A")
+    git("commit", "-q", "-m", "data")
+    return md5s
+
+
+def dvc_cache_object(root: Path, md5: str) -> Path:
+    """The DVC cache file of ``md5`` in the repository at ``root``, made writable (DVC keeps
+    its objects read-only) so a test can corrupt it."""
+    path = root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    path.chmod(0o644)
+    return path

@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,19 +203,90 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
         frame.to_csv(tmp, index=False)
 
 
+class ModelFileRefused(ValueError):
+    """A model file of the pipeline that our loader will not load (a type nobody reviewed, a
+    file that is not skops): nothing of it ran."""
+
+
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the zip format's earliest time: the same bytes every run
+
+
+def _canonical_skops(raw: bytes) -> bytes:
+    """The skops file ``raw`` with its process-dependent parts made stable: skops names the
+    objects (``__id__``) and array members by ``id()`` and stamps the zip with the time, so the
+    same model would give other bytes on every run. They are renumbered in the order the schema
+    lists them, with one fixed time, so the register stage's fingerprint (same model bytes from
+    the same data: the same version) holds as it did with joblib."""
+    import zipfile
+    from io import BytesIO
+
+    with zipfile.ZipFile(BytesIO(raw)) as source:
+        schema = json.loads(source.read("schema.json"))
+        ids: dict[int, int] = {}
+        files: dict[str, str] = {}
+
+        def renumber(node: Any) -> Any:
+            if isinstance(node, list):
+                return [renumber(item) for item in node]
+            if not isinstance(node, dict):
+                return node
+            out: dict[str, Any] = {}
+            for key, value in node.items():
+                if key == "__id__" and isinstance(value, int):
+                    out[key] = ids.setdefault(value, len(ids))
+                elif key == "file" and isinstance(value, str):
+                    out[key] = files.setdefault(value, f"{len(files)}{Path(value).suffix}")
+                else:
+                    out[key] = renumber(value)
+            return out
+
+        stable = renumber(schema)
+        buffer = BytesIO()
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as target:
+            for old, new in files.items():
+                target.writestr(zipfile.ZipInfo(new, _FIXED_TIME), source.read(old))
+            target.writestr(
+                zipfile.ZipInfo("schema.json", _FIXED_TIME), json.dumps(stable, indent=2)
+            )
+    return buffer.getvalue()
+
+
 def save_model(model: object, path: Path) -> None:
-    """Persist a fitted scikit-learn object with joblib, atomically."""
-    import joblib
+    """Persist a fitted scikit-learn object as a skops file, atomically; the same model gives
+    the same bytes (see :func:`_canonical_skops`)."""
+    import skops.io
 
+    content = _canonical_skops(skops.io.dumps(model))
     with _atomic(path) as tmp:
-        joblib.dump(model, tmp)
+        tmp.write_bytes(content)
 
 
-def load_model(path: Path) -> Any:
-    """Load a model that :func:`save_model` wrote (only our own files: joblib is pickle)."""
-    import joblib
+def load_model(path: Path, trusted: Sequence[str]) -> Any:
+    """Load a model that :func:`save_model` wrote, by the rules of the registry's loader:
+    skops, and only skops' own safe types plus ``trusted`` (the reviewed list,
+    ``tasks.adapters.registry.reviewed_types``), never a list the file brings. A pickle
+    (joblib) file is refused, not read: unpickling can run code."""
+    import zipfile
 
-    return joblib.load(path)
+    import skops.io
+
+    if not zipfile.is_zipfile(path):
+        raise ModelFileRefused(
+            f"{path}: not a skops file (a pickle or joblib file is not loaded: reading one can "
+            "run code); rerun the train stage"
+        )
+    try:
+        untrusted = skops.io.get_untrusted_types(file=path)
+    except Exception as error:  # a damaged zip or schema
+        raise ModelFileRefused(f"{path}: skops cannot read it: {error}") from None
+    unreviewed = sorted(set(untrusted) - set(trusted))
+    if unreviewed:
+        raise ModelFileRefused(
+            f"{path}: holds types nobody reviewed: {unreviewed[:5]}"
+            + (f" and {len(unreviewed) - 5} more" if len(unreviewed) > 5 else "")
+            + "; it is not loaded"
+        )
+    return skops.io.load(path, trusted=list(trusted))
 
 
 # --- Reading a batch explicitly, with the types its expectation suite declares -------------

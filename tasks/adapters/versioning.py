@@ -7,7 +7,11 @@ params, as ``dvc repro`` would) and records what a stage produced in ``dvc.lock`
 from __future__ import annotations
 
 import logging
+import os
+import re
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import chdir, contextmanager
 from dataclasses import dataclass
@@ -22,6 +26,20 @@ if TYPE_CHECKING:
 
 class VersioningError(RuntimeError):
     """DVC or git could not do what was asked; the message says what and where."""
+
+
+MD5 = re.compile(r"[0-9a-f]{32}")
+GIT_COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+def is_md5(value: str) -> bool:
+    """Whether ``value`` is a DVC md5: 32 lower-case hex digits (and so a safe file name)."""
+    return MD5.fullmatch(value) is not None
+
+
+def is_commit(value: str) -> bool:
+    """Whether ``value`` is a full git commit id: 40 lower-case hex digits (never an option)."""
+    return GIT_COMMIT.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
@@ -181,11 +199,14 @@ def fetch_data_version(root: Path, md5: str, destination: Path) -> str:
     """Write the data of DVC version ``md5`` to ``destination``; return where it came from.
 
     The content-addressed cache is tried first, then the default remote (``dvc pull`` of that
-    one object: a folder locally, S3-compatible storage in production). The copy is checked
-    against ``md5`` before it is used.
+    one object: a folder locally, S3-compatible storage in production). The object is copied
+    to a temporary file beside ``destination`` and checked against ``md5``; only a copy that
+    matches is moved into place, so a corrupted (or planted) object writes nothing there.
     """
     from dvc_data.hashfile.hash_info import HashInfo
 
+    if not is_md5(md5):
+        raise VersioningError(f"data version {md5!r} is not a DVC md5 (32 hex digits)")
     with open_repo(root) as repo:
         cache = repo.cache.local
         source = "DVC cache"
@@ -202,18 +223,36 @@ def fetch_data_version(root: Path, md5: str, destination: Path) -> str:
             source = "DVC remote"
         cached = Path(cache.oid_to_path(md5))
     destination.parent.mkdir(parents=True, exist_ok=True)
-    destination.write_bytes(cached.read_bytes())
-    got = file_md5(destination)
-    if got != md5:
-        raise VersioningError(f"{destination}: fetched data hashes to {got}, expected {md5}")
+    handle, name = tempfile.mkstemp(
+        prefix=f".{destination.name}.", suffix=".part", dir=destination.parent
+    )
+    partial = Path(name)
+    try:
+        with os.fdopen(handle, "wb") as out, cached.open("rb") as data:
+            shutil.copyfileobj(data, out)
+        got = file_md5(partial)
+        if got != md5:
+            raise VersioningError(
+                f"data version {md5}: the object {cached} (from the {source}) is corrupted: "
+                f"its content hashes to {got}; nothing was written to {destination} "
+                "(delete the object and fetch it again with `dvc fetch`)"
+            )
+        partial.replace(destination)
+    finally:
+        partial.unlink(missing_ok=True)
     return source
 
 
 def git_show(root: Path, commit: str, path: str) -> bytes | None:
-    """The bytes of ``path`` at ``commit``, or None when git does not have it there."""
+    """The bytes of ``path`` at ``commit``, or None when git does not have it there.
+
+    ``commit`` comes from a run's tags: it must be a full hex commit id, and git is told that
+    no option follows (``--end-of-options``), so a tag such as ``--output=x`` is never one."""
+    if not is_commit(commit):
+        raise VersioningError(f"git commit {commit!r} is not a full commit id (40 hex digits)")
     try:
         result = subprocess.run(
-            ["git", "-C", str(root), "show", f"{commit}:{path}"],
+            ["git", "-C", str(root), "show", "--end-of-options", f"{commit}:{path}"],
             capture_output=True,
             check=True,
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import ipaddress
 import json
 import logging
 import math
@@ -29,6 +30,7 @@ from typing import Any
 from tasks.steps.notify import one_line
 
 WEBHOOK_ENV = "MLOPS_WEBHOOK_URL"
+ALLOW_HTTP_ENV = "MLOPS_WEBHOOK_ALLOW_HTTP"  # "1": plain http to a host that is not loopback
 RETRY_AFTER_CAP = 30.0  # seconds: a Retry-After beyond this is waited this long
 
 _log = logging.getLogger("mlops.notify")
@@ -57,6 +59,20 @@ def _where(parts: urllib.parse.SplitResult) -> str:
         host = f"[{host}]"
     port = f":{parts.port}" if parts.port is not None else ""
     return f"{parts.scheme}://{host}{port}"
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is this machine (a local receiver): localhost, 127.0.0.0/8, ::1."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _cleartext_allowed() -> bool:
+    return os.environ.get(ALLOW_HTTP_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -102,7 +118,8 @@ def send(  # noqa: C901, PLR0915  (one branch per HTTP outcome, each with its ow
     4xx (and a 3xx: webhooks do not redirect) is final. Credentials in the URL
     (``https://user:password@host/...``) are sent as HTTP basic auth. Never raises for delivery
     problems: a URL that is unset, not http(s) or unusable, and a message that is not JSON, are
-    a :class:`Delivery` too.
+    a :class:`Delivery` too. Plain ``http://`` is refused unless the host is loopback (a local
+    receiver) or ``$MLOPS_WEBHOOK_ALLOW_HTTP`` is ``1``.
     """
     if url is None:
         url = os.environ.get(WEBHOOK_ENV, "").strip() or None
@@ -120,6 +137,16 @@ def send(  # noqa: C901, PLR0915  (one branch per HTTP outcome, each with its ow
         )
     if not parts.hostname:
         return Delivery(False, None, "refused: the webhook URL has no host")
+    if parts.scheme == "http" and not _loopback(parts.hostname) and not _cleartext_allowed():
+        # the URL is a credential (and may carry user:password): never in cleartext off-host
+        _log.warning("notification to %s refused: plain http off this machine", where)
+        return Delivery(
+            False,
+            None,
+            f"refused: the webhook URL is plain http to {where}, which would send its secret "
+            f"in cleartext; use https (or set {ALLOW_HTTP_ENV}=1 for a receiver on a trusted "
+            "network)",
+        )
     secrets = [url, parts.path, parts.query, parts.username or "", parts.password or ""]
     secrets += re.split(r"[/&=;]", f"{parts.path}&{parts.query}")  # echoed in part
     headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "mlops-notify"}

@@ -11,10 +11,11 @@ from tasks.pipeline.common import RunContext, Summary, load_schema, path_in
 
 def evaluate(root: Path, params: Params, context: RunContext) -> Summary:
     """Score the model on the validation and test splits; write metrics and plot data."""
+    from tasks.adapters.registry import reviewed_types
     from tasks.steps.evaluate import evaluate_model, primary_metric
 
     schema = load_schema(root, params)
-    model = io.load_model(path_in(root, params.paths.model))
+    model = io.load_model(path_in(root, params.paths.model), reviewed_types())
     results = {
         split_name: evaluate_model(
             model, io.read_frame(path_in(root, relative)), schema, params.evaluate

@@ -176,9 +176,15 @@ def reference_frame(root: Path, params: Params, served: ServedModel) -> pd.DataF
             f"{served.model_name} version {served.version} records no data version "
             "(tag data.dvc_md5): its training data cannot be fetched"
         )
+    if not versioning.is_md5(md5):  # it names the file below: never a path of its own
+        raise ValueError(
+            f"{served.model_name} version {served.version}: tag data.dvc_md5 is {md5!r}, not "
+            "a DVC md5 (32 hex digits)"
+        )
     suffix = Path(served.tags.get("data.path", "data.csv")).suffix or ".csv"
     path = root / params.paths.reference / f"{md5}{suffix}"
-    if not path.is_file():
+    # A copy fetched earlier is used only while it still hashes to its name.
+    if not path.is_file() or versioning.file_md5(path) != md5:
         where = versioning.fetch_data_version(root, md5, path)
         print(f"reference: data version {md5} fetched from the {where} into {path}")
     suite = io.read_json(suite_path(root, params))

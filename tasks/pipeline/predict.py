@@ -51,6 +51,53 @@ def _summary(served: ServedModel, predictions: pd.DataFrame) -> dict[str, float]
     return {f"share_{label}": float(shares.get(label, 0.0)) for label in served.classes}
 
 
+class OutputRefused(ValueError):
+    """A predictions file that would overwrite the pipeline's own data."""
+
+
+def _tracked_by_dvc(root: Path, target: Path) -> Path | None:
+    """The ``.dvc`` pointer that tracks ``target`` (its own or a folder's above it, up to the
+    project), or None."""
+    if not target.is_relative_to(root):
+        return None
+    for node in (target, *target.parents):
+        if node == root:
+            break
+        pointer = node.with_name(node.name + ".dvc")
+        if pointer.is_file():
+            return pointer
+    return None
+
+
+def check_output(root: Path, params: Params, target: Path, force: bool = False) -> None:
+    """Refuse to write predictions onto the pipeline's inputs: anything under ``paths.raw``,
+    the active data set's file (``ingest.path``), a DVC-tracked file, or a stage's data output
+    (``paths.validated``, ``ingested``, ``train``, ``valid``, ``test``), unless ``force``."""
+    if force:
+        return
+    where, base = target.resolve(), root.resolve()
+    stage_data = {
+        f"paths.{key}": getattr(params.paths, key)
+        for key in ("validated", "ingested", "train", "valid", "test")
+    }
+    named = {"ingest.path": params.ingest.path, **stage_data}
+    reason = next(
+        (f"it is {key} ({value})" for key, value in named.items() if where == base / value),
+        None,
+    )
+    if reason is None and where.is_relative_to(base / params.paths.raw):
+        reason = f"it is under paths.raw ({params.paths.raw}), the immutable raw data"
+    pointer = _tracked_by_dvc(base, where) if reason is None else None
+    if pointer is not None:
+        reason = f"it is tracked by DVC ({pointer.name})"
+    if reason is not None:
+        raise OutputRefused(
+            f"output {target}: refused: {reason}; predictions are not written over the "
+            "pipeline's data (mlops predict --force, or the batch-predict flow's force=True, "
+            "writes there anyway)"
+        )
+
+
 def default_output(root: Path, params: Params, path: Path) -> Path:
     """Where predictions go without ``--output``: ``paths.predictions_dir/<name>-<time>.csv``."""
     return root / params.paths.predictions_dir / f"{path.stem}-{compact_stamp()}.csv"

@@ -28,7 +28,7 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
     schema = load_schema(root, params)
     metrics = io.read_json(path_in(root, params.paths.metrics))
     validation = read_record(path_in(root, params.paths.validation), ValidationRecord)
-    model = io.load_model(path_in(root, params.paths.model))
+    model = io.load_model(path_in(root, params.paths.model), registry.reviewed_types())
     tuning = read_record(path_in(root, params.paths.tuning), TuningRecord)
     train_frame = io.read_frame(path_in(root, params.paths.train))
     data_path = path_in(root, params.ingest.path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from tasks.adapters import tracking, versioning
 from tasks.config import load_params
 from tasks.records import PromotionRecord
 from tasks.steps.generate import Drift, generate_sessions
-from tests.support import make_project, run
+from tests.support import dvc_cache_object, make_project, run
 
 pytestmark = pytest.mark.integration
 
@@ -139,6 +140,21 @@ def test_flow_trains_registers_and_skips_unchanged_stages(
     raw = "data/raw/customer-purchase/customer-purchase.csv"
     assert rebuilt.notes[0] == f"data: {raw} md5 {dvc_md5} from the DVC cache"
 
+    # A corrupted object in the DVC cache: refused by its md5, named, nothing rebuilt from it.
+    cached = dvc_cache_object(project, dvc_md5)
+    good = cached.read_bytes()
+    cached.write_bytes(good.replace(b"\n", b"\n0,", 1))
+    with pytest.raises(versioning.VersioningError) as corrupted:
+        reproduce_version(project, "customer-purchase", "1")
+    assert re.fullmatch(
+        f"data version {dvc_md5}: the object {re.escape(str(cached))} \\(from the DVC cache\\) "
+        f"is corrupted: its content hashes to {versioning.file_md5(cached)}; nothing was "
+        f"written to .*/reproduce-v1-[^/]+/{re.escape(raw)} \\(delete the object and fetch "
+        "it again with `dvc fetch`\\)",
+        str(corrupted.value),
+    ), str(corrupted.value)
+    cached.write_bytes(good)
+
     # Nothing changed: every stage is skipped and no version is added.
     second = training_flow(project=str(project), overrides=FAST)
     assert ran(second) == []
@@ -226,7 +242,7 @@ def test_validation_failure_stops_the_flow_and_keeps_the_champion(
 
     data = add_generated_data(project)
     training_flow(project=str(project), overrides=FAST)
-    downstream = ["data/processed/train.parquet", "models/model.pkl", "reports/metrics.json"]
+    downstream = ["data/processed/train.parquet", "models/model.skops", "reports/metrics.json"]
     before = {name: (project / name).read_bytes() for name in downstream}
     frame = pd.read_csv(data)
     frame.loc[[3, 5], "device"] = "smartwatch"

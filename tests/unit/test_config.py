@@ -946,3 +946,56 @@ def test_new_keys_are_bounded(override: str, message: str) -> None:
     full = f"{PARAMS_FILE} with --set {override}: {message}"
     with pytest.raises(ConfigError, match=f"^{re.escape(full)}$"):
         load_params(PARAMS_FILE, [override])
+
+
+# --- paths stay inside the project (security review #7) -------------------------------------
+
+
+def test_an_absolute_path_is_refused_with_its_key_and_value(params_copy: Path) -> None:
+    message = (
+        f"{params_copy} with --set paths.model=/usr/lib/python3/site-packages/x.pth: "
+        "'paths.model': '/usr/lib/python3/site-packages/x.pth' is absolute; a path must be "
+        "relative and stay inside the project"
+    )
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        load_params(params_copy, ["paths.model=/usr/lib/python3/site-packages/x.pth"])
+
+
+def test_paths_that_climb_out_are_refused_each_by_its_key(params_copy: Path) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_params(params_copy, ["paths.raw=../elsewhere", "paths.metrics=reports/../../m.json"])
+
+    source = f"{params_copy} with --set paths.raw=../elsewhere paths.metrics=reports/../../m.json"
+    rule = "climbs out with '..'; a path must be relative and stay inside the project"
+    assert str(refused.value).splitlines() == [
+        f"{source}: 'paths.raw': '../elsewhere' {rule}",
+        f"{source}: 'paths.metrics': 'reports/../../m.json' {rule}",
+        f"{source}: 'ingest.path': '../elsewhere/customer-purchase/customer-purchase.csv' {rule}",
+        f"{source}: 'generate.path': '../elsewhere/customer-purchase/customer-purchase.csv' {rule}",
+    ]
+
+
+def test_a_path_through_a_link_out_of_the_project_is_refused(
+    params_copy: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    (tmp_path / "logs").symlink_to(outside)
+
+    message = (
+        f"{params_copy}: 'paths.inference_log': 'logs/inference.db' resolves outside "
+        f"{tmp_path.resolve()}; a path must be relative and stay inside the project"
+    )
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        load_params(params_copy)
+
+
+def test_parsing_without_a_root_still_refuses_absolute_paths() -> None:
+    raw = apply_overrides(_raw(), ["validate.quarantine_dir=C:\\quarantine"])
+
+    message = (
+        "params.yaml: 'validate.quarantine_dir': 'C:\\\\quarantine' is absolute; a path must "
+        "be relative and stay inside the project"
+    )
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        parse_params(raw)

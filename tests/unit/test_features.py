@@ -977,7 +977,7 @@ def test_feature_trusted_types_are_exactly_what_the_options_need() -> None:
 
 
 def test_custom_transformers_pickle_by_their_module_path() -> None:
-    # io.save_model writes models/model.pkl with joblib, that is pickle
+    # pickle still carries pipelines to tuning workers (joblib, Dask), so the steps must pickle
     overrides = (
         "missing.max_null_fraction=0.5",
         "outliers.clip=iqr",

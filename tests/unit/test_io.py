@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import pickle
 import re
 import zipfile
 from io import BytesIO
@@ -367,21 +366,75 @@ def test_write_json_stringifies_unknown_types(tmp_path: Path) -> None:
 
 
 def test_model_round_trip(tmp_path: Path) -> None:
-    path = tmp_path / "models" / "model.pkl"
+    path = tmp_path / "models" / "model.skops"
 
     io.save_model({"weights": [1, 2, 3]}, path)
 
-    assert io.load_model(path) == {"weights": [1, 2, 3]}
+    assert zipfile.is_zipfile(path)  # skops, not pickle
+    assert io.load_model(path, trusted=()) == {"weights": [1, 2, 3]}
+
+
+def _fitted(seed: int) -> object:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(200, 3))
+    return HistGradientBoostingClassifier(max_iter=5, random_state=0).fit(x, x[:, 0] > 0)
+
+
+def test_the_same_model_is_saved_as_the_same_bytes(tmp_path: Path) -> None:
+    # skops names objects and arrays by id() and stamps the time: two fits of the same model
+    # (other objects, other ids) must still give one file, as the register stage's
+    # fingerprint expects
+    io.save_model(_fitted(1), tmp_path / "a.skops")
+    io.save_model(_fitted(1), tmp_path / "b.skops")
+
+    assert (tmp_path / "a.skops").read_bytes() == (tmp_path / "b.skops").read_bytes()
+    from tasks.adapters.registry import reviewed_types
+
+    loaded = io.load_model(tmp_path / "a.skops", trusted=reviewed_types())
+    x = np.random.default_rng(2).normal(size=(20, 3))
+    np.testing.assert_array_equal(loaded.predict_proba(x), _fitted(1).predict_proba(x))
+
+
+def test_a_pickled_model_file_is_refused_unread(tmp_path: Path) -> None:
+    import joblib
+
+    path = tmp_path / "model.skops"
+    joblib.dump({"weights": [1]}, path)
+
+    message = (
+        f"{path}: not a skops file (a pickle or joblib file is not loaded: reading one can run "
+        "code); rerun the train stage"
+    )
+    with pytest.raises(io.ModelFileRefused, match=f"^{re.escape(message)}$"):
+        io.load_model(path, trusted=())
+
+
+def test_a_model_file_with_an_unreviewed_type_is_refused(tmp_path: Path) -> None:
+    from tasks.steps.features import OutlierClipper
+
+    path = tmp_path / "model.skops"
+    io.save_model({"step": OutlierClipper()}, path)
+
+    message = (
+        f"{path}: holds types nobody reviewed: ['tasks.steps.features.OutlierClipper']; "
+        "it is not loaded"
+    )
+    with pytest.raises(io.ModelFileRefused, match=f"^{re.escape(message)}$"):
+        io.load_model(path, trusted=())
+    loaded = io.load_model(path, trusted=("tasks.steps.features.OutlierClipper",))
+    assert type(loaded["step"]) is OutlierClipper
 
 
 def test_atomic_writes_leave_no_temporary_files(tmp_path: Path) -> None:
     io.write_frame(_frame(), tmp_path / "t.parquet")
     io.write_json({"a": 1}, tmp_path / "t.json")
     io.write_csv(_frame(), tmp_path / "t.csv")
-    io.save_model([1], tmp_path / "t.pkl")
+    io.save_model([1], tmp_path / "t.skops")
     io.write_json({"a": 2}, tmp_path / "t.json")  # replacing an existing file
 
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv", "t.json", "t.parquet", "t.pkl"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv", "t.json", "t.parquet", "t.skops"]
     assert io.read_json(tmp_path / "t.json") == {"a": 2}
 
 
@@ -406,10 +459,15 @@ def test_keys_of_mixed_types_are_written_as_text(tmp_path: Path) -> None:
     assert io.read_json(path) == {"1": "a", "b": 2}
 
 
-def test_failed_model_save_leaves_nothing_behind(tmp_path: Path) -> None:
-    path = tmp_path / "model.pkl"
+class _Unsaveable:
+    def __getstate__(self) -> dict[str, object]:
+        raise RuntimeError("cannot be saved")
 
-    with pytest.raises(pickle.PicklingError, match=re.escape("Can't pickle <function ")):
-        io.save_model(lambda: None, path)
+
+def test_failed_model_save_leaves_nothing_behind(tmp_path: Path) -> None:
+    path = tmp_path / "model.skops"
+
+    with pytest.raises(RuntimeError, match=r"^cannot be saved$"):
+        io.save_model({"model": _Unsaveable()}, path)
 
     assert list(tmp_path.iterdir()) == []

@@ -8,6 +8,7 @@ import re
 import socket
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -577,6 +578,54 @@ def test_the_url_comes_from_the_environment(
 )
 def test_only_http_urls_are_accepted(url: str, detail: str) -> None:
     assert webhook.send({"text": "hi"}, url=url) == Delivery(False, None, detail)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"http://hooks.example.com/services/{SECRET}",
+        f"http://hook-user:hook-pass@10.0.0.7:8080/services/{SECRET}",
+        f"http://[2001:db8::1]/services/{SECRET}",
+    ],
+)
+def test_plain_http_off_this_machine_is_refused_naming_scheme_and_host_only(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(webhook.ALLOW_HTTP_ENV, raising=False)
+    where = webhook._where(urllib.parse.urlsplit(url))
+
+    delivery = webhook.send({"text": "hi"}, url=url)
+
+    assert delivery == Delivery(
+        False,
+        None,
+        f"refused: the webhook URL is plain http to {where}, which would send its secret in "
+        "cleartext; use https (or set MLOPS_WEBHOOK_ALLOW_HTTP=1 for a receiver on a trusted "
+        "network)",
+    )
+    for secret in (SECRET, "hook-user", "hook-pass", "/services"):
+        assert secret not in delivery.detail
+
+
+def test_plain_http_to_a_local_receiver_is_sent(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(webhook.ALLOW_HTTP_ENV, raising=False)
+    local = receiver.url.replace("127.0.0.1", "localhost")
+
+    assert webhook.send({"text": "hi"}, url=receiver.url, backoff=0.01).sent
+    assert webhook.send({"text": "hi"}, url=local, backoff=0.01).sent
+    assert len(receiver.requests) == 2
+
+
+def test_plain_http_elsewhere_is_tried_when_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(webhook.ALLOW_HTTP_ENV, "1")
+
+    # 192.0.2.1 is TEST-NET-1: nothing answers, so the attempt fails instead of being refused
+    delivery = webhook.send({"text": "hi"}, url="http://192.0.2.1/x", timeout=0.2, attempts=1)
+
+    assert delivery.detail.startswith("failed after 1 attempt: ")
+    assert delivery.detail.endswith("(http://192.0.2.1)")
 
 
 def test_a_message_that_is_not_json_is_refused_not_raised(receiver: Receiver) -> None:
