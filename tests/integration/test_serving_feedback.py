@@ -15,16 +15,12 @@ import pytest
 import requests
 
 from tasks.adapters import inference_log
-from tests.integration.test_serving import (  # noqa: F401  (the fixtures)
-    Store,
-    invoke,
-    name,
-    records,
-    serve_params,
-    settings_for,
-    store,
-)
+from tests.integration import test_serving
+from tests.integration.test_serving import Store, invoke, records, serve_params, settings_for
 from tests.support import running
+
+store = test_serving.store  # the fixtures: a registered model with two versions, a fresh name
+name = test_serving.name
 
 pytestmark = pytest.mark.integration
 
