@@ -574,12 +574,12 @@ def set_aside(path: Path, folder: Path, note: str | None = None) -> Path:
     return target
 
 
-def write_new(path: Path, text: str) -> None:
-    """Write ``text`` to a file that must not exist yet (``O_CREAT | O_EXCL | O_NOFOLLOW``,
+def write_new(path: Path, content: str | bytes) -> None:
+    """Write ``content`` to a file that must not exist yet (``O_CREAT | O_EXCL | O_NOFOLLOW``,
     mode 0600): a planted file or symlink of that name is never written through."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content.encode() if isinstance(content, str) else content)
 
 
 @contextmanager
