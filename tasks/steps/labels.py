@@ -33,28 +33,34 @@ class LabelRule:
         return cls(task, tuple(_plain(c) for c in classes), model)
 
     def check(self, value: Any) -> Any:
-        """``value`` as the class (or number) it stands for, in the model's own type: ``2.0``
-        and ``"2"`` are the class ``2``; raises LabelError naming the value otherwise."""
+        """``value`` as the class it stands for, in the model's own type (``2.0`` and ``"2"``
+        are the class ``2``; ``True`` only a boolean class), or, for regression, the finite
+        number it is; raises LabelError naming the value otherwise."""
         value = _plain(value)
         if self.task == "regression" or not self.classes:
             return _number(value, self.model)
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
+        if isinstance(value, bool):
+            found = [c for c in self.classes if isinstance(c, bool) and c == value]
+        elif isinstance(value, str | int | float):
+            found = [c for c in self.classes if not isinstance(c, bool) and str(c) == str(value)]
+            if not found and all(_is_number(c) for c in self.classes):
+                try:
+                    number = float(value)
+                except (ValueError, OverflowError):
+                    raise LabelError(self._not_a_class(value)) from None
+                found = [c for c in self.classes if float(c) == number]
+        else:
+            found = []
+        if not found:
             raise LabelError(self._not_a_class(value))
-        numeric = all(isinstance(c, int) and not isinstance(c, bool) for c in self.classes)
-        if numeric and isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                raise LabelError(self._not_a_class(value)) from None
-        if numeric and isinstance(value, float) and value.is_integer():
-            value = int(value)
-        found = {str(c): c for c in self.classes}.get(str(value))
-        if found is None:
-            raise LabelError(self._not_a_class(value))
-        return found
+        return found[0]
 
     def _not_a_class(self, value: Any) -> str:
         return f"{_show(value)} is not a class of {self.model} (classes: {list(self.classes)})"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _plain(value: Any) -> Any:
@@ -72,13 +78,13 @@ def _show(value: Any) -> str:
     return str(clip(text, 40))
 
 
-def _number(value: Any, model: str) -> float:
+def _number(value: Any, model: str) -> float | int:
     if isinstance(value, str):
         try:
             number = float(value)
         except ValueError:
             raise LabelError(f"{_show(value)} is not a number ({model} is a regression)") from None
-    elif isinstance(value, int | float) and not isinstance(value, bool):
+    elif _is_number(value):
         try:
             number = float(value)
         except OverflowError:  # an integer beyond a double
@@ -87,7 +93,7 @@ def _number(value: Any, model: str) -> float:
         raise LabelError(f"{_show(value)} is not a number ({model} is a regression)")
     if not math.isfinite(number):
         raise LabelError(f"{_show(value)} is not a finite number")
-    return number
+    return number if isinstance(value, str) else value  # a number keeps its type (151 stays 151)
 
 
 def usable(values: Sequence[Any], rule: LabelRule) -> tuple[list[Any], list[int], str | None]:

@@ -268,7 +268,10 @@ def test_labels_must_be_classes_for_answered_rows_and_the_first_label_wins(
 def test_regression_labels_are_finite_numbers() -> None:
     rule = LabelRule.of("regression", [], "r v1")
 
-    assert [rule.check(v) for v in (1, 2.5, "3")] == [1.0, 2.5, 3.0]
+    assert [rule.check(v) for v in (1, 2.5, "3")] == [1, 2.5, 3.0]
+    assert [type(rule.check(v)) for v in (1, 2.5, "3")] == [int, float, float]
+    bools, floats = LabelRule.of("binary", [False, True]), LabelRule.of("binary", [0.0, 1.0])
+    assert (bools.check(True), floats.check(1), floats.check("0")) == (True, 1.0, 0.0)
     for value, message in (
         ("x", '"x" is not a number (r v1 is a regression)'),
         (float("inf"), "Infinity is not a finite number"),
