@@ -143,6 +143,7 @@ def now() -> str:
     return clock.stamp()
 
 
+LOG_EVERY_SECONDS = 60.0  # a loss for the same reason is logged at most this often
 MAX_REASONS = 20  # distinct reasons counted; any further one counts as "other"
 FILE_MODE = 0o600  # the log holds every feature of every request: personal data, maybe
 
@@ -279,6 +280,8 @@ class LogWriter:
         self.retained_deleted = 0
         self.last_error: str | None = None
         self._queue: queue.SimpleQueue[Prediction | None] = queue.SimpleQueue()
+        self._counting = threading.Lock()
+        self._logged: dict[str, float] = {}  # reason -> when its loss was last logged
         self._connection = connect(path)
         self._flushed = threading.Condition()
         self._pending = 0  # predictions put and not yet handled
@@ -403,17 +406,30 @@ class LogWriter:
         except Exception as error:  # keep serving; the counters and the log say it
             self._count_failure(_reason(error), len(rows))
             return
-        self.written += len(rows)
+        with self._counting:
+            self.written += len(rows)
 
     def _count_failure(self, reason: str, rows: int, prediction: Prediction | None = None) -> None:
-        self.failures += rows
-        if reason not in self.failed and len(self.failed) >= MAX_REASONS:
-            reason = "other"
-        self.failed[reason] = self.failed.get(reason, 0) + rows
-        self.last_error = reason
+        """Count ``rows`` lost for ``reason`` and say it in the log: every time for a new
+        reason, then at most every LOG_EVERY_SECONDS per reason with the total so far (a full
+        disk under load must not flood the service's own log)."""
+        with self._counting:
+            self.failures += rows
+            if reason not in self.failed and len(self.failed) >= MAX_REASONS:
+                reason = "other"
+            total = self.failed[reason] = self.failed.get(reason, 0) + rows
+            self.last_error = reason
+            last = self._logged.get(reason)
+            if last is not None and time.monotonic() - last < LOG_EVERY_SECONDS:
+                return
+            self._logged[reason] = time.monotonic()
         which = f" of request {prediction.request_id}" if prediction is not None else ""
         logging.getLogger("mlops.inference_log").error(
-            "inference log: %d row(s)%s not written: %s", rows, which, reason
+            "inference log: %d row(s)%s not written: %s (%d so far for this reason)",
+            rows,
+            which,
+            reason,
+            total,
         )
 
     def _done(self, batch: list[Prediction]) -> None:
