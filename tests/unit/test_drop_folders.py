@@ -104,3 +104,26 @@ def test_the_incoming_folder_reads_regular_files_under_the_limit_and_goes_on(
     ]
     assert (incoming / "rejected" / "a-link.csv").is_symlink() and secret.is_file()
     assert len(current.frame) == 0
+
+
+def test_retraining_counts_only_labels_younger_than_the_limit_that_parse(tmp_path: Path) -> None:
+    """Before (#13, #5): the plan counted (and the intake took) every labelled row the log
+    ever held, whatever its age, and a label that does not parse failed the intake."""
+    from flows.retraining import retraining_plan
+    from tasks.adapters import io
+
+    params = load_params(REPO / "params.yaml", ["retrain.label_max_age_days=30"])
+    log = tmp_path / params.paths.inference_log
+    _old_log_with_bad_labels(log)  # 4 labelled rows now, 2 of them parse
+    old = Prediction("2020-01-01T00:00:00.000000Z", "old", "m", "4", "champion", True, "http",
+                     1.0, [{"i": 9}], [1])  # fmt: skip
+    inference_log.append(log, [old])
+    inference_log.add_feedback(log, [("old", 0, 1)], "test")
+    io.write_json({"task": "binary", "classes": [0, 1]}, tmp_path / params.paths.schema_)
+
+    plan = retraining_plan(tmp_path, params, [], datetime.now(UTC))
+
+    assert plan.reason == (
+        "waiting for labels: 2 labelled production row(s) since the drift began (now), "
+        f"retrain.min_labelled_rows is {params.retrain.min_labelled_rows}"
+    )
