@@ -2,12 +2,13 @@
 
 Under the model's retraining lock it decides (tasks/steps/retraining.py): silenced, in cooldown,
 waiting for labels, or retrain. To retrain, it takes the labelled production rows from the
-inference log that no earlier retraining took, adds them to the training data (``retrain.data``:
-append, or a window of the newest rows), versions the result with DVC as a new data version of
-``ingest.path`` and pushes it, records a ``retrain`` event (the cooldown starts), then runs the
-training flow with trigger ``drift`` and the report id: the gate decides, and on-call gets the
-decision as the second notification. Any number of drift events within the cooldown cause one
-retraining.
+inference log that no earlier retraining took (at most ``retrain.label_max_age_days`` old; a
+label that is no class of the training data is skipped and counted), adds them to the training
+data (``retrain.data``: append, or a window of the newest rows), versions the result with DVC
+as a new data version of ``ingest.path`` and pushes it, records a ``retrain`` event (the
+cooldown starts), then runs the training flow with trigger ``drift`` and the report id: the
+gate decides, and on-call gets the decision as the second notification. Any number of drift
+events within the cooldown cause one retraining.
 """
 
 from __future__ import annotations
@@ -70,15 +71,24 @@ def take_in_production_data(root: Path, params: Params, plan: Plan) -> Intake:
     from tasks.adapters.inference_log import read_log
     from tasks.pipeline.gate import suite_path
     from tasks.steps.expectations import missing_values
-    from tasks.steps.retraining import combine, production_rows
+    from tasks.steps.retraining import (
+        combine,
+        label_cutoff,
+        parsed_labels,
+        production_rows,
+    )
 
-    log = read_log(root / params.paths.inference_log, labelled_only=True)
+    cutoff = label_cutoff(datetime.now(UTC), params.retrain.label_max_age_days)
+    log = read_log(root / params.paths.inference_log, since=cutoff, labelled_only=True)
     if plan.watermark is not None:
         log = log[log["_time"] > plan.watermark]
     path = root / params.ingest.path
     # the data set's own missing-value tokens (its suite): an R export's NA stays missing
     raw = io.read_table(path, missing_values(io.read_json(suite_path(root, params))))
     schema = io.read_json(root / params.paths.schema_)
+    log, skipped = parsed_labels(log, schema)
+    if skipped:
+        print(f"intake: {skipped}")
     rows = production_rows(log, raw, params.ingest.target, schema.get("id_columns", []))
     data = combine(raw, rows, params.retrain.data, params.retrain.window_rows)
     io.write_table(data, path)
@@ -97,12 +107,25 @@ def retraining_plan(root: Path, params: Params, events: list[Any], now: datetime
     """The decision on a drift event now, from the model's history and the labelled rows of
     the inference log since the drift began that no retraining took yet."""
     from tasks.adapters.inference_log import read_log
-    from tasks.steps.retraining import episode_start, not_taken, plan_retraining, watermark
+    from tasks.steps.retraining import (
+        episode_start,
+        label_cutoff,
+        later,
+        not_taken,
+        parsed_labels,
+        plan_retraining,
+        watermark,
+    )
 
     log = root / params.paths.inference_log
     times: list[str] = []
     if log.is_file():
-        times = read_log(log, since=episode_start(events), labelled_only=True)["_time"].tolist()
+        since = later(episode_start(events), label_cutoff(now, params.retrain.label_max_age_days))
+        labelled = read_log(log, since=since, labelled_only=True)
+        schema = root / params.paths.schema_
+        if schema.is_file():  # labels that do not parse are not counted (nor taken in)
+            labelled, _ = parsed_labels(labelled, io.read_json(schema))
+        times = labelled["_time"].tolist()
     return plan_retraining(
         events,
         now,

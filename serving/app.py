@@ -8,7 +8,9 @@ names the version that answered (``X-Model-Version``) and every scored row goes 
 inference log. With ``SERVING_TOKEN`` set, every route but ``/ping`` and ``/health`` needs
 ``Authorization: Bearer <token>``, and ``/health`` without it says only whether a model answers.
 Secure by default: a token shorter than 32 characters is refused, and so is a bind beyond
-loopback without a token (unless ``mlops serve --insecure``).
+loopback without a token (unless ``mlops serve --insecure``). With ``SERVING_FEEDBACK_TOKEN``
+set, ``/feedback`` needs that token instead (the scoring token no longer labels anything): see
+:func:`feedback_principal`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +36,7 @@ from serving.engine import (
     Scored,
     Scorer,
     feedback_taker,
+    label_rule,
     route,
 )
 from serving.protocol import Parsed, RequestError, parse_request
@@ -53,6 +56,7 @@ KNOWN_PATHS = frozenset(
 )
 TOKEN_ENV = "SERVING_TOKEN"
 MIN_TOKEN_CHARS = 32
+FEEDBACK_TOKEN_ENV = "SERVING_FEEDBACK_TOKEN"
 MAX_REQUEST_ID = 128
 
 Scope = MutableMapping[str, Any]
@@ -116,11 +120,13 @@ class Settings:
     log_path: Path
     feedback_dir: Path
     token: str | None = None
+    feedback_token: str | None = None  # set: /feedback needs it, and the scoring token not
     runbook_url: str = ""  # the alerts link to it
     notify: dict[str, Any] = field(default_factory=dict)  # webhook.send's options
 
     def __post_init__(self) -> None:
         checked_token(self.token)
+        checked_token(self.feedback_token, FEEDBACK_TOKEN_ENV)
 
     @classmethod
     def from_project(cls, root: Path, params: Params) -> Settings:
@@ -134,6 +140,7 @@ class Settings:
             token=os.environ.get(TOKEN_ENV) or None,
             runbook_url=runbook_url(root),
             notify=params.notify.send_options(),
+            feedback_token=os.environ.get(FEEDBACK_TOKEN_ENV) or None,
         )
 
 
@@ -204,10 +211,23 @@ class Service:
             serve.poll_seconds,
             loader=load_and_try,
             aliases=registry.aliases,
-            feedback=feedback_taker(settings.log_path, settings.feedback_dir),
+            feedback=feedback_taker(
+                settings.log_path,
+                settings.feedback_dir,
+                lambda: label_rule(self.scorers[CHAMPION].served),
+                serve.feedback_max_bytes,
+            ),
             on_load_failure=self.load_failed,
         )
-        self.log = inference_log.LogWriter(settings.log_path, serve.log_flush_seconds)
+        self.log = inference_log.LogWriter(
+            settings.log_path,
+            serve.log_flush_seconds,
+            serve.log_queue_rows,
+            inference_log.Retention(
+                serve.log_retention_days, serve.log_retention_rows, serve.log_retention_seconds
+            ),
+        )
+        self.feedback_refused: dict[str, int] = {}  # labels refused, by reason (/health)
         self.background: set[asyncio.Task[Any]] = set()
 
     def load_failed(self, role: str, version: str, refused: str | None) -> None:
@@ -307,6 +327,7 @@ _CODES = {
     400: "BAD_REQUEST",
     401: "UNAUTHORIZED",
     404: "NOT_FOUND",
+    409: "CONFLICT",
     413: "REQUEST_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
     503: "NO_MODEL",
@@ -359,7 +380,11 @@ class Guard:
                 sent["headers"] = message.get("headers", [])
             await send(message)
 
-        if self.expected is not None and path not in OPEN_PATHS:
+        if (
+            self.expected is not None
+            and path not in OPEN_PATHS
+            and not checks_its_own_token(path, self.service.settings)
+        ):
             given = dict(scope["headers"]).get(b"authorization", b"")
             if not hmac.compare_digest(given, self.expected):
                 response = _error(
@@ -529,7 +554,8 @@ def create_app(settings: Settings) -> Guard:  # noqa: C901, PLR0915
             "last_poll": service.follower.last_poll,
             "last_error": service.follower.last_error,
             "refused": dict(service.follower.refused),
-            "inference_log": {"written": service.log.written, "failed": service.log.failures},
+            "inference_log": service.log.status(),
+            "feedback_refused": dict(service.feedback_refused),
         }
         return _json(body, 200 if served else 503)
 
@@ -583,33 +609,7 @@ def create_app(settings: Settings) -> Guard:  # noqa: C901, PLR0915
 
     @route_of(api, "/feedback", "POST")
     async def feedback(request: Request) -> Response:
-        import orjson
-
-        from tasks.adapters import inference_log
-
-        try:
-            body = await _read_body(request, serve.max_body_bytes)
-            payload = orjson.loads(body)
-        except RequestError as error:
-            return _error(error.status, error.message)
-        except orjson.JSONDecodeError as error:
-            return _error(400, f"the body is not valid JSON: {error.args[0]}")
-        items = payload.get("labels", payload) if isinstance(payload, dict) else payload
-        items = [items] if isinstance(items, dict) else items
-        labels = []
-        for index, item in enumerate(items if isinstance(items, list) else [None]):
-            if not isinstance(item, dict) or "request_id" not in item or "label" not in item:
-                return _error(
-                    400, f"label {index}: each label needs 'request_id' and 'label' (and 'row')"
-                )
-            row = item.get("row", 0)
-            if type(row) is not int or row < 0:
-                return _error(400, f"label {index}: 'row' must be a whole number >= 0")
-            labels.append((str(item["request_id"]), row, item["label"]))
-        taken, matched = await asyncio.get_running_loop().run_in_executor(
-            None, inference_log.add_feedback, settings.log_path, labels, "http"
-        )
-        return _json({"accepted": taken, "matched": matched})
+        return await take_feedback(request, service)
 
     @route_of(api, "/metrics", "GET")
     async def metrics(request: Request) -> Response:
@@ -619,6 +619,104 @@ def create_app(settings: Settings) -> Guard:  # noqa: C901, PLR0915
         )
 
     return Guard(api, service)
+
+
+def checks_its_own_token(path: str, settings: Settings) -> bool:
+    """Whether the route checks the bearer token itself, so the Guard lets it through:
+    ``/feedback`` when ``SERVING_FEEDBACK_TOKEN`` is set (:func:`feedback_principal`)."""
+    return path == "/feedback" and settings.feedback_token is not None
+
+
+def feedback_principal(headers: Mapping[str, str], settings: Settings) -> str | None:
+    """Who sends labels, as recorded with them: ``http:feedback-token`` (the labelling token,
+    when ``SERVING_FEEDBACK_TOKEN`` is set: then only it), ``http:token`` (the scoring token,
+    which the Guard checked) or ``http:open`` (no token set); None: refused."""
+    if settings.feedback_token is not None:
+        given = headers.get("authorization", "").encode()
+        expected = f"Bearer {settings.feedback_token}".encode()
+        return "http:feedback-token" if hmac.compare_digest(given, expected) else None
+    return "http:token" if settings.token is not None else "http:open"
+
+
+def _labels_of(payload: Any, limit: int) -> list[tuple[str, int, Any]]:
+    """``(request_id, row, label)`` from a /feedback body; RequestError naming the entry."""
+    items = payload.get("labels", payload) if isinstance(payload, dict) else payload
+    items = [items] if isinstance(items, dict) else items
+    if not isinstance(items, list):
+        items = [None]
+    if len(items) > limit:
+        raise RequestError(
+            413,
+            f"{len(items)} labels in one call; the limit is {limit} (serve.feedback_max_labels)",
+        )
+    labels = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or "request_id" not in item or "label" not in item:
+            raise RequestError(
+                400, f"label {index}: each label needs 'request_id' and 'label' (and 'row')"
+            )
+        row = item.get("row", 0)
+        if type(row) is not int or not 0 <= row < 2**63:
+            raise RequestError(400, f"label {index}: 'row' must be a whole number in [0, 2^63)")
+        request_id = item["request_id"]
+        if not isinstance(request_id, str) or len(request_id) > MAX_REQUEST_ID:
+            raise RequestError(
+                400,
+                f"label {index}: 'request_id' must be text of at most {MAX_REQUEST_ID} characters",
+            )
+        labels.append((request_id, row, item["label"]))
+    return labels
+
+
+async def take_feedback(request: Request, service: Service) -> Response:
+    """``POST /feedback``: labels for answered rows, checked against the champion's classes
+    (tasks/adapters/inference_log.add_feedback: all or nothing, the first label wins)."""
+    import orjson
+
+    from tasks.adapters import inference_log
+
+    settings, serve = service.settings, service.settings.serve
+    principal = feedback_principal(request.headers, settings)
+    if principal is None:
+        return _error(
+            401,
+            f"missing or wrong bearer token (Authorization: Bearer <{FEEDBACK_TOKEN_ENV}>)",
+            {"WWW-Authenticate": "Bearer"},
+        )
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json":
+        return _error(415, f"labels are sent as application/json, not '{media or 'none'}'")
+    rule = label_rule(service.scorers[CHAMPION].served)
+    if rule is None:
+        return _error(503, "no model is loaded to check labels against")
+    try:
+        body = await _read_body(request, serve.max_body_bytes)
+        labels = _labels_of(orjson.loads(body), serve.feedback_max_labels)
+    except RequestError as error:
+        return _error(error.status, error.message)
+    except orjson.JSONDecodeError as error:
+        return _error(400, f"the body is not valid JSON: {error.args[0]}")
+
+    def store() -> inference_log.FeedbackResult:
+        try:
+            return inference_log.add_feedback(settings.log_path, labels, principal, rule)
+        except inference_log.FeedbackRefused as refused:
+            if not refused.counts.get("unknown"):
+                raise
+        # a row answered a moment ago may still wait for the writer (this worker's or another's)
+        service.log.flush(timeout=serve.log_flush_seconds * 4)
+        time.sleep(serve.log_flush_seconds)
+        return inference_log.add_feedback(settings.log_path, labels, principal, rule)
+
+    try:
+        result = await asyncio.get_running_loop().run_in_executor(None, store)
+    except inference_log.FeedbackRefused as refused:
+        for reason, count in refused.counts.items():
+            if count:
+                service.feedback_refused[reason] = service.feedback_refused.get(reason, 0) + count
+                service.metrics.errors.labels(f"feedback_{reason}").inc(count)
+        return _error(refused.status, str(refused))
+    return _json({"accepted": result.taken, "unchanged": result.unchanged})
 
 
 def app_from_environment() -> Any:

@@ -23,10 +23,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from serving.protocol import Parsed, frame_of
 from tasks.types import CHALLENGER, CHAMPION, ServedModel
+
+if TYPE_CHECKING:
+    from tasks.steps.labels import LabelRule
 
 logger = logging.getLogger("mlops.serving")
 
@@ -274,13 +277,28 @@ class Follower:
             self._thread.join(timeout=30)
 
 
-def feedback_taker(log: Path, folder: Path) -> Callable[[], None]:
-    """A poll step that loads label files dropped in ``folder`` into the inference log."""
+def label_rule(served: ServedModel | None) -> LabelRule | None:
+    """What a label must be for the model that answers (None: no model loaded yet)."""
+    from tasks.steps.labels import LabelRule
+
+    if served is None:
+        return None
+    return LabelRule.of(served.task, served.classes, f"{served.model_name} v{served.version}")
+
+
+def feedback_taker(
+    log: Path, folder: Path, rule: Callable[[], LabelRule | None], max_bytes: int
+) -> Callable[[], None]:
+    """A poll step that loads label files dropped in ``folder`` into the inference log, each
+    label checked by ``rule()`` (the champion's classes, asked at each poll; no model loaded
+    yet: the files wait). One worker at a time takes the folder in (an flock)."""
     from tasks.adapters import inference_log
 
     def take() -> None:
-        if folder.is_dir():
-            for line in inference_log.take_in_feedback_folder(log, folder):
-                logger.info("feedback: %s", line)
+        checking = rule()
+        if checking is None or not folder.is_dir():
+            return
+        for line in inference_log.take_in_feedback_folder(log, folder, checking, max_bytes):
+            logger.info("feedback: %s", line)
 
     return take

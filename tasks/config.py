@@ -378,6 +378,12 @@ class ServeParams(_Section):
     max_rows: int = Field(ge=1)
     timeout_seconds: float = Field(gt=0.0)
     log_flush_seconds: float = Field(gt=0.0)
+    log_queue_rows: int = Field(ge=1)  # rows waiting for the log writer; more are dropped
+    log_retention_days: float = Field(ge=0.0)  # 0: no age limit
+    log_retention_rows: int = Field(ge=0)  # 0: no count limit
+    log_retention_seconds: float = Field(gt=0.0)  # how often the writer applies retention
+    feedback_max_labels: int = Field(ge=1)  # labels in one POST /feedback
+    feedback_max_bytes: int = Field(ge=1024)  # a larger file in paths.feedback is rejected
 
     @model_validator(mode="after")
     def _one_challenger_role(self) -> ServeParams:
@@ -429,6 +435,7 @@ class MonitorParams(_Section):
     retrain: bool
     cooldown_minutes: float = Field(ge=0.0)
     action_wait_seconds: float = Field(ge=0.0)
+    incoming_max_bytes: int = Field(ge=1024)  # a larger file in paths.incoming is set aside
 
     @model_validator(mode="after")
     def _methods_fit_their_kind(self) -> MonitorParams:
@@ -444,6 +451,7 @@ class RetrainParams(_Section):
     window_rows: int = Field(ge=100)
     min_labelled_rows: int = Field(ge=1)
     schedule: str
+    label_max_age_days: float = Field(ge=0.0)  # older labelled rows are not taken in (0: all)
 
 
 class PathsParams(_Section):

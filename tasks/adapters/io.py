@@ -557,3 +557,119 @@ def quarantine(path: Path, report: dict[str, Any], note: str, base: Path, when: 
     write_json(report, folder / "validation.json")
     (folder / "NOTE.md").write_text(note, encoding="utf-8")
     return folder
+
+
+class DropFileError(ValueError):
+    """A file in a drop folder that is not read: not a regular file, or too large."""
+
+
+def drop_files(folder: Path, patterns: tuple[str, ...]) -> list[Path]:
+    """The names in ``folder`` that match ``patterns``, sorted (not followed: a symlink or a
+    folder is listed too, and :func:`read_drop_file` refuses it)."""
+    return sorted({p for pattern in patterns for p in folder.glob(pattern)})
+
+
+def read_drop_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of a file someone dropped in a watched folder, read through one descriptor
+    opened with ``O_NOFOLLOW``: a symlink, a folder, a pipe or a device is refused (it could
+    point the service at any file it can read, or block it), and so is a file over
+    ``max_bytes`` (checked before any of it is read, and again while reading)."""
+    import stat
+
+    kind = _kind(path)
+    if kind != "regular file":
+        raise DropFileError(f"{path.name}: not a regular file ({kind}); it is not read")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as error:
+        raise DropFileError(f"{path.name}: cannot be opened: {error.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise DropFileError(f"{path.name}: not a regular file; it is not read")
+        if info.st_size > max_bytes:
+            raise DropFileError(
+                f"{path.name}: {info.st_size} bytes, over the limit of {max_bytes}; it is not read"
+            )
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise DropFileError(f"{path.name}: over the limit of {max_bytes} bytes; it is not read")
+    return data
+
+
+def _kind(path: Path) -> str:
+    import stat
+
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return "gone"
+    if stat.S_ISREG(mode):
+        return "regular file"
+    if stat.S_ISLNK(mode):
+        return "a symlink"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return "a special file"
+
+
+def real_folder(path: Path) -> Path:
+    """``path`` as a folder of its own (created when missing); a symlink or a file in its place
+    is refused, so nothing is moved or written through a planted link."""
+    import stat
+
+    path.mkdir(parents=True, exist_ok=True)
+    mode = os.lstat(path).st_mode
+    if not stat.S_ISDIR(mode):
+        raise DropFileError(f"{path}: expected a folder, found {_kind(path)}; nothing is moved")
+    return path
+
+
+def _free_name(folder: Path, name: str) -> Path:
+    """``folder/name``, or ``name.2``, ``name.3``...: the first whose note is free too."""
+    target, suffix = folder / name, 1
+    while os.path.lexists(target) or os.path.lexists(folder / f"{target.name}.error.txt"):
+        suffix += 1
+        target = folder / f"{name}.{suffix}"
+    return target
+
+
+def set_aside(path: Path, folder: Path, note: str | None = None) -> Path:
+    """Move ``path`` (the link itself, never what it points at) into ``folder`` under a name
+    not yet taken, and write ``note`` beside it as ``<name>.error.txt`` (created new, never
+    through an existing file or link); returns where the file went."""
+    target = _free_name(real_folder(folder), path.name)
+    os.rename(path, target)
+    if note is not None:
+        write_new(folder / f"{target.name}.error.txt", note)
+    return target
+
+
+def write_new(path: Path, content: str | bytes) -> None:
+    """Write ``content`` to a file that must not exist yet (``O_CREAT | O_EXCL | O_NOFOLLOW``,
+    mode 0600): a planted file or symlink of that name is never written through."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content.encode() if isinstance(content, str) else content)
+
+
+@contextmanager
+def single_consumer(folder: Path) -> Iterator[bool]:
+    """An exclusive, non-blocking ``flock`` on ``folder/.lock``: True for the one process that
+    holds it, False for any other (several serving workers, or a second monitor, never take in
+    the same file)."""
+    import fcntl
+
+    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

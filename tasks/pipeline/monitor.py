@@ -8,7 +8,6 @@ on the verdict (the drift event, the alert, the retraining).
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -107,6 +106,7 @@ def from_log(
         io.write_table(window.reindex(columns=features), path)
         frame = gate_batch(root, path, params)
     target = params.ingest.target
+    labelled, note = parsed_log_labels(labelled, served)
     labels = labelled.reindex(columns=features).assign(**{target: labelled["_label"]})
     return Current(
         frame=frame.reset_index(drop=True),
@@ -115,30 +115,39 @@ def from_log(
         window_start=start,
         window_end=stamp(now),
         source=f"inference log {params.paths.inference_log}",
+        notes=[] if note is None else [f"inference log: {note}"],
     )
+
+
+def parsed_log_labels(
+    labelled: pd.DataFrame, served: ServedModel
+) -> tuple[pd.DataFrame, str | None]:
+    """The log's labelled rows whose label is a class of the model (a finite number for
+    regression), and a line counting the others: a log written before labels were checked
+    may hold ``{"a": 1}`` or ``"x"`` for integer classes, which are skipped, never the run."""
+    from tasks.steps.labels import LabelRule, usable
+
+    rule = LabelRule.of(served.task, served.classes, f"{served.model_name} v{served.version}")
+    checked, skipped, note = usable(labelled["_label"].tolist(), rule)
+    kept = labelled.assign(_label=pd.Series(checked, index=labelled.index, dtype=object))
+    return kept.drop(index=labelled.index[skipped]).reset_index(drop=True), note
 
 
 def from_incoming(
     root: Path, params: Params, served: ServedModel, folder: Path, now: datetime
 ) -> Current:
     from tasks.steps.predict import model_inputs, score_frame
-    from tasks.steps.validate import ValidationFailed
 
     incoming = root / params.paths.incoming
-    files = sorted(p for pattern in INCOMING_FILES for p in incoming.glob(pattern))
     frames, notes = [], []
-    checked = incoming / "checked" / folder.name
-    for path in files:
-        try:
-            frame = gate_batch(root, path, params)
-        except ValidationFailed as failure:
-            notes.append(f"{path.name}: failed validation, quarantined and left out ({failure})")
-            path.unlink()  # the quarantine holds the copy
-            continue
-        frames.append(frame)
-        checked.mkdir(parents=True, exist_ok=True)
-        shutil.move(path, checked / path.name)
-        notes.append(f"{path.name}: {len(frame)} rows, moved to {checked.relative_to(root)}/")
+    with io.single_consumer(io.real_folder(incoming)) as mine:
+        if not mine:
+            notes.append(f"{params.paths.incoming}: another monitor run is taking it in")
+        for path in io.drop_files(incoming, INCOMING_FILES) if mine else []:
+            frame, note = _take_in_incoming(root, params, path, folder)
+            notes.append(note)
+            if frame is not None:
+                frames.append(frame)
     target = params.ingest.target
     features = [c.name for c in served.columns]
     data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=features)
@@ -161,6 +170,34 @@ def from_incoming(
         source=f"{len(frames)} file(s) from {params.paths.incoming}",
         notes=notes,
     )
+
+
+def _take_in_incoming(
+    root: Path, params: Params, path: Path, folder: Path
+) -> tuple[pd.DataFrame | None, str]:
+    """One file of the incoming folder: read once through ``O_NOFOLLOW`` (a symlink, a folder
+    or a file over ``monitor.incoming_max_bytes`` is set aside in ``rejected/`` unread), into
+    this check's own folder, then through the gate; any error sets the file aside with a note
+    and the others go on."""
+    from tasks.steps.validate import ValidationFailed
+
+    incoming = root / params.paths.incoming
+    rejected = incoming / "rejected"
+    try:
+        data = io.read_drop_file(path, params.monitor.incoming_max_bytes)
+        copy = io.real_folder(folder / "incoming") / path.name
+        io.write_new(copy, data)
+        frame = gate_batch(root, copy, params)
+    except ValidationFailed as failure:
+        path.unlink()  # the quarantine holds the copy
+        return None, f"{path.name}: failed validation, quarantined and left out ({failure})"
+    except Exception as error:  # this file only: set aside with the reason
+        reason = str(error) if isinstance(error, io.DropFileError) else repr(error)
+        io.set_aside(path, rejected, f"{reason}\n")
+        return None, f"{path.name}: set aside in {rejected.relative_to(root)}/: {reason}"
+    checked = io.real_folder(incoming / "checked" / folder.name)
+    io.set_aside(path, checked)
+    return frame, f"{path.name}: {len(frame)} rows, moved to {checked.relative_to(root)}/"
 
 
 def reference_frame(root: Path, params: Params, served: ServedModel) -> pd.DataFrame:

@@ -137,6 +137,35 @@ def plan_retraining(
     )
 
 
+def label_cutoff(now: datetime, max_age_days: float) -> str | None:
+    """The oldest inference-log time a retraining takes labelled rows from
+    (``retrain.label_max_age_days`` before ``now``; None: any age)."""
+    return stamp(now - timedelta(days=max_age_days)) if max_age_days > 0 else None
+
+
+def later(*times: str | None) -> str | None:
+    """The latest of ``times`` that are given (ISO stamps compare as text)."""
+    given = [t for t in times if t is not None]
+    return max(given) if given else None
+
+
+def parsed_labels(log: pd.DataFrame, schema: dict[str, Any]) -> tuple[pd.DataFrame, str | None]:
+    """The labelled rows of ``log`` whose label is a class of the training data (a finite
+    number for regression), the label in the class's own type; and a line saying how many were
+    skipped and why (a log written before labels were checked may hold ``{"a": 1}`` or ``"x"``
+    for integer classes: those rows are left out, never the whole intake)."""
+    from tasks.steps.labels import LabelRule, usable
+
+    rule = LabelRule.of(
+        schema.get("task", "regression"), schema.get("classes", ()), "the training data"
+    )
+    checked, skipped, note = usable(log["_label"].tolist(), rule)
+    kept = log.assign(_label=pd.Series(checked, index=log.index, dtype=object))
+    if skipped:
+        kept = kept.drop(index=log.index[skipped])
+    return kept.reset_index(drop=True), note
+
+
 def production_rows(
     log: pd.DataFrame,
     raw: pd.DataFrame,

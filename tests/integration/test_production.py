@@ -443,7 +443,7 @@ def test_train_serve_drift_and_retrain_on_the_stack(stack: Stack) -> None:
     # 3. the labels arrive for what the endpoint scored
     log = stack.root / "logs" / "inference.db"
     labels = [("production-1", i, int(v)) for i, v in enumerate(production["purchased"])]
-    assert inference_log.add_feedback(log, labels, "test") == (PRODUCTION_ROWS, PRODUCTION_ROWS)
+    assert inference_log.add_feedback(log, labels, "test").taken == PRODUCTION_ROWS
 
     # 4. a burst of drift events inside the cooldown: the automation runs the retraining
     # deployment once per event on the worker; the retraining lock (a global concurrency limit

@@ -64,15 +64,24 @@ CODE_READS = {
     "MLFLOW_TRACKING_URI",
     "PREFECT_API_URL",
     "MLOPS_WEBHOOK_URL",
+    "MLOPS_WEBHOOK_ALLOW_HTTP",
     "MLOPS_RUNBOOK_URL",
     "MLOPS_MLFLOW_UI_URL",
     "SERVING_TOKEN",
+    "SERVING_FEEDBACK_TOKEN",
 }
 SET_BY_OUR_CODE = {"MLOPS_PROJECT"}
 # The services that run flows, and what each kind needs from the code's list.
 FLOW_SERVICES = ("worker", "deployments")
-FLOW_NEEDS = CODE_READS - {"SERVING_TOKEN"}
-SERVING_NEEDS = {"MLFLOW_TRACKING_URI", "SERVING_TOKEN"}
+FLOW_NEEDS = CODE_READS - {"SERVING_TOKEN", "SERVING_FEEDBACK_TOKEN"}
+SERVING_NEEDS = {
+    "MLFLOW_TRACKING_URI",
+    "SERVING_TOKEN",
+    "SERVING_FEEDBACK_TOKEN",
+    "MLOPS_WEBHOOK_URL",  # the endpoint alerts on a version it refuses
+    "MLOPS_WEBHOOK_ALLOW_HTTP",
+    "MLOPS_RUNBOOK_URL",
+}
 # Services that are one-shot jobs (restart "no", awaited with service_completed_successfully).
 ONE_SHOT_CONDITION = "service_completed_successfully"
 
