@@ -16,7 +16,8 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,6 +69,27 @@ class Plan:
 
 
 # --- the record ---------------------------------------------------------------------------
+
+
+@contextmanager
+def exclusive(root: Path) -> Iterator[None]:
+    """Hold the project's services lock: one `mlops up` or `mlops down` at a time."""
+    import fcntl
+
+    path = root / STATE_DIR / "services.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ServicesError(
+                f"another `mlops up` or `mlops down` is running for this project "
+                f"({STATE_DIR}/services.lock); wait for it to finish"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def record_path(root: Path) -> Path:

@@ -20,6 +20,7 @@ from cli.common import console, errors, fail, setup
 
 if TYPE_CHECKING:
     from cli import services as sv
+    from tasks.config import Params
 
 STYLE = {"up": "green", "started": "green", "crashed": "bold red", "down": "yellow"}
 
@@ -30,22 +31,29 @@ def up() -> None:
     The Prefect server, the MLflow server and UI, the Evidently UI, the deployments runner and
     the scoring endpoint, on the ports of params.yaml `up`; `mlops down` stops them.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     from cli import services as sv
 
     root, params = setup()
     try:
-        recorded = sv.read_record(root)
+        with sv.exclusive(root):
+            _up(root, params)
     except sv.ServicesError as error:
         raise fail(str(error)) from None
+
+
+def _up(root: Path, params: Params) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cli import services as sv
+
+    recorded = sv.read_record(root)
     plans = sv.plans(root, params)
     kept = {name: s for name, s in recorded.items() if name in plans and sv.is_ours(s)}
+    for name, crashed in recorded.items():
+        if name not in kept:  # what is left of a crashed one's group would hold its port
+            sv.stop(crashed, params.up.stop_timeout_seconds)
     missing = [name for name in sv.ORDER if name not in kept]
-    try:
-        sv.check_ports({name: plans[name].port for name in missing})
-    except sv.ServicesError as error:
-        raise fail(str(error)) from None
+    sv.check_ports({name: plans[name].port for name in missing})
     outcome: dict[str, sv.State] = {}
     took: dict[str, float] = {}  # seconds from the start of `up` until each answered
     begun = time.monotonic()
@@ -132,15 +140,22 @@ def down() -> None:
     Each is checked by pid and start time (a reused pid is never signalled), its process group
     gets SIGTERM, then SIGKILL after up.stop_timeout_seconds.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     from cli import services as sv
 
     root, params = setup()
     try:
-        recorded = sv.read_record(root)
+        with sv.exclusive(root):
+            _down(root, params)
     except sv.ServicesError as error:
         raise fail(str(error)) from None
+
+
+def _down(root: Path, params: Params) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cli import services as sv
+
+    recorded = sv.read_record(root)
     if not recorded:
         console.print(f"no services recorded ({sv.RECORD}): nothing to stop", highlight=False)
         return

@@ -180,7 +180,7 @@ def test_up_refuses_a_port_in_use_before_starting_anything(project: Path) -> Non
         f"evidently: port {port} on 127.0.0.1 is in use by another program (free it, or set "
         "up.evidently_port in params.yaml)" in result.output
     )
-    assert not (project / ".mlops").exists()
+    assert sorted(p.name for p in (project / ".mlops").iterdir()) == ["services.lock"]
 
 
 def test_down_reports_what_was_already_gone_and_removes_the_record(
@@ -202,6 +202,49 @@ def test_down_reports_what_was_already_gone_and_removes_the_record(
     ]
     assert not (project / ".mlops" / "services.json").exists()
     assert sleeper.wait(timeout=5) == -15
+
+
+def test_one_up_or_down_at_a_time(project: Path) -> None:
+    with sv.exclusive(project):
+        for command in ("up", "down"):
+            result = CliRunner().invoke(app, [command])
+
+            assert result.exit_code == 1
+            assert result.output == (
+                "error: another `mlops up` or `mlops down` is running for this project "
+                "(.mlops/services.lock); wait for it to finish\n"
+            )
+
+
+def test_up_stops_what_is_left_of_a_crashed_service_before_it_starts_again(
+    project: Path,
+) -> None:
+    leader = subprocess.Popen(["sh", "-c", "sleep 120 & wait"], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 5
+        while len(sv.group_members(leader.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (child,) = set(sv.group_members(leader.pid)) - {leader.pid}
+        sv.write_record(project, [_service("prefect", leader.pid, _created(leader.pid))])
+        os.kill(leader.pid, 9)
+        leader.wait()
+        with socket.socket() as held:  # then it stops at a port in use, before starting
+            held.bind(("127.0.0.1", 0))
+            held.listen()
+            params = (project / "params.yaml").read_text()
+            port = held.getsockname()[1]
+            (project / "params.yaml").write_text(params.replace("mlflow_port: 5000",
+                                                                f"mlflow_port: {port}"))  # fmt: skip
+
+            result = CliRunner().invoke(app, ["up"])
+
+        assert result.exit_code == 1
+        assert f"mlflow: port {port} on 127.0.0.1 is in use" in result.output
+        assert not psutil.pid_exists(child) or psutil.Process(child).status() == "zombie"
+    finally:
+        if leader.poll() is None:
+            leader.kill()
+        leader.wait()
 
 
 def test_down_with_nothing_recorded_touches_nothing(project: Path) -> None:
