@@ -170,8 +170,8 @@ def test_up_refuses_a_port_in_use_before_starting_anything(project: Path) -> Non
         held.listen()
         port = held.getsockname()[1]
         params = (project / "params.yaml").read_text()
-        (project / "params.yaml").write_text(params.replace("evidently_port: 8000",
-                                                            f"evidently_port: {port}"))  # fmt: skip
+        params = params.replace("evidently_port: 8000", f"evidently_port: {port}")
+        (project / "params.yaml").write_text(params)
 
         result = CliRunner().invoke(app, ["up"])
 
@@ -231,10 +231,10 @@ def test_up_stops_what_is_left_of_a_crashed_service_before_it_starts_again(
         with socket.socket() as held:  # then it stops at a port in use, before starting
             held.bind(("127.0.0.1", 0))
             held.listen()
-            params = (project / "params.yaml").read_text()
             port = held.getsockname()[1]
-            (project / "params.yaml").write_text(params.replace("mlflow_port: 5000",
-                                                                f"mlflow_port: {port}"))  # fmt: skip
+            params = (project / "params.yaml").read_text()
+            params = params.replace("mlflow_port: 5000", f"mlflow_port: {port}")
+            (project / "params.yaml").write_text(params)
 
             result = CliRunner().invoke(app, ["up"])
 
