@@ -12,7 +12,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DVC_NO_ANALYTICS := 1
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help setup demo test audit lint format ui bench clean
+.PHONY: help setup demo test audit lint format ui up down bench clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -55,6 +55,12 @@ format: setup ## Apply ruff's formatting and safe fixes
 
 ui: setup ## Open the MLflow UI on 127.0.0.1:5000
 	$(BIN)/mlops ui
+
+up: setup ## Start Prefect, MLflow, Evidently, the runner and the endpoint in the background
+	$(BIN)/mlops up
+
+down: ## Stop what `make up` started
+	$(BIN)/mlops down
 
 bench: setup ## Run the benchmarks and write benchmarks/results/
 	$(BIN)/python -m benchmarks.run

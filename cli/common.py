@@ -22,16 +22,21 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def setup() -> tuple[Path, Params]:
-    """Apply runtime defaults, find the project and read its params once."""
+    """Apply runtime defaults, find the project and read its params once. While `mlops up`
+    runs for the project, point this process at its Prefect and MLflow servers (unless the
+    user set PREFECT_API_URL or MLFLOW_TRACKING_URI): no temporary Prefect server then."""
+    from cli.services import use_running
     from tasks.config import ConfigError, load_params
     from tasks.runtime import ProjectNotFound, apply_defaults, project_root
 
     apply_defaults()
     try:
         root = project_root()
-        return root, load_params(root / "params.yaml")
+        params = load_params(root / "params.yaml")
     except (ProjectNotFound, ConfigError) as error:
         raise fail(str(error)) from None
+    use_running(root)
+    return root, params
 
 
 def user_errors() -> tuple[type[Exception], ...]:

@@ -319,11 +319,19 @@ def ui(
     ),
     workers: int = typer.Option(1, min=1, help="MLflow server worker processes."),
 ) -> None:
-    """Start the MLflow, Prefect and Evidently UIs on this project; Ctrl-C stops them all."""
+    """Start the MLflow, Prefect and Evidently UIs on this project; Ctrl-C stops them all
+    (while `mlops up` runs, print the URLs of its UIs instead)."""
     import signal
     import time
 
     root, params = setup()
+    from cli.services import running
+
+    served = {name: s.url for name, s in running(root).items() if name in UI_SERVICES}
+    if served:
+        for name, url in served.items():
+            console.print(f"{name} UI on {url} (started by `mlops up`)", highlight=False)
+        return
     unknown = sorted(set(only) - set(UI_SERVICES))
     if unknown:
         raise fail(f"--only {', '.join(unknown)}: choose from {', '.join(UI_SERVICES)}")
@@ -631,8 +639,10 @@ def serve(
 
 
 from cli import registry as registry_cli  # noqa: E402  (registers its commands on ``app``)
+from cli import up as up_cli  # noqa: E402
 
 registry_cli.register(app)
+up_cli.register(app)
 
 if __name__ == "__main__":
     app()

@@ -54,11 +54,14 @@ def _registry_errors() -> tuple[type[Exception], ...]:
 
 
 def status() -> None:
-    """Champion and challenger, the last gate decision and drift check, versions left waiting."""
+    """The services of `mlops up`; champion and challenger, the last gate decision and drift
+    check, versions left waiting."""
     from cli.common import console
+    from cli.up import print_services
     from tasks.adapters import registry
 
-    _, params, name = _connect()
+    root, params, name = _connect()
+    print_services(root)
     if not registry.model_exists(name):
         console.print(
             f"[yellow]No registered model '{name}' yet: run `mlops demo` or `mlops train`.[/]"

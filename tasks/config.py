@@ -556,6 +556,40 @@ class SimulateParams(_Section):
     seed: int
 
 
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class UpParams(_Section):
+    """``mlops up``: the local services' ports (all on 127.0.0.1) and how long to wait."""
+
+    prefect_port: Port
+    mlflow_port: Port
+    serving_port: Port
+    evidently_port: Port
+    runner_port: Port  # the deployments runner's health endpoint
+    start_timeout_seconds: float = Field(gt=0.0)
+    stop_timeout_seconds: float = Field(gt=0.0)
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> UpParams:
+        ports = self.ports()
+        shared = sorted({p for p in ports.values() if list(ports.values()).count(p) > 1})
+        if shared:
+            names = [f"{k}_port" for k, v in ports.items() if v in shared]
+            raise ValueError(f"{' and '.join(names)} share port {shared[0]}: each needs its own")
+        return self
+
+    def ports(self) -> dict[str, int]:
+        """The port of each service, by service name."""
+        return {
+            "prefect": self.prefect_port,
+            "mlflow": self.mlflow_port,
+            "runner": self.runner_port,
+            "serving": self.serving_port,
+            "evidently": self.evidently_port,
+        }
+
+
 class Params(_Section):
     """All of params.yaml. Each attribute is one stage's slice; ``dataset`` names the active
     data set, whose settings (``datasets[dataset]``) are also in the slices that use them."""
@@ -579,6 +613,7 @@ class Params(_Section):
     notify: NotifyParams
     retrain: RetrainParams
     simulate: SimulateParams
+    up: UpParams
     paths: PathsParams
 
     @property

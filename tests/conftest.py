@@ -39,6 +39,7 @@ _HEAVY_FIRST = (
     "tests/integration/test_training_flow.py",  # ~300 s: dvc repro is 7 processes
     "tests/integration/test_promotion.py",  # ~250 s: a real mlflow server, restarted
     "tests/integration/test_monitoring.py",  # ~170 s
+    "tests/integration/test_up.py",  # ~150 s here: `mlops up` (five servers), `down`
     "tests/integration/test_real_tables.py",  # the corpus: its invariant, half of it trained
     "tests/integration/test_real_tables_train.py",  # the other half of the corpus trained
     "tests/integration/test_tasks_loop.py",  # binary, multiclass, regression: the whole loop

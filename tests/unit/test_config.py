@@ -265,6 +265,20 @@ def test_bounds_are_checked() -> None:
         load_params(PARAMS_FILE, ["features.selection.embedded.max_iter=0"])
 
 
+def test_up_ports_default_and_must_differ() -> None:
+    assert load_params(PARAMS_FILE).up.ports() == {
+        "prefect": 4200, "mlflow": 5000, "runner": 8081, "serving": 8080, "evidently": 8000,
+    }  # fmt: skip
+    with pytest.raises(ConfigError) as raised:
+        load_params(PARAMS_FILE, ["up.serving_port=5000"])
+    assert str(raised.value) == (
+        f"{PARAMS_FILE} with --set up.serving_port=5000: 'up': Value error, mlflow_port and "
+        "serving_port share port 5000: each needs its own"
+    )
+    with pytest.raises(ConfigError, match=re.escape("'up.mlflow_port': Input should be less")):
+        load_params(PARAMS_FILE, ["up.mlflow_port=70000"])
+
+
 # --- read_raw ------------------------------------------------------------------------------
 
 
