@@ -13,6 +13,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,8 @@ import yaml
 from tasks.adapters import registry, tracking, versioning
 from tasks.config import load_params, write_overrides
 from tasks.steps.generate import Drift, generate_sessions
-from tests.support import make_project
+from tests.integration.test_promotion import MlflowServer
+from tests.support import WebhookReceiver, log_scored, make_project, running
 
 pytestmark = pytest.mark.integration
 
@@ -173,3 +177,241 @@ def test_a_stage_killed_midway_reruns_to_the_same_result_and_never_moves_the_cha
     assert "Data and pipelines are up to date." in _dvc(killed, "status")
     for version in ("1", "2"):  # sealed: each loads through the checksum check
         assert registry.load_version(NAME, version).classes_.tolist() == [0, 1]
+
+
+def test_a_registry_that_does_not_answer_is_not_an_empty_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "No such model" is the registry's answer; a refused connection is no answer, and reading
+    it as "no champion" would tell on-call to train one and /health that all is well."""
+    from tests.support import free_port
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    tracking.configure(tmp_path)
+    assert (registry.aliases("nope"), registry.history("nope")) == ({}, [])
+    with pytest.raises(registry.RegistryError, match=r"^model 'nope' has no version 1$"):
+        registry.version_info("nope", "1")
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", dead)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    tracking.configure(tmp_path)
+    for call in (registry.aliases, registry.history, registry.model_exists):
+        with pytest.raises(registry.RegistryUnreachable) as unreachable:
+            call(NAME)
+        message = str(unreachable.value)
+        assert message.startswith(f"the model registry at {dead} did not answer: "), message
+        assert "Connection refused" in message
+    with pytest.raises(registry.RegistryUnreachable):
+        registry.version_info(NAME, "1")
+
+
+# --- The MLflow server down, and a model file changed after registration -------------------
+
+TOKEN = "test-token-0123456789abcdef0123456789"
+
+
+@dataclass
+class Served:
+    """A project trained against a real ``mlflow server``, with a local on-call webhook."""
+
+    root: Path
+    server: MlflowServer
+    receiver: WebhookReceiver
+
+    def artifact_file(self, version: str) -> Path:
+        """Where the server keeps ``version``'s model file (its artifacts are proxied)."""
+        from mlflow.tracking import MlflowClient
+
+        uri = MlflowClient().get_model_version_download_uri(NAME, version)
+        return (
+            self.server.folder
+            / "artifacts"
+            / uri.removeprefix("mlflow-artifacts:/")
+            / ("model.skops")
+        )
+
+
+@pytest.fixture(scope="module")
+def served(prefect_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    from flows.training import training_flow
+
+    server = MlflowServer(tmp_path_factory.mktemp("faults-mlflow"))
+    server.start()
+    receiver = WebhookReceiver()
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLOPS_WEBHOOK_URL")}
+    os.environ.update(
+        MLFLOW_TRACKING_URI=server.uri,
+        MLOPS_WEBHOOK_URL=receiver.url,
+        # MLflow retries a refused connection 7 times with backoff (minutes); once is enough
+        # to see the outage here
+        MLFLOW_HTTP_REQUEST_MAX_RETRIES="0",
+        MLFLOW_HTTP_REQUEST_TIMEOUT="10",
+    )
+    root = make_project(tmp_path_factory.mktemp("faults-served"))
+    write_overrides(
+        root / "params.yaml",
+        [*FAST, "monitor.window_rows=600", "monitor.cooldown_minutes=0", "serve.poll_seconds=0.2"],
+    )
+    _write_data(root, seed=7)
+    versioning.push_data(root, root / load_params(root / "params.yaml").generate.path)
+    before = Path.cwd()
+    os.chdir(root)
+    try:
+        assert training_flow(project=str(root)).promotion.champion_after == "1"
+        yield Served(root, server, receiver)
+    finally:
+        os.chdir(before)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        for key in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+            os.environ.pop(key, None)
+        receiver.close()
+        if server.process is not None and server.process.poll() is None:
+            server.stop()
+
+
+@contextmanager
+def _outage(server: MlflowServer) -> Iterator[None]:
+    """The tracking server stopped (SIGTERM, as a crash or a redeploy would) and started again
+    on the same store afterwards."""
+    server.stop()
+    try:
+        yield
+    finally:
+        server.start()
+
+
+def test_the_mlflow_server_down_fails_the_monitor_alerts_and_retrains_nothing(
+    served: Served,
+) -> None:
+    from flows.monitoring import monitoring_flow
+    from tasks.pipeline.monitor import MonitorFailed
+
+    # a window that drifts: with MLflow up this retrains (inline)
+    log_scored(served.root, generate_sessions(600, 10, Drift(covariate=2.0)), "down", True)
+    before = _registry_state(served.root)
+    sent = len(served.receiver.received)
+    with _outage(served.server), pytest.raises(MonitorFailed) as failed:
+        monitoring_flow(project=str(served.root), source="log", retrain="inline")
+
+    result = failed.value.result
+    assert result.verdict == "failed"
+    assert result.action == "none: no verdict, nothing retrained"
+    assert result.error is not None
+    assert result.error.startswith(
+        f"RegistryUnreachable: the model registry at {served.server.uri} did not answer: "
+    )
+    assert "Connection refused" in result.error
+    (alert,) = served.receiver.received[sent:]
+    assert alert["text"].startswith(":x: Drift monitor failed for customer-purchase")
+    assert f"the model registry at {served.server.uri} did not answer" in str(alert["blocks"])
+    assert _registry_state(served.root) == before  # nothing retrained, the champion unchanged
+    assert before["aliases"]["champion"] == "1"
+
+
+def test_the_mlflow_server_down_during_serving_keeps_the_loaded_champion_answering(
+    served: Served, tmp_path: Path
+) -> None:
+    import requests
+
+    from serving.app import Settings
+
+    params = load_params(served.root / "params.yaml")
+    settings = Settings.from_project(served.root, params)
+    settings.log_path = tmp_path / "inference.db"
+    settings.token = TOKEN
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    frame = generate_sessions(5, 3, Drift()).drop(columns=["purchased", "session_id"])
+    rows = json.loads(frame.to_json(orient="records"))
+    with running(settings) as (url, app):
+        up = requests.post(f"{url}/invocations", json={"dataframe_records": rows}, headers=auth)
+        assert (up.status_code, up.headers["X-Model-Version"]) == (200, "1")
+        with _outage(served.server):
+            deadline = time.monotonic() + 60
+            while app.service.follower.last_error is None:  # a poll saw the server gone
+                assert time.monotonic() < deadline, "no poll failed in 60 s"
+                time.sleep(0.05)
+            down = requests.post(
+                f"{url}/invocations", json={"dataframe_records": rows}, headers=auth
+            )
+            health = requests.get(f"{url}/health", headers=auth, timeout=10)
+        deadline = time.monotonic() + 60
+        while app.service.follower.last_error is not None:  # back: the next poll clears it
+            assert time.monotonic() < deadline, "the error outlived the outage by 60 s"
+            time.sleep(0.05)
+        again = requests.get(f"{url}/health", headers=auth, timeout=10).json()
+
+    assert (down.status_code, down.headers["X-Model-Version"]) == (200, "1")
+    assert down.json() == up.json()
+    body = health.json()
+    assert (health.status_code, body["status"], body["version"]) == (200, "ok", "1")
+    assert body["last_error"].startswith(
+        f"registry unreachable: RegistryUnreachable('the model registry at {served.server.uri} "
+        "did not answer: "
+    )
+    assert (again["status"], again["version"], again["last_error"]) == ("ok", "1", None)
+
+
+@contextmanager
+def _tampered(served: Served, version: str) -> Iterator[None]:
+    """``version``'s model file in the server's artifact store changed after registration (a
+    byte appended), restored afterwards."""
+    path = served.artifact_file(version)
+    original = path.read_bytes()
+    path.write_bytes(original + b"\0")
+    try:
+        yield
+    finally:
+        path.write_bytes(original)
+
+
+CHANGED = "its model file changed after registration"
+
+
+def test_batch_scoring_refuses_a_champion_whose_file_changed(served: Served) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    batch = served.root / "batch.csv"
+    generate_sessions(50, 4, Drift()).drop(columns=["purchased"]).to_csv(batch, index=False)
+    with _tampered(served, "1"):
+        refused = CliRunner().invoke(app, ["predict", "--input", str(batch)])
+    scored = CliRunner().invoke(app, ["predict", "--input", str(batch)])
+
+    assert refused.exit_code == 1, refused.output
+    assert f"customer-purchase v1: {CHANGED} (sha256 " in " ".join(refused.output.split())
+    assert scored.exit_code == 0, scored.output
+    assert "scored 50 rows of" in scored.output
+
+
+def test_the_gate_refuses_a_challenger_or_champion_whose_file_changed(served: Served) -> None:
+    from tasks.pipeline import promotion
+    from tasks.pipeline.common import RunContext
+    from tasks.pipeline.stages import STAGES
+
+    root = served.root
+    write_overrides(root / "params.yaml", ["models.hist_gradient_boosting.fixed.max_iter=41"])
+    params = load_params(root / "params.yaml")
+    for stage in ("train", "evaluate", "register"):  # version 2, the challenger
+        STAGES[stage](root, params, RunContext())
+    assert registry.aliases(NAME) == {"champion": "1", "challenger": "2"}
+
+    with _tampered(served, "2"):
+        challenger = STAGES["promote"](root, params, RunContext())
+    with _tampered(served, "1"):
+        outcome, _ = promotion.promote(root, params, "2", actor="user:tests")
+
+    record = json.loads((root / "reports/promotion.json").read_text())
+    assert (challenger["event"], challenger["champion"]) == ("refuse", "1")
+    assert record["reason"].startswith(
+        "challenger scored: version 2 could not be scored: ModelRefused('customer-purchase v2: "
+        f"{CHANGED} (sha256 "
+    )
+    assert (outcome.event, outcome.champion_after) == ("refuse", "1")
+    assert f"customer-purchase v1: {CHANGED}" in outcome.reason
+    assert registry.aliases(NAME) == {"champion": "1", "challenger": "2"}
