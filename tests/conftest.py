@@ -38,6 +38,7 @@ _HEAVY_FIRST = (
     "tests/integration/test_production.py",  # ~440 s: the whole stack as processes
     "tests/integration/test_training_flow.py",  # ~300 s: dvc repro is 7 processes
     "tests/integration/test_promotion.py",  # ~250 s: a real mlflow server, restarted
+    "tests/integration/test_faults.py",  # ~240 s: 14 dvc stage processes, a killed mlflow server
     "tests/integration/test_monitoring.py",  # ~170 s
     "tests/integration/test_up.py",  # ~150 s here: `mlops up` (five servers), `down`
     "tests/integration/test_real_tables.py",  # the corpus: its invariant, half of it trained

@@ -56,29 +56,55 @@ class VersionInfo:
     experiment_id: str = ""
 
 
+class RegistryUnreachable(RegistryError):
+    """The registry did not answer (the tracking server down, a network or store error): not
+    the same as "no such model", which it would have said."""
+
+
 def _client() -> Any:
     from mlflow.tracking import MlflowClient
 
     return MlflowClient()
 
 
-def model_exists(model_name: str) -> bool:
+def _unless_absent(error: Exception) -> None:
+    """Return when MLflow's ``error`` is the registry's own answer "no such model or version";
+    raise anything else (a refused connection, a 5xx, a locked store) as
+    :class:`RegistryUnreachable`, never to be read as an empty registry."""
+    from mlflow.protos.databricks_pb2 import (
+        INVALID_PARAMETER_VALUE,
+        RESOURCE_DOES_NOT_EXIST,
+        ErrorCode,
+    )
+
+    code = getattr(error, "error_code", "")
+    if code in (ErrorCode.Name(RESOURCE_DOES_NOT_EXIST), ErrorCode.Name(INVALID_PARAMETER_VALUE)):
+        return
+    raise RegistryUnreachable(
+        f"the model registry at {_client().tracking_uri} did not answer: {error}"
+    ) from None
+
+
+def _registered(model_name: str) -> Any:
+    """The registered model, or None when the registry says it does not exist."""
     from mlflow.exceptions import MlflowException
 
     try:
-        _client().get_registered_model(model_name)
-    except MlflowException:
-        return False
-    return True
+        return _client().get_registered_model(model_name)
+    except MlflowException as error:
+        _unless_absent(error)
+        return None
+
+
+def model_exists(model_name: str) -> bool:
+    return _registered(model_name) is not None
 
 
 def aliases(model_name: str) -> dict[str, str]:
-    """``{alias: version}`` of ``model_name`` (empty when the model is not registered)."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        model = _client().get_registered_model(model_name)
-    except MlflowException:
+    """``{alias: version}`` of ``model_name`` (empty when the model is not registered; the
+    registry down raises :class:`RegistryUnreachable`)."""
+    model = _registered(model_name)
+    if model is None:
         return {}
     return {str(alias): str(version) for alias, version in model.aliases.items()}
 
@@ -94,7 +120,8 @@ def version_info(model_name: str, version: str) -> VersionInfo:
     client = _client()
     try:
         found = client.get_model_version(model_name, str(version))
-    except MlflowException:
+    except MlflowException as error:
+        _unless_absent(error)
         raise RegistryError(f"model '{model_name}' has no version {version}") from None
     run = client.get_run(found.run_id) if found.run_id else None
     return VersionInfo(
@@ -305,11 +332,8 @@ def record_event(event: Event) -> None:
 
 def history(model_name: str) -> list[Event]:
     """Every recorded event of ``model_name``, oldest first."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        model = _client().get_registered_model(model_name)
-    except MlflowException:
+    model = _registered(model_name)
+    if model is None:
         return []
     events = []
     for key in sorted(k for k in model.tags if k.startswith(HISTORY_PREFIX)):

@@ -40,6 +40,12 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
     fingerprint = run.fingerprint(path_in(root, params.paths.model).read_bytes(), md5)
     existing = tracking.find_version(model_name, fingerprint)
     if existing is not None:
+        sealed = (
+            registry.MODEL_SHA256_TAG in registry.version_info(model_name, existing.version).tags
+        )
+        if not sealed:  # a registration killed before its checksum: finish it as it would have
+            registry.seal_version(model_name, existing.version)
+            registry.move_alias(model_name, registry.CHALLENGER, existing.version)
         record = RegistrationRecord(
             model_name=model_name,
             version=existing.version,
@@ -47,7 +53,12 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
             data_md5=md5,
         )
         write_record(record, path_in(root, params.paths.registration))
-        return {"model": model_name, "version": existing.version, "reused": True}
+        return {
+            "model": model_name,
+            "version": existing.version,
+            "reused": True,
+            "finished": not sealed,
+        }
     experiment_id = tracking.ensure_experiment(
         params.register_.resolved_experiment(params.ingest.path), root
     )
