@@ -40,7 +40,7 @@ KILL_POINTS = {
     "validate": "/.validated.parquet.",  # the batch read and checked, its typed copy not written
     "ingest": "/.ingested.parquet.",  # the table typed, nothing written yet
     "split": "/.valid.parquet.",  # train.parquet written, valid and test not yet
-    "train": "/.model.pkl.",  # the model fitted, the leaderboard written, model and trials not
+    "train": "/.model.skops.",  # the model fitted, the leaderboard written, model and trials not
     "evaluate": "/.roc.csv.",  # metrics.json written, the plots not yet
     "register": "mlops-seal-",  # the version exists with its tags, its checksum not yet recorded
     "promote": "mlops-load-",  # under the promotion lock, judging, before any alias move
