@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,6 +111,25 @@ def pip_requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in MODEL_REQUIREMENTS]
 
 
+@contextmanager
+def _mlflow_may_load_what_it_just_wrote() -> Iterator[None]:
+    """Let MLflow's ``log_model`` check its serving input example on the model this process
+    just fitted and wrote (it reloads it through its own loader, which
+    ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false`` blocks: a warning on every registration).
+    Nothing of ours loads through MLflow's loaders (tasks/adapters/registry.load_checked), so
+    this window opens nothing an attacker chose; the setting is restored after."""
+    key = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
+    before = os.environ.get(key)
+    os.environ[key] = "true"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
+
+
 def log_training_run(  # noqa: PLR0913  (debt: to become one RunSpec built by a pure step)
     *,
     experiment_id: str,
@@ -160,15 +180,16 @@ def log_training_run(  # noqa: PLR0913  (debt: to become one RunSpec built by a 
                 mlflow.log_artifacts(str(path), artifact_path=artifact_path)
             else:
                 mlflow.log_artifact(str(path), artifact_path=artifact_path)
-        info = mlflow.sklearn.log_model(
-            sk_model=model,
-            name="model",
-            signature=signature,
-            input_example=example,
-            registered_model_name=model_name,
-            skops_trusted_types=sorted({*TRUSTED_TYPES, *trusted_types}),
-            pip_requirements=pip_requirements(),
-        )
+        with _mlflow_may_load_what_it_just_wrote():
+            info = mlflow.sklearn.log_model(
+                sk_model=model,
+                name="model",
+                signature=signature,
+                input_example=example,
+                registered_model_name=model_name,
+                skops_trusted_types=sorted({*TRUSTED_TYPES, *trusted_types}),
+                pip_requirements=pip_requirements(),
+            )
     if trials:
         log_trials(
             experiment_id=experiment_id,

@@ -60,7 +60,9 @@ def test_labels_are_checked_and_need_their_own_token_when_one_is_set(
         first = post(url, [label, {**label, "row": 0, "label": "0"}], LABELLING)
         again = post(url, [label], LABELLING)
         other = post(url, [{**label, "label": 0}], LABELLING)
-        health = requests.get(f"{url}/health", timeout=10).json()
+        health = requests.get(  # the details need the token (without it: the status only)
+            f"{url}/health", headers={"Authorization": f"Bearer {SCORING}"}, timeout=10
+        ).json()
 
     assert scored.status_code == 200
     assert (with_scoring_token.status_code, with_scoring_token.json()["message"]) == (

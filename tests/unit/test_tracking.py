@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,34 @@ def test_dataset_schema_comes_from_the_dtypes() -> None:
         ("device", "string", False),
         ("y", "long", True),
     ]
+
+
+def test_log_model_checks_its_example_without_opening_mlflows_loaders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false (our default), MLflow's own check of the
+    serving input example fails and warns at every registration; the register stage lets it
+    load the model it just wrote, for that call only."""
+    import mlflow
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    tracking.configure(tmp_path)
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]})
+    model = LogisticRegression().fit(frame, [0, 0, 1, 1])
+    warned = {}
+    for guarded in (False, True):
+        caplog.clear()
+        with mlflow.start_run(), caplog.at_level("WARNING"):
+            if guarded:
+                with tracking._mlflow_may_load_what_it_just_wrote():
+                    assert os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] == "true"
+                    mlflow.sklearn.log_model(model, name="model", input_example=frame.head(2))
+            else:
+                mlflow.sklearn.log_model(model, name="model", input_example=frame.head(2))
+        warned[guarded] = "Failed to validate serving input example" in caplog.text
+
+    assert warned == {False: True, True: False}
+    assert os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] == "false"
