@@ -398,9 +398,14 @@ def parse_request(
             f"content type '{mime[:SHOWN_CHARS]}' is not accepted; send application/json "
             "or text/csv",
         )
-    for name, value in (query_params or {}).items():
-        if name in PARAMS:
-            params.setdefault(name, value.lower() in ("1", "true", "yes"))
+    query = query_params or {}
+    strange = sorted(repr(name[:SHOWN_CHARS]) for name in query if name not in PARAMS)
+    if strange:
+        raise RequestError(
+            400, f"unknown query parameter(s) {', '.join(strange[:5])}; known: {list(PARAMS)}"
+        )
+    for name, value in query.items():
+        params.setdefault(name, value.lower() in ("1", "true", "yes"))
     unknown = sorted(str(k)[:SHOWN_CHARS] for k in set(params) - set(PARAMS))
     if unknown:
         raise RequestError(400, f"unknown param(s) {unknown[:5]}; known: {list(PARAMS)}")

@@ -247,13 +247,20 @@ def csv_header(path: Path, fmt: TableFormat) -> tuple[list[str] | None, ReadProb
     except UnicodeDecodeError:
         return None, _not_utf8(path, fmt)
     except (EOFError, OSError) as error:  # a cut or corrupt gzip stream
-        return None, ReadProblem("parse", None, f"{path.name}: cannot be decompressed: {error}")
+        return None, _undecompressed(path, error)
     return header, None
+
+
+def _undecompressed(path: Path, error: Exception) -> ReadProblem:
+    return ReadProblem("parse", None, f"{path.name}: cannot be decompressed: {error}")
 
 
 def _not_utf8(path: Path, fmt: TableFormat) -> ReadProblem:
     """Where the first byte that is not UTF-8 is: line and byte offset in the whole file."""
-    data = _raw_bytes(path, fmt)
+    try:
+        data = _raw_bytes(path, fmt)
+    except (EOFError, OSError) as error:  # a gzip stream cut after the bad byte
+        return _undecompressed(path, error)
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -301,13 +308,17 @@ def _first_row_width(path: Path, n_fields: int, fmt: TableFormat) -> ReadProblem
     """The first data row must have the header's number of fields: more would shift values."""
     import csv
 
-    with _open_text(path, fmt) as handle:
-        reader = csv.reader(handle, delimiter=fmt.sep)
-        next(reader, None)
-        try:
+    try:
+        with _open_text(path, fmt) as handle:
+            reader = csv.reader(handle, delimiter=fmt.sep)
+            next(reader, None)
             first = next(reader, None)
-        except csv.Error:
-            return None
+    except csv.Error:
+        return None
+    except UnicodeDecodeError:
+        return _not_utf8(path, fmt)
+    except (EOFError, OSError) as error:  # a gzip stream cut or corrupt after the header
+        return _undecompressed(path, error)
     if first is None or len(first) == n_fields:
         return None
     more = len(first) > n_fields

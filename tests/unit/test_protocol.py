@@ -352,3 +352,15 @@ def test_csv_nan_and_infinity_in_an_integer_column_are_a_400() -> None:
             f"column 'n' expects a number (long); 1 value(s) are not, e.g. ['{cell.decode()}'] "
             "at rows [0]",
         )
+
+
+def test_an_unknown_query_parameter_is_refused_not_ignored() -> None:
+    # found by tests/unit/test_fuzz_endpoint.py: "?=-1420..." was answered as if absent
+    body = orjson.dumps({"inputs": {"age": [1], "device": ["tv"]}})
+    with pytest.raises(RequestError) as caught:
+        parse_request(body, JSON, SIGNATURE, 10, {"": "-142037144266493607936", "probabilty": "1"})
+
+    assert (caught.value.status, caught.value.message) == (
+        400,
+        "unknown query parameter(s) '', 'probabilty'; known: ['probabilities']",
+    )
