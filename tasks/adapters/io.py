@@ -144,7 +144,7 @@ def read_table(path: Path, missing: tuple[str, ...] = ()) -> pd.DataFrame:
         frame = pd.read_parquet(path)
         _text_missing(frame, missing)
         return frame
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, *GZIP_ERRORS) as error:
+    except (ValueError, pd.errors.ParserError, EOFError, OSError, zlib.error) as error:
         raise TableReadError(f"{path}: cannot be read as {fmt.label}: {error}") from None
 
 
@@ -446,7 +446,7 @@ def read_batch(  # noqa: C901, PLR0915  (debt: read_batch, one branch per file d
             return frame, problems
         try:
             frame = _read_text_csv(path, fmt, defaultdict(lambda: "object"), missing)
-        except (ValueError, pd.errors.ParserError, *GZIP_ERRORS) as error:
+        except (ValueError, pd.errors.ParserError, EOFError, OSError, zlib.error) as error:
             return None, [ReadProblem("parse", None, f"{path.name}: cannot be parsed: {error}")]
     else:
         try:
