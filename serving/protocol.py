@@ -307,8 +307,8 @@ def parse_json(
         columns, rows = _columns_from_columnar(data, key, signature, max_rows)
     else:
         raise RequestError(400, f"'{key}' must be a list of records or an object of columns")
-    params = payload.get("params") or {}
-    if not isinstance(params, dict):
+    params = payload.get("params", {})
+    if not isinstance(params, dict):  # "", 0, [] or null too: not silently "no params"
         raise RequestError(400, "'params' must be an object")
     return columns, rows, params
 

@@ -364,3 +364,11 @@ def test_an_unknown_query_parameter_is_refused_not_ignored() -> None:
         400,
         "unknown query parameter(s) '', 'probabilty'; known: ['probabilities']",
     )
+
+
+@pytest.mark.parametrize("params", ["", 0, [], None, False])
+def test_params_that_are_not_an_object_are_refused_even_when_empty(params: object) -> None:
+    # found by tests/unit/test_fuzz_endpoint.py: "params": "" was taken as no params
+    error = refused({"inputs": {"age": [1], "device": ["tv"]}, "params": params})
+
+    assert (error.status, error.message) == (400, "'params' must be an object")
