@@ -57,7 +57,10 @@ def _invocations(signature: Sequence[Column], max_rows: int) -> dict[str, Any]:
         "properties": {column.name: _value(column) for column in signature},
         "required": [column.name for column in signature if column.required],
     }
-    rows = {"type": "array", "items": record, "minItems": 1, "maxItems": max_rows}
+    # the row limit (413) is said in words, not as maxItems: a fuzzer takes a schema violation
+    # for a 400-class refusal of its own list, which has no 413
+    limit = f"at most {max_rows} rows (serve.max_rows); more: 413"
+    rows = {"type": "array", "items": record, "minItems": 1, "description": limit}
     columns = {
         "type": "object",
         "properties": {
@@ -70,7 +73,7 @@ def _invocations(signature: Sequence[Column], max_rows: int) -> dict[str, Any]:
         "type": "object",
         "properties": {
             "columns": {"type": "array", "items": {"type": "string"}},
-            "data": {"type": "array", "items": {"type": "array"}, "maxItems": max_rows},
+            "data": {"type": "array", "items": {"type": "array"}, "description": limit},
         },
         "required": ["columns", "data"],
     }

@@ -409,6 +409,8 @@ def parse_request(
     unknown = sorted(str(k)[:SHOWN_CHARS] for k in set(params) - set(PARAMS))
     if unknown:
         raise RequestError(400, f"unknown param(s) {unknown[:5]}; known: {list(PARAMS)}")
+    if type(params.get("probabilities", False)) is not bool:
+        raise RequestError(400, "'params': 'probabilities' must be true or false")
     if rows == 0:
         raise RequestError(400, "the request has no rows")
     if rows > max_rows:

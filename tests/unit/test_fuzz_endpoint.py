@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import given
+from hypothesis import given, reject
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 import tests.fuzzing  # noqa: F401  (the Hypothesis profile)
@@ -45,6 +45,10 @@ def test_no_request_gets_a_5xx_and_every_answer_is_as_documented(
 
     @given(case=operation.as_strategy(generation_mode=schemathesis.GenerationMode(mode)))
     def check(case: Any) -> None:
+        if mode == "negative" and any(v is None or v == [] for v in (case.query or {}).values()):
+            # a query parameter whose value is None or [] is never sent (requests drops it):
+            # the request that arrives is a valid one, and a 200 is right (make fuzz found it)
+            reject()
         # every default check but "a schema-valid request is accepted": the document cannot
         # say every rule (a CSV body is any text to it; a split row's types by position)
         response = case.call_and_validate(headers=AUTH, excluded_checks=[positive_data_acceptance])

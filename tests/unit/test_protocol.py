@@ -372,3 +372,11 @@ def test_params_that_are_not_an_object_are_refused_even_when_empty(params: objec
     error = refused({"inputs": {"age": [1], "device": ["tv"]}, "params": params})
 
     assert (error.status, error.message) == (400, "'params' must be an object")
+
+
+@pytest.mark.parametrize("value", [[], [1], "yes", 1, None])
+def test_probabilities_must_be_true_or_false(value: object) -> None:
+    # found by make fuzz: "probabilities": [] was taken as false, [1] as true
+    error = refused({"inputs": {"age": [1], "device": ["tv"]}, "params": {"probabilities": value}})
+
+    assert (error.status, error.message) == (400, "'params': 'probabilities' must be true or false")
