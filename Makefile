@@ -12,7 +12,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DVC_NO_ANALYTICS := 1
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help setup demo test audit lint format ui up down bench clean
+.PHONY: help setup demo test audit lint format ui up down bench clean fuzz
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,6 +39,10 @@ TEST_WORKERS ?= 2
 test: setup lint ## Lint, type-check, audit the lock (what is reachable) and run every test
 	AUDIT_OFFLINE_OK=1 $(BIN)/python .ci/audit.py --uv "$(UV)"
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
+FUZZ_TESTS = tests/unit/test_fuzz_endpoint.py tests/unit/test_fuzz_parsers.py
+fuzz: setup ## The fuzz tests (schemathesis on the endpoint, Hypothesis on the parsers) with 100x the examples CI runs (FUZZ_PROFILE=fuzz; ~25 min)
+	FUZZ_PROFILE=fuzz $(BIN)/pytest -p no:randomly -q --hypothesis-show-statistics $(FUZZ_TESTS)
 
 audit: setup ## uv.lock against PyPI's and OSV's advisories (pip-audit): fails closed, see .ci/audit.py
 	$(BIN)/python .ci/audit.py --uv "$(UV)"

@@ -19,6 +19,11 @@ at saturation. The machine is shared: the ratios are the result, not the absolut
 Writes benchmarks/results/serving.md (every run's numbers: benchmarks/.work/serving/).
 
     python -m benchmarks.serving [--seconds 20] [--saturation-seconds 60] [--repeats 2]
+
+With ``--against REV`` the other server is not MLflow's but ours at commit REV (its files by
+``git archive``, first on PYTHONPATH, in a copy of the project whose params.yaml keeps only the
+``serve`` keys REV knows): the same cases, old code against new, written to
+benchmarks/results/serving_against.md.
 """
 
 from __future__ import annotations
@@ -175,23 +180,64 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def code_at(rev: str) -> tuple[Path, str]:
+    """The files of commit ``rev`` (``git archive``) under WORK, and its short hash."""
+
+    def git(*args: str) -> bytes:
+        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True,
+                              check=True).stdout  # fmt: skip
+
+    commit = git("rev-parse", "--short", f"{rev}^{{commit}}").decode().strip()
+    code = WORK / f"code-{commit}"
+    if not code.is_dir():
+        code.mkdir(parents=True)
+        subprocess.run(["tar", "-x", "-C", str(code)], input=git("archive", commit), check=True)
+    return code, commit
+
+
+def project_for(project: Path, code: Path) -> Path:
+    """A copy of ``project`` for the code in ``code``: its files linked (the same store and
+    model) but not its copy of our code (``python -m`` would import it first: the server runs
+    ``code``'s, from PYTHONPATH), a logs folder of its own, and params.yaml with exactly the
+    ``serve`` keys of ``code``'s own params.yaml (its config refuses unknown or missing keys),
+    with the project's values where it has them."""
+    import yaml
+
+    from cli.simulate import PROJECT_FILES
+
+    code_folders = [name for name in PROJECT_FILES if (REPO / name).is_dir()]
+    copy = WORK / f"project-{code.name}"
+    shutil.rmtree(copy, ignore_errors=True)
+    copy.mkdir()
+    for entry in project.iterdir():
+        if entry.name not in (*code_folders, "params.yaml", "logs"):
+            (copy / entry.name).symlink_to(entry)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    known = yaml.safe_load((code / "params.yaml").read_text())["serve"]
+    params["serve"] = {k: params["serve"].get(k, v) for k, v in known.items()}
+    (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return copy
+
+
 class Server:
     """One server process (its own process group), stopped by SIGTERM to the group."""
 
-    def __init__(self, name: str, project: Path) -> None:
+    def __init__(self, name: str, project: Path, code: Path | None = None) -> None:
         self.name = name
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        if name == OURS:
+        if name != MLFLOW:
             command = [sys.executable, "-m", "cli.main", "serve", "--port", str(self.port)]
             command += ["--workers", "1"]
-            env = _environment()
+            env = _environment()  # PYTHONPATH: this tree, or the code of another commit
+            env["PYTHONPATH"] = str(code or REPO)
+            project = project_for(project, code or REPO)
         else:
             command = [sys.executable, "-m", "mlflow", "models", "serve"]
             command += ["-m", f"models:/{MODEL}@champion", "--env-manager", "local"]
             command += ["-h", "127.0.0.1", "-p", str(self.port), "-w", "1"]
             env = _environment({"MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"})
-        self.log = WORK / f"{'ours' if name == OURS else 'mlflow'}.log"
+        self.log = WORK / f"{re.sub(r'[^a-z0-9]+', '-', name.lower())}.log"
         self.output = self.log.open("ab")
         self.output.write(f"\n=== {' '.join(command)}\n".encode())
         self.output.flush()
@@ -340,11 +386,11 @@ def wrk(url: str, script: Path, connections: int, seconds: int) -> Load:
 
 def session(
     name: str, project: Path, scripts: dict[int, Path], bodies: dict[int, bytes], args: Any,
-    saturation: bool,
+    saturation: bool, code: Path | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Start one server, run every case against it (and the saturation run), stop it."""
     cpu = _cpu_seconds()
-    server = Server(name, project)
+    server = Server(name, project, code if name != OURS else None)
     try:
         ready = server.wait_ready()
         print(f"{name}: answering after {ready:.0f} s on {server.url}", flush=True)
@@ -352,7 +398,7 @@ def session(
         loads: dict[str, Load] = {}
         for case, rows, connections in CASES:
             wrk(server.url, scripts[rows], connections, args.warmup_seconds)
-            before = batch_rows(server.url) if name == OURS else None
+            before = batch_rows(server.url) if name != MLFLOW else None
             load = wrk(server.url, scripts[rows], connections, args.seconds)
             if before is not None:
                 total, calls = (a - b for a, b in zip(batch_rows(server.url), before, strict=True))
@@ -367,7 +413,7 @@ def session(
             total, calls = (a - b for a, b in zip(batch_rows(server.url), before, strict=True))
             sat.rows_per_call = total / calls if calls else None
             print(f"  {name} saturation: {json.dumps(asdict(sat))}", flush=True)
-        overall = batch_rows(server.url) if name == OURS else None
+        overall = batch_rows(server.url) if name != MLFLOW else None
         # before the server stops: MLflow's uvicorn is not our child, its time is not reaped
         busy, mine, wall = (
             after - before for after, before in zip(_cpu_seconds(), cpu, strict=True)
@@ -524,13 +570,102 @@ def render(data: dict[str, Any], runs: dict[str, list[dict[str, Any]]], args: An
     return "\n".join(lines) + "\n"
 
 
+def _alternating(first: str, second: str, repeats: int) -> list[str]:
+    """ABBA...: each server goes first as often as the other; the last session is ``first``'s
+    (it ends with the saturation run)."""
+    order = [first, second, second, first] * ((repeats + 1) // 2)
+    order = order[: 2 * repeats]
+    return order if order[-1] == first else order[::-1]
+
+
+AGAINST_START, AGAINST_END = "<!-- against: start -->", "<!-- against: end -->"
+
+
+def against(args: Any) -> None:
+    """This tree's server against ours at commit ``args.against``, side by side; the result
+    replaces the before/after section of benchmarks/results/serving.md."""
+    _wrk()
+    project, version = prepare()
+    code, commit = code_at(args.against)
+    other = f"ours at {commit}"
+    bodies = payloads(project)
+    scripts = {}
+    for rows, body in bodies.items():
+        (WORK / f"body-{rows}.json").write_bytes(body)
+        scripts[rows] = WORK / f"post-{rows}.lua"
+        scripts[rows].write_text(LUA.format(body=WORK / f"body-{rows}.json"))
+    order = _alternating(OURS, other, args.repeats)
+    runs: dict[str, list[dict[str, Any]]] = {OURS: [], other: []}
+    for index, name in enumerate(order):
+        last = index == len(order) - 1
+        runs[name].append(session(name, project, scripts, bodies, args, last, code))
+    medians = {
+        name: {case: _median([r["loads"][case] for r in runs[name]]) for case, _, _ in CASES}
+        for name in runs
+    }
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    lines = [
+        AGAINST_START,
+        f"## Before and after: this tree ({head}) against ours at {commit}",
+        "",
+        f"Made by `python -m benchmarks.serving --against {args.against}`: the same cases, "
+        f"with ours at commit {commit} (`git archive`, first on PYTHONPATH) in place of MLflow; "
+        f"{args.repeats} session(s) each, alternating ({' / '.join(order)}), medians; "
+        f"{args.seconds} s per case after {args.warmup_seconds} s of warm-up; {_machine()}; "
+        f"champion version {version}.",
+        "",
+        "| case | requests/s before | after | after / before | p50 ms before | after | "
+        "p99 ms before | after | errors before, after |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for case, _, _ in CASES:
+        old, new = medians[other][case], medians[OURS][case]
+        lines.append(
+            f"| {case} | {old.requests_per_s:,.0f} | {new.requests_per_s:,.0f} | "
+            f"**{new.requests_per_s / old.requests_per_s:.2f}x** | {_t(old.p50_ms)} | "
+            f"{_t(new.p50_ms)} | {_t(old.p99_ms)} | {_t(new.p99_ms)} | "
+            f"{old.errors}, {new.errors} |"
+        )
+    lines += ["", "Each session's requests/s (after; before), in order:", ""]
+    for case, _, _ in CASES:
+        shown = {n: ", ".join(f"{r['loads'][case].requests_per_s:,.0f}" for r in runs[n])
+                 for n in runs}  # fmt: skip
+        lines.append(f"- {case}: {shown[OURS]}; {shown[other]}")
+    others = {n: ", ".join(f"{r['others_cores']:.2f}" for r in runs[n]) for n in runs}
+    sat: Load = runs[OURS][-1]["saturation"]
+    lines += [
+        f"- CPU taken by other processes during each session, in cores of {os.cpu_count()}: "
+        f"{others[OURS]}; {others[other]}",
+        "",
+        f"Saturation (after, single-row requests, 8 connections, {args.saturation_seconds} s): "
+        f"{sat.requests:,} requests, {sat.requests_per_s:,.0f} requests/s, p50 "
+        f"{_t(sat.p50_ms)} ms, p99 {_t(sat.p99_ms)} ms, {sat.errors} errors.",
+        AGAINST_END,
+    ]
+    section = "\n".join(lines) + "\n"
+    target = RESULTS / "serving.md"
+    text = target.read_text() if target.is_file() else ""
+    if AGAINST_START in text:
+        before, rest = text.split(AGAINST_START, 1)
+        text = before + section + rest.split(AGAINST_END, 1)[1].lstrip("\n")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    target.write_text(text)
+    print(section)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=20, help="each measured case")
     parser.add_argument("--saturation-seconds", type=int, default=60)
     parser.add_argument("--warmup-seconds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=2, help="sessions per server")
+    parser.add_argument("--against", metavar="REV", help="ours at commit REV, not MLflow")
     args = parser.parse_args()
+    if args.against:
+        against(args)
+        return
 
     wrk_path = _wrk()
     project, version = prepare()
@@ -541,12 +676,7 @@ def main() -> None:
         scripts[rows] = WORK / f"post-{rows}.lua"
         scripts[rows].write_text(LUA.format(body=WORK / f"body-{rows}.json"))
 
-    # ABBA...: each server goes first as often as the other; the last session is ours and
-    # ends with the saturation run
-    order = [OURS, MLFLOW, MLFLOW, OURS] * ((args.repeats + 1) // 2)
-    order = order[: 2 * args.repeats]
-    if order[-1] != OURS:
-        order = order[::-1]
+    order = _alternating(OURS, MLFLOW, args.repeats)
     runs: dict[str, list[dict[str, Any]]] = {OURS: [], MLFLOW: []}
     for index, name in enumerate(order):
         last = index == len(order) - 1
@@ -587,7 +717,10 @@ def main() -> None:
         },
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "serving.md").write_text(render(data, runs, args))
+    target = RESULTS / "serving.md"
+    kept = target.read_text() if target.is_file() else ""
+    section = AGAINST_START + kept.split(AGAINST_START, 1)[1] if AGAINST_START in kept else ""
+    target.write_text(render(data, runs, args) + ("\n" + section if section else ""))
 
     def plain(value: Any) -> Any:
         if isinstance(value, Load):

@@ -607,7 +607,14 @@ def serve(
     import uvicorn
 
     from cli.common import fail
-    from serving.app import InsecureSetting, Settings, check_bind, create_app, log_config
+    from serving.app import (
+        InsecureSetting,
+        Settings,
+        check_bind,
+        create_app,
+        log_config,
+        server_options,
+    )
     from tasks.adapters import tracking
 
     try:
@@ -628,14 +635,15 @@ def serve(
         soft_wrap=True,
     )
     config = log_config(access_log)
+    options = server_options(params.serve)
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_config=config,
-                    access_log=False, timeout_graceful_shutdown=10)  # fmt: skip
+                    access_log=False, timeout_graceful_shutdown=10, **options)  # fmt: skip
         return
     os.environ["MLOPS_PROJECT"] = str(root)
     uvicorn.run("serving.app:app_from_environment", factory=True, host=host, port=port,
                 workers=workers, log_config=config, access_log=False,
-                timeout_graceful_shutdown=10)  # fmt: skip
+                timeout_graceful_shutdown=10, **options)  # fmt: skip
 
 
 from cli import registry as registry_cli  # noqa: E402  (registers its commands on ``app``)

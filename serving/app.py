@@ -20,6 +20,7 @@ import hmac
 import ipaddress
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from serving.engine import (
+    Busy,
     Follower,
     NoModel,
     Scored,
@@ -52,12 +54,24 @@ access = logging.getLogger("mlops.serving.access")
 
 OPEN_PATHS = frozenset({"/ping", "/health"})
 KNOWN_PATHS = frozenset(
-    {"/invocations", "/ping", "/health", "/version", "/metadata", "/feedback", "/metrics"}
+    {
+        "/invocations",
+        "/ping",
+        "/health",
+        "/version",
+        "/metadata",
+        "/feedback",
+        "/metrics",
+        "/openapi.json",
+    }
 )
 TOKEN_ENV = "SERVING_TOKEN"
 MIN_TOKEN_CHARS = 32
 FEEDBACK_TOKEN_ENV = "SERVING_FEEDBACK_TOKEN"
-MAX_REQUEST_ID = 128
+MAX_REQUEST_ID = 128  # characters of a request id a label names
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # a client's X-Request-ID, else ours
+INLINE_PARSE_BYTES = 65536  # smaller bodies are parsed on the event loop (linear: < 1 ms)
+RETRY_AFTER_SECONDS = "1"
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -201,7 +215,9 @@ class Service:
         roles = {CHAMPION: serve.alias}
         if serve.canary_fraction > 0 or serve.shadow:
             roles[CHALLENGER] = registry.CHALLENGER
-        self.scorers = {role: Scorer(role, serve.max_batch_rows) for role in roles}
+        self.scorers = {
+            role: Scorer(role, serve.max_batch_rows, serve.max_pending_rows) for role in roles
+        }
         for scorer in self.scorers.values():
             scorer.on_batch = self.metrics.batch_rows.observe
         self.follower = Follower(
@@ -319,14 +335,18 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
     return Response(body, status, headers=headers, media_type="application/json")
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return _json({"error_code": _CODES.get(status, "ERROR"), "message": message}, status, headers)
+def _error(
+    status: int, message: str, headers: dict[str, str] | None = None, code: str | None = None
+) -> Response:
+    body = {"error_code": code or _CODES.get(status, "ERROR"), "message": message}
+    return _json(body, status, headers)
 
 
 _CODES = {
     400: "BAD_REQUEST",
     401: "UNAUTHORIZED",
     404: "NOT_FOUND",
+    408: "REQUEST_TIMEOUT",
     409: "CONFLICT",
     413: "REQUEST_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
@@ -350,6 +370,47 @@ async def _read_body(request: Any, limit: int) -> bytes:
             )
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def request_id_of(given: str | None) -> str:
+    """The client's ``X-Request-ID`` when it is ``[A-Za-z0-9._:-]{1,128}``, else one of ours
+    (a client cannot forge log fields with it; the response's header says which was used)."""
+    if given is not None and REQUEST_ID.fullmatch(given):
+        return given
+    return uuid.uuid4().hex
+
+
+async def parse_body(request: Any, serve: ServeParams, signature: Any) -> Parsed:
+    """The request's body read (within ``serve.timeout_seconds``: 408 past it) and parsed
+    against ``signature``: a large body in a thread, within the same deadline (413 past it),
+    so that no body holds the event loop."""
+    try:
+        body = await asyncio.wait_for(
+            _read_body(request, serve.max_body_bytes), serve.timeout_seconds
+        )
+    except TimeoutError:
+        raise RequestError(
+            408,
+            f"the body did not arrive within {serve.timeout_seconds:g} s (serve.timeout_seconds)",
+        ) from None
+    arguments = (
+        body,
+        request.headers.get("content-type", "application/json"),
+        signature,
+        serve.max_rows,
+        dict(request.query_params),
+    )
+    if len(body) <= INLINE_PARSE_BYTES:
+        return parse_request(*arguments)
+    work = asyncio.get_running_loop().run_in_executor(None, parse_request, *arguments)
+    try:
+        return await asyncio.wait_for(work, serve.timeout_seconds)
+    except TimeoutError:
+        raise RequestError(
+            413,
+            f"the body was not parsed within {serve.timeout_seconds:g} s "
+            "(serve.timeout_seconds): send fewer rows per request",
+        ) from None
 
 
 class Guard:
@@ -406,9 +467,9 @@ class Guard:
                 path,
                 status,
                 (time.perf_counter() - started) * 1000,
-                answered.get(b"x-request-id", b"-").decode(),
-                answered.get(b"x-model-version", b"-").decode(),
-                answered.get(b"x-model-role", b"-").decode(),
+                answered.get(b"x-request-id", b"-").decode(errors="replace"),
+                answered.get(b"x-model-version", b"-").decode(errors="replace"),
+                answered.get(b"x-model-role", b"-").decode(errors="replace"),
             )
 
 
@@ -466,47 +527,46 @@ def create_app(settings: Settings) -> Guard:  # noqa: C901, PLR0915
 
     @route_of(api, "/invocations", "POST")
     async def invocations(request: Request) -> Response:
+        from starlette.requests import ClientDisconnect
+
         started = time.perf_counter()
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        if len(request_id) > MAX_REQUEST_ID:
-            return _error(400, f"X-Request-ID is longer than {MAX_REQUEST_ID} characters")
-        role = route(
-            request_id,
-            serve.canary_fraction,
-            CHALLENGER in service.scorers and service.scorers[CHALLENGER].served is not None,
-        )
+        request_id = request_id_of(request.headers.get("x-request-id"))
+        ids = {"X-Request-ID": request_id}
         champion = service.scorers[CHAMPION]
         served = champion.served
         if served is None:
             return _error(503, f"no version of '{settings.model_name}' is '{serve.alias}' yet")
         try:
-            body = await _read_body(request, serve.max_body_bytes)
-            parsed = parse_request(
-                body,
-                request.headers.get("content-type", "application/json"),
-                served.columns,
-                serve.max_rows,
-                dict(request.query_params),
-            )
+            parsed = await parse_body(request, serve, served.columns)
+        except RequestError as error:
+            return _error(error.status, error.message, ids)
+        except ClientDisconnect:  # nothing to answer, and no failure of ours
+            service.metrics.errors.labels("client_disconnect").inc()
+            return _error(400, "the client disconnected before sending the whole body", ids)
+        # the role is chosen once the request is known to be good
+        challenger = service.scorers.get(CHALLENGER)
+        role = route(request_id, serve.canary_fraction, bool(challenger and challenger.served))
+        try:
             scored = await asyncio.wait_for(
                 service.scorers[role].score(parsed), serve.timeout_seconds
             )
-        except RequestError as error:
-            return _error(error.status, error.message, {"X-Request-ID": request_id})
         except TimeoutError:
             service.metrics.errors.labels("timeout").inc()
             return _error(
-                504,
-                f"not answered within {serve.timeout_seconds:g} s (serve.timeout_seconds)",
-                {"X-Request-ID": request_id},
-            )
+                504, f"not answered within {serve.timeout_seconds:g} s (serve.timeout_seconds)",
+                ids,
+            )  # fmt: skip
+        except Busy as error:
+            service.metrics.errors.labels("busy").inc()
+            headers = {**ids, "Retry-After": RETRY_AFTER_SECONDS}
+            return _error(503, str(error), headers, code="BUSY")
         except NoModel as error:
-            return _error(503, str(error), {"X-Request-ID": request_id})
+            return _error(503, str(error), ids)
         except Exception as error:
             if role != CHALLENGER:
                 service.metrics.errors.labels("predict").inc()
                 logger.exception("scoring %s failed", request_id)
-                return _error(500, f"the model failed on this input: {type(error).__name__}")
+                return _error(500, f"the model failed on this input: {type(error).__name__}", ids)
             # a failing canary falls back to the champion, within what is left of the timeout
             service.metrics.errors.labels("canary").inc()
             logger.error("canary scoring of %s failed: %r", request_id, error)
@@ -516,7 +576,7 @@ def create_app(settings: Settings) -> Guard:  # noqa: C901, PLR0915
                 scored = await asyncio.wait_for(champion.score(parsed), max(left, 0.0))
             except Exception as fallback:
                 logger.error("champion fallback of %s failed: %r", request_id, fallback)
-                return _error(500, "neither the challenger nor the champion could answer")
+                return _error(500, "neither the challenger nor the champion could answer", ids)
         latency = (time.perf_counter() - started) * 1000
         service.record(scored, parsed, request_id, role, True, latency)
         if serve.shadow and role == CHAMPION:
@@ -610,6 +670,14 @@ def create_app(settings: Settings) -> Guard:  # noqa: C901, PLR0915
     @route_of(api, "/feedback", "POST")
     async def feedback(request: Request) -> Response:
         return await take_feedback(request, service)
+
+    @route_of(api, "/openapi.json", "GET")
+    async def openapi(request: Request) -> Response:
+        from serving.openapi import document
+
+        served = service.scorers[CHAMPION].served
+        signature = served.columns if served else ()
+        return _json(document(signature, serve.max_rows, settings.token is not None))
 
     @route_of(api, "/metrics", "GET")
     async def metrics(request: Request) -> Response:
@@ -732,6 +800,12 @@ def app_from_environment() -> Any:
     params = load_params(root / "params.yaml")
     tracking.configure(root)
     return create_app(Settings.from_project(root, params))
+
+
+def server_options(serve: ServeParams) -> dict[str, Any]:
+    """uvicorn's options for back-pressure: past ``serve.limit_concurrency`` connections or
+    requests at once, uvicorn answers 503 itself (the request never reaches the app)."""
+    return {"limit_concurrency": serve.limit_concurrency}
 
 
 def log_config(access_log: bool) -> dict[str, Any]:

@@ -38,6 +38,10 @@ class NoModel(RuntimeError):
     """No version is loaded for the role asked (no champion registered yet)."""
 
 
+class Busy(RuntimeError):
+    """Too many rows wait to be scored (``serve.max_pending_rows``): answer 503, retry later."""
+
+
 @dataclass(frozen=True)
 class Scored:
     """One request's answer and the version that gave it."""
@@ -52,6 +56,36 @@ def predict(served: ServedModel, batch: Sequence[Parsed]) -> tuple[list[Any], An
     from tasks.steps.predict import score_frame
 
     return score_frame(served, frame_of(batch, served.columns))
+
+
+Answer = tuple[list[Any], list[list[float]] | None]
+
+
+def predict_each(
+    served: ServedModel, batch: Sequence[Parsed], calls: list[int]
+) -> list[Answer | Exception]:
+    """Each request's answer, or the exception the model raised on it: the batch in one call;
+    when that call raises, each half on its own (down to one request), so a request that makes
+    the model fail fails alone and its batch-mates get their answers (one bad request among n
+    costs about 2 log2(n) more calls). ``calls`` gets the rows of each call that answered."""
+    try:
+        labels, proba = predict(served, batch)
+    except Exception as error:
+        if len(batch) == 1:
+            return [error]
+        middle = len(batch) // 2
+        return predict_each(served, batch[:middle], calls) + predict_each(
+            served, batch[middle:], calls
+        )
+    calls.append(sum(parsed.rows for parsed in batch))
+    answers: list[Answer | Exception] = []
+    offset = 0
+    for parsed in batch:
+        end = offset + parsed.rows
+        chances = None if proba is None else proba[offset:end].tolist()
+        answers.append((list(labels[offset:end]), chances))
+        offset = end
+    return answers
 
 
 def _one_openmp_thread() -> None:
@@ -69,12 +103,14 @@ def _one_openmp_thread() -> None:
 class Scorer:
     """Scores requests for one role, batching those that wait."""
 
-    def __init__(self, role: str, max_batch_rows: int) -> None:
+    def __init__(self, role: str, max_batch_rows: int, max_pending_rows: int | None = None) -> None:
         self.role = role
         self.max_batch_rows = max_batch_rows
+        self.max_pending_rows = max_pending_rows
         self.served: ServedModel | None = None
         self.loaded_at: str | None = None
         self._pending: deque[tuple[Parsed, asyncio.Future[Scored]]] = deque()
+        self.pending_rows = 0  # rows of the requests in ``_pending``
         self._drainer: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(
             1, thread_name_prefix=f"score-{role}", initializer=_one_openmp_thread
@@ -89,48 +125,58 @@ class Scorer:
     async def score(self, parsed: Parsed) -> Scored:
         if self.served is None:
             raise NoModel(f"no {self.role} model is loaded")
+        limit = self.max_pending_rows
+        if limit is not None and self.pending_rows + parsed.rows > limit:
+            raise Busy(
+                f"{self.pending_rows} rows wait to be scored; {parsed.rows} more would pass the "
+                f"limit of {limit} (serve.max_pending_rows): retry later"
+            )
         future: asyncio.Future[Scored] = asyncio.get_running_loop().create_future()
         self._pending.append((parsed, future))
+        self.pending_rows += parsed.rows
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.create_task(self._drain())
         return await future
+
+    def _take(self) -> list[tuple[Parsed, asyncio.Future[Scored]]]:
+        """The next batch: requests in order while their rows fit ``max_batch_rows``."""
+        batch = [self._pending.popleft()]
+        rows = batch[0][0].rows
+        while self._pending and rows + self._pending[0][0].rows <= self.max_batch_rows:
+            item = self._pending.popleft()
+            batch.append(item)
+            rows += item[0].rows
+        self.pending_rows -= rows
+        return batch
 
     async def _drain(self) -> None:
         """Score what waits, batch after batch, until nothing does (one drainer at a time)."""
         loop = asyncio.get_running_loop()
         while self._pending:
-            batch = [self._pending.popleft()]
-            rows = batch[0][0].rows
-            while self._pending and rows + self._pending[0][0].rows <= self.max_batch_rows:
-                item = self._pending.popleft()
-                batch.append(item)
-                rows += item[0].rows
             # requests that timed out while waiting are not scored (nor counted)
-            batch = [(parsed, future) for parsed, future in batch if not future.done()]
-            rows = sum(parsed.rows for parsed, _ in batch)
+            batch = [(parsed, future) for parsed, future in self._take() if not future.done()]
             served = self.served
             if not batch or served is None:
                 for _, future in batch:
                     future.set_exception(NoModel(f"no {self.role} model is loaded"))
                 continue
+            calls: list[int] = []
             try:
-                labels, proba = await loop.run_in_executor(
-                    self._executor, predict, served, [parsed for parsed, _ in batch]
+                answers = await loop.run_in_executor(
+                    self._executor, predict_each, served, [parsed for parsed, _ in batch], calls
                 )
-            except Exception as error:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
+            except Exception as error:  # the executor itself failed (shut down)
+                answers = [error] * len(batch)
             if self.on_batch is not None:
-                self.on_batch(rows)
-            offset = 0
-            for parsed, future in batch:
-                end = offset + parsed.rows
-                if not future.done():
-                    chances = None if proba is None else proba[offset:end].tolist()
-                    future.set_result(Scored(served, labels[offset:end], chances))
-                offset = end
+                for rows in calls:
+                    self.on_batch(rows)
+            for (_, future), answer in zip(batch, answers, strict=True):
+                if future.done():
+                    continue
+                if isinstance(answer, Exception):
+                    future.set_exception(answer)
+                else:
+                    future.set_result(Scored(served, *answer))
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

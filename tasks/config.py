@@ -384,6 +384,17 @@ class ServeParams(_Section):
     log_retention_seconds: float = Field(gt=0.0)  # how often the writer applies retention
     feedback_max_labels: int = Field(ge=1)  # labels in one POST /feedback
     feedback_max_bytes: int = Field(ge=1024)  # a larger file in paths.feedback is rejected
+    max_pending_rows: int = Field(ge=1)
+    limit_concurrency: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _pending_takes_one_request(self) -> ServeParams:
+        if self.max_pending_rows < self.max_rows:
+            raise ValueError(
+                f"max_pending_rows={self.max_pending_rows} is below max_rows={self.max_rows}: "
+                "a request of max_rows rows could never be scored"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_challenger_role(self) -> ServeParams:

@@ -65,21 +65,23 @@ def log_scored(root: Path, frame: Any, request_id: str, labelled: bool) -> None:
 
 
 @contextmanager
-def running(settings: Any) -> Iterator[tuple[str, Any]]:
-    """The scoring app for ``settings`` (serving.app.Settings) in this process, over real HTTP
-    through uvicorn; yields its URL and the app. uvicorn is handed a socket already bound to a
-    port the system chose (port 0), so no other process can take the port in between."""
+def running(settings: Any, app: Any = None) -> Iterator[tuple[str, Any]]:
+    """The scoring app for ``settings`` (serving.app.Settings; or ``app``, made for them) in
+    this process, over real HTTP through uvicorn with the options ``mlops serve`` gives it;
+    yields its URL and the app. uvicorn is handed a socket already bound to a port the system
+    chose (port 0), so no other process can take the port in between."""
     import threading
     import time
 
     import uvicorn
 
-    from serving.app import create_app
+    from serving.app import create_app, server_options
 
-    app = create_app(settings)
+    app = app if app is not None else create_app(settings)
     sock = bound_socket()
     port = int(sock.getsockname()[1])
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+                            **server_options(settings.serve))  # fmt: skip
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import tempfile
+import zlib
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,6 +21,8 @@ from pandas.api import types as ptypes
 from tasks.jsonsafe import plain
 from tasks.types import BOOLEANS, ReadProblem, clip
 
+# what reading a cut or corrupt gzip stream raises (zlib.error is no OSError)
+GZIP_ERRORS: tuple[type[Exception], ...] = (EOFError, OSError, zlib.error)
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".tab", ".parquet", ".pq")
 
 
@@ -141,7 +144,7 @@ def read_table(path: Path, missing: tuple[str, ...] = ()) -> pd.DataFrame:
         frame = pd.read_parquet(path)
         _text_missing(frame, missing)
         return frame
-    except (ValueError, OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError) as error:
+    except (ValueError, pd.errors.ParserError, EOFError, OSError, zlib.error) as error:
         raise TableReadError(f"{path}: cannot be read as {fmt.label}: {error}") from None
 
 
@@ -317,14 +320,21 @@ def csv_header(path: Path, fmt: TableFormat) -> tuple[list[str] | None, ReadProb
             header = next(csv.reader(handle, delimiter=fmt.sep), None)
     except UnicodeDecodeError:
         return None, _not_utf8(path, fmt)
-    except (EOFError, OSError) as error:  # a cut or corrupt gzip stream
-        return None, ReadProblem("parse", None, f"{path.name}: cannot be decompressed: {error}")
+    except GZIP_ERRORS as error:  # a cut or corrupt gzip stream
+        return None, _undecompressed(path, error)
     return header, None
+
+
+def _undecompressed(path: Path, error: Exception) -> ReadProblem:
+    return ReadProblem("parse", None, f"{path.name}: cannot be decompressed: {error}")
 
 
 def _not_utf8(path: Path, fmt: TableFormat) -> ReadProblem:
     """Where the first byte that is not UTF-8 is: line and byte offset in the whole file."""
-    data = _raw_bytes(path, fmt)
+    try:
+        data = _raw_bytes(path, fmt)
+    except GZIP_ERRORS as error:  # a gzip stream cut after the bad byte
+        return _undecompressed(path, error)
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -372,13 +382,17 @@ def _first_row_width(path: Path, n_fields: int, fmt: TableFormat) -> ReadProblem
     """The first data row must have the header's number of fields: more would shift values."""
     import csv
 
-    with _open_text(path, fmt) as handle:
-        reader = csv.reader(handle, delimiter=fmt.sep)
-        next(reader, None)
-        try:
+    try:
+        with _open_text(path, fmt) as handle:
+            reader = csv.reader(handle, delimiter=fmt.sep)
+            next(reader, None)
             first = next(reader, None)
-        except csv.Error:
-            return None
+    except csv.Error:
+        return None
+    except UnicodeDecodeError:
+        return _not_utf8(path, fmt)
+    except GZIP_ERRORS as error:  # a gzip stream cut or corrupt after the header
+        return _undecompressed(path, error)
     if first is None or len(first) == n_fields:
         return None
     more = len(first) > n_fields
@@ -490,7 +504,7 @@ def read_batch(  # noqa: C901, PLR0915  (debt: read_batch, one branch per file d
             frame = _read_text_csv(path, fmt, defaultdict(lambda: "object", numbers), missing)
         except UnicodeDecodeError:
             return None, [_not_utf8(path, fmt)]
-        except (EOFError, OSError) as error:
+        except GZIP_ERRORS as error:
             return None, [ReadProblem("parse", None, f"{path.name}: cannot be read: {error}")]
         except (ValueError, TypeError, pd.errors.ParserError):
             frame = None
@@ -503,7 +517,7 @@ def read_batch(  # noqa: C901, PLR0915  (debt: read_batch, one branch per file d
             return frame, problems
         try:
             frame = _read_text_csv(path, fmt, defaultdict(lambda: "object"), missing)
-        except (ValueError, pd.errors.ParserError) as error:
+        except (ValueError, pd.errors.ParserError, EOFError, OSError, zlib.error) as error:
             return None, [ReadProblem("parse", None, f"{path.name}: cannot be parsed: {error}")]
     else:
         try:

@@ -1013,3 +1013,14 @@ def test_parsing_without_a_root_still_refuses_absolute_paths() -> None:
     )
     with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
         parse_params(raw)
+
+
+def test_the_pending_rows_limit_must_take_one_whole_request() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_params(PARAMS_FILE, ["serve.max_pending_rows=5"])
+
+    assert str(caught.value) == (
+        f"{PARAMS_FILE} with --set serve.max_pending_rows=5: 'serve': Value error, "
+        "max_pending_rows=5 is below max_rows=10000: a request of max_rows rows could never "
+        "be scored"
+    )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from serving.engine import Follower, Scorer, canary_bucket, route
 from serving.protocol import Parsed
 from tasks.types import CHALLENGER, CHAMPION, Column, ServedModel
@@ -116,4 +118,82 @@ def test_a_request_given_up_while_waiting_is_neither_scored_nor_counted() -> Non
     assert model.calls == [7] and counted == [7]  # 2 + 5 rows; the 3 given up are left out
     assert isinstance(given_up, asyncio.CancelledError)
     assert (len(first.predictions), len(last.predictions)) == (2, 5)
+    scorer.close()
+
+
+def fitted_pipeline() -> Any:
+    """A real scikit-learn Pipeline that raises on a device it never saw (handle_unknown)."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0],
+                          "device": ["tv", "pc", "tv", "pc", "tv", "pc"]})  # fmt: skip
+    encode = ColumnTransformer(
+        [("device", OneHotEncoder(handle_unknown="error"), ["device"])], remainder="passthrough"
+    )
+    model = Pipeline([("encode", encode), ("classify", LogisticRegression())])
+    return model.fit(frame, np.array([0, 0, 0, 1, 1, 1]))
+
+
+def test_a_request_that_makes_the_model_raise_fails_alone_in_its_batch() -> None:
+    import pandas as pd
+
+    model = fitted_pipeline()
+    signature = (Column("x", "double", True), Column("device", "string", True))
+    scorer = Scorer(CHAMPION, max_batch_rows=100)
+    scorer.install(ServedModel("m", "7", model, signature, (0, 1), "binary", 0.5, "run", "md5", {}))
+    calls: list[int] = []
+    scorer.on_batch = calls.append
+    devices = [["tv"], ["pc", "tv"], ["phone"], ["pc"], ["tv", "tv", "pc"]]  # "phone": unseen
+
+    async def send() -> list[Any]:
+        requests = [
+            Parsed({"x": [float(i)] * len(d), "device": d}, len(d)) for i, d in enumerate(devices)
+        ]
+        return await asyncio.gather(*(scorer.score(r) for r in requests), return_exceptions=True)
+
+    answers = asyncio.run(send())
+
+    failed = answers[2]
+    assert isinstance(failed, ValueError)
+    assert str(failed).startswith("Found unknown categories ['phone'] in column 0")
+    for index in (0, 1, 3, 4):
+        rows = pd.DataFrame({"x": [float(index)] * len(devices[index]), "device": devices[index]})
+        expected = model.predict_proba(rows).tolist()
+        assert answers[index].probabilities == expected, index
+        assert answers[index].predictions == [int(p[1] >= 0.5) for p in expected]
+    # the 8 rows in one call fail; the first half (requests 0-1: 3 rows) answers, the second
+    # (2-4) fails, then its request 2 fails alone and 3-4 (4 rows) answer: the calls that
+    # answered are the ones counted
+    assert calls == [3, 4]
+    scorer.close()
+
+
+def test_rows_past_the_pending_limit_are_refused_as_busy() -> None:
+    from serving.engine import Busy
+
+    scorer = Scorer(CHAMPION, max_batch_rows=100, max_pending_rows=6)
+    scorer.install(served("4"))
+
+    async def send() -> list[Any]:
+        first = [asyncio.create_task(scorer.score(Parsed({"x": [1.0] * 3}, 3))) for _ in range(2)]
+        await asyncio.sleep(0)  # both wait: 6 rows pending
+        with pytest.raises(Busy) as caught:
+            await scorer.score(Parsed({"x": [1.0]}, 1))
+        assert str(caught.value) == (
+            "6 rows wait to be scored; 1 more would pass the limit of 6 "
+            "(serve.max_pending_rows): retry later"
+        )
+        done = await asyncio.gather(*first)
+        after = await scorer.score(Parsed({"x": [1.0] * 6}, 6))  # drained: room again
+        return [*done, after]
+
+    answers = asyncio.run(send())
+
+    assert [len(a.predictions) for a in answers] == [3, 3, 6]
+    assert scorer.pending_rows == 0
     scorer.close()

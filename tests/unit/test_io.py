@@ -471,3 +471,40 @@ def test_failed_model_save_leaves_nothing_behind(tmp_path: Path) -> None:
         io.save_model({"model": _Unsaveable()}, path)
 
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_gzip_csv_cut_after_its_header_is_a_problem_never_an_exception(tmp_path: Path) -> None:
+    # found by tests/unit/test_fuzz_parsers.py: the header decompresses, the first row does not
+    whole = gzip.compress(b"age,device\n1,tv\n2,pc\n", mtime=0)
+    path = tmp_path / "batch.csv.gz"
+    path.write_bytes(whole[:22])
+
+    frame, problems = io.read_batch(path, {"age": "float64", "device": "str"})
+
+    assert frame is None
+    assert [(p.rule, p.message) for p in problems] == [
+        (
+            "parse",
+            "batch.csv.gz: cannot be decompressed: Compressed file ended before the "
+            "end-of-stream marker was reached",
+        )
+    ]
+
+
+def test_a_corrupt_gzip_stream_is_the_readers_own_error(tmp_path: Path) -> None:
+    # found by tests/unit/test_fuzz_parsers.py (make fuzz): zlib.error is no OSError
+    data = bytearray(gzip.compress(b"age,device\n1,tv\n", mtime=0))
+    data[10] = 0  # the first byte of the deflate stream
+    path = tmp_path / "batch.csv.gz"
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(TableReadError) as caught:
+        io.read_table(path)
+    frame, problems = io.read_batch(path, {"age": "float64", "device": "str"})
+
+    reason = "Error -3 while decompressing data: invalid stored block lengths"
+    assert str(caught.value) == f"{path}: cannot be read as gzip-compressed CSV: {reason}"
+    assert frame is None
+    assert [(p.rule, p.message) for p in problems] == [
+        ("parse", f"batch.csv.gz: cannot be decompressed: {reason}")
+    ]
