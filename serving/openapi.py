@@ -39,6 +39,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
         401: "missing or wrong bearer token",
         403: "the token does not allow this route",
         408: "the body did not arrive within serve.timeout_seconds",
+        409: "a label for a row the endpoint never answered, or unlike the row's first label",
         413: "the body or the row count is over its limit",
         415: "the content type is not accepted",
         500: "the model failed on this input",
@@ -198,7 +199,7 @@ def document(signature: Sequence[Column], max_rows: int, token: bool) -> dict[st
                 },
                 "responses": {
                     **_answer("200", "labels taken", ANY_OBJECT),
-                    **_errors(400, 401, 403, 413, 415),
+                    **_errors(400, 401, 403, 408, 409, 413, 415, 503),
                 },
             }
         },

@@ -4,6 +4,7 @@ the inference log and feedback, and every refusal."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import time
@@ -237,6 +238,18 @@ def test_probabilities_metadata_and_the_inference_log(
     assert (log["_latency_ms"] > 0).all()
 
 
+class Slow:
+    """The champion's Pipeline, answering only after ``seconds`` (an answer past the timeout)."""
+
+    def __init__(self, model: Any, seconds: float) -> None:
+        self.model = model
+        self.seconds = seconds
+
+    def predict_proba(self, frame: Any) -> Any:
+        time.sleep(self.seconds)
+        return self.model.predict_proba(frame)
+
+
 def test_refusals_name_the_problem(store: Store, name: str, tmp_path: Path) -> None:
     rows = records(store.rows.head(2))
     broken = [{**rows[0], "cart_adds": "lots"}, rows[1]]
@@ -260,8 +273,12 @@ def test_refusals_name_the_problem(store: Store, name: str, tmp_path: Path) -> N
         health_without = requests.get(f"{url}/health", timeout=10)
         health_with = requests.get(f"{url}/health", headers=auth, timeout=10)
     with running(
-        settings_for(name, tmp_path, serve.model_copy(update={"timeout_seconds": 1e-6}))
-    ) as (url, _):
+        settings_for(name, tmp_path, serve.model_copy(update={"timeout_seconds": 0.5}))
+    ) as (url, app):
+        # the body arrives in milliseconds (under 0.5 s: no 408); the model then takes 2 s
+        scorer = app.service.scorers[registry.CHAMPION]
+        assert scorer.served is not None
+        scorer.install(dataclasses.replace(scorer.served, model=Slow(scorer.served.model, 2.0)))
         slow = invoke(url, {"dataframe_records": rows})
 
     assert no_token.status_code == wrong_token.status_code == metrics_without.status_code == 401
@@ -290,7 +307,7 @@ def test_refusals_name_the_problem(store: Store, name: str, tmp_path: Path) -> N
     assert re.fullmatch(r"[0-9a-f]{32}", long_id.headers["X-Request-ID"])
     assert (slow.status_code, slow.json()["message"]) == (
         504,
-        "not answered within 1e-06 s (serve.timeout_seconds)",
+        "not answered within 0.5 s (serve.timeout_seconds)",
     )
 
 

@@ -82,7 +82,9 @@ def _log_a_run_before_up(root: Path) -> str:
 
     from tasks.adapters import tracking
 
-    tracking.configure(root)
+    # a store another test of this worker left in the environment is not this project's
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    assert tracking.configure(root) == tracking.default_tracking_uri(root)
     experiment = tracking.ensure_experiment("before-up", root)
     with mlflow.start_run(experiment_id=experiment) as logged:
         mlflow.log_metric("answer", 42.0)
