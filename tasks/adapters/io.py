@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 import zlib
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -113,18 +114,28 @@ def _read_text_csv(
     path: Path, fmt: TableFormat, dtype: Any, missing: tuple[str, ...] = ()
 ) -> pd.DataFrame:
     """Only empty cells and the data set's ``missing`` tokens are missing; a row never becomes
-    the index; a byte-order mark is not part of the first column's name."""
-    return pd.read_csv(
-        path,
-        sep=fmt.sep,
-        compression=fmt.compression,
-        dtype=dtype,
-        keep_default_na=False,
-        na_values=["", *missing],
-        encoding="utf-8-sig",
-        low_memory=False,
-        index_col=False,
-    )
+    the index; a byte-order mark is not part of the first column's name; a row with more
+    fields than the header is an error (pandas would drop its extra values with a warning)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        try:
+            return pd.read_csv(
+                path,
+                sep=fmt.sep,
+                compression=fmt.compression,
+                dtype=dtype,
+                keep_default_na=False,
+                na_values=["", *missing],
+                encoding="utf-8-sig",
+                low_memory=False,
+                index_col=False,
+            )
+        except pd.errors.ParserWarning:
+            raise pd.errors.ParserError(
+                "a row has more fields than the header has names, so its last values would be "
+                "lost (a table written with unnamed row names, as R's write.table does? name "
+                "every column in the header, or write it with write.csv)"
+            ) from None
 
 
 def read_table(path: Path, missing: tuple[str, ...] = ()) -> pd.DataFrame:

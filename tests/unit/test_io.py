@@ -508,3 +508,31 @@ def test_a_corrupt_gzip_stream_is_the_readers_own_error(tmp_path: Path) -> None:
     assert [(p.rule, p.message) for p in problems] == [
         ("parse", f"batch.csv.gz: cannot be decompressed: {reason}")
     ]
+
+
+RAGGED_RULE = (
+    "a row has more fields than the header has names, so its last values would be lost (a "
+    "table written with unnamed row names, as R's write.table does? name every column in the "
+    "header, or write it with write.csv)"
+)
+
+
+def test_a_row_wider_than_the_header_is_refused_not_cut(tmp_path: Path) -> None:
+    """pandas (index_col=False) kept the first fields of a wider row and dropped the rest with
+    a warning; R's write.table writes one unnamed field more than its header on every row."""
+    table = tmp_path / "r-table.csv"
+    table.write_text('"a","b"\n"1",10,20\n"2",30,40\n', encoding="utf-8")
+    batch = tmp_path / "batch.csv"
+    batch.write_text("a,b\n1,2\n3,4\n5,6,7\n", encoding="utf-8")
+
+    with pytest.raises(io.TableReadError) as refused:
+        io.read_table(table)
+    frame, problems = io.read_batch(batch, {"a": "float64", "b": "float64"})
+
+    assert str(refused.value) == f"{table}: cannot be read as CSV: {RAGGED_RULE}"
+    assert frame is None
+    # a wider row further down was already pandas' own error, with its line
+    assert [p.message for p in problems] == [
+        "batch.csv: cannot be parsed: Error tokenizing data. C error: Expected 2 fields in "
+        "line 4, saw 3\n"
+    ]
