@@ -19,10 +19,12 @@ longer keep and vacuums incrementally.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import queue
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -151,15 +153,27 @@ FILE_MODE = 0o600  # the log holds every feature of every request: personal data
 def _private(path: Path) -> None:
     """Create the log file (and its folder) readable by the service's user only; SQLite gives
     the ``-wal`` and ``-shm`` files the database file's mode. A log that exists is narrowed to
-    0600 when it is wider."""
+    0600 when it is wider, by path: never by opening it.
+
+    An existing log is never opened here, not even to be closed at once: closing any file
+    descriptor of the database file drops every POSIX lock this process holds on it, the
+    locks of its open SQLite connections included (sqlite.org/howtocorrupt.html, 2.2). The
+    endpoint keeps its writer's connection open and opens another for each /feedback call:
+    an open-and-close here made the next statement fail with "disk I/O error" and let another
+    process's connection take the file as its own ("file is not a database"), measured."""
     if not path.parent.is_dir():
         path.parent.mkdir(parents=True, mode=0o700)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
     try:
-        if os.fstat(fd).st_mode & 0o777 & ~FILE_MODE:
-            os.fchmod(fd, FILE_MODE)
-    finally:
-        os.close(fd)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
+    except FileExistsError:
+        found = os.lstat(path)
+        if not stat.S_ISREG(found.st_mode):
+            kind = "a symlink" if stat.S_ISLNK(found.st_mode) else "not a regular file"
+            raise OSError(errno.ELOOP, f"the inference log {path} is {kind}") from None
+        if found.st_mode & 0o777 & ~FILE_MODE:
+            os.chmod(path, FILE_MODE)
+        return
+    os.close(fd)  # new: no connection of this process has it open yet
 
 
 def connect(path: Path) -> sqlite3.Connection:

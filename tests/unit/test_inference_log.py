@@ -188,6 +188,51 @@ def test_the_log_and_its_wal_and_shm_are_readable_by_the_owner_only(tmp_path: Pa
     assert modes == {"inference.db": 0o600, "inference.db-wal": 0o600, "inference.db-shm": 0o600}
 
 
+def test_labels_and_other_processes_beside_the_endpoints_open_writer_lose_nothing(
+    tmp_path: Path,
+) -> None:
+    """Before: each connect() opened and closed the file itself to check its mode, which drops
+    every POSIX lock of the process on it, those of the writer's open connection too; the next
+    /feedback call failed with "disk I/O error" and the writer then found "file is not a
+    database" (seen in `mlops simulate --live`, the endpoint's 500 on /feedback)."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "logs" / "inference.db"
+    writer = LogWriter(log, flush_seconds=0.01)
+    reader = (
+        "import sys; from pathlib import Path; from tasks.adapters.inference_log import read_log;"
+        f" print(len(read_log(Path({str(log)!r}))))"
+    )
+    seen = []
+    try:
+        for batch in range(3):
+            writer.put(prediction(f"b{batch}", [{"i": 1}, {"i": 2}]))
+            writer.flush()
+            inference_log.add_feedback(log, [(f"b{batch}", 0, 1)], "http:test")  # same process
+            done = subprocess.run([sys.executable, "-c", reader], capture_output=True,
+                                  text=True, check=True, cwd=Path(__file__).parents[2])  # fmt: skip
+            seen.append(int(done.stdout))
+        status = writer.status()
+    finally:
+        writer.close()
+    frame = inference_log.read_log(log)
+
+    assert seen == [2, 4, 6]
+    assert (status["written"], status["failed"], status["last_error"]) == (6, 0, None)
+    assert frame["_label"].tolist() == [1, None, 1, None, 1, None]
+
+
+def test_a_log_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.db"
+    target.write_bytes(b"")
+    log = tmp_path / "inference.db"
+    log.symlink_to(target)
+
+    with pytest.raises(OSError, match=f"the inference log {log} is a symlink"):
+        inference_log.connect(log)
+
+
 def test_retention_deletes_by_age_and_by_count_and_the_labels_of_deleted_rows(
     tmp_path: Path,
 ) -> None:
