@@ -14,6 +14,7 @@ import math
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -406,7 +407,7 @@ def dashboard_panels(
             "half",
             (
                 _value("drifted_share", "share of drifted columns"),
-                _value("drift_share_threshold", "threshold (monitor.drift_share)"),
+                _value("drift_share_threshold", "threshold"),
             ),
         ),
         Panel(
@@ -417,7 +418,7 @@ def dashboard_panels(
             "half",
             (
                 Series(DRIFT_METRIC, {"column": prediction}, "prediction: {{method}}"),
-                _value("prediction_threshold", "threshold (monitor.prediction_threshold)"),
+                _value("prediction_threshold", "threshold"),
             ),
         ),
     ]
@@ -440,7 +441,7 @@ def dashboard_panels(
                 "full",
                 (
                     *(Series(DRIFT_METRIC, {"column": c}, "{{column}}") for c in columns),
-                    _value(f"{kind}_threshold", f"threshold (monitor.{kind}_threshold)"),
+                    _value(f"{kind}_threshold", "threshold"),
                 ),
             )
         )
@@ -518,12 +519,13 @@ def add_to_workspace(
     model_version: str | None = None,
     metric: str | None = None,
     report_id: str | None = None,
+    timestamp: datetime | None = None,
 ) -> str:
     """Add the check's snapshot to the local Evidently workspace (``evidently ui`` shows it),
     in the project named ``project`` (created when missing), with the check's own numbers
     (``check_values``) and, as metadata and tags, the champion's version, the verdict and the
-    report id; then make the project's dashboard the platform's (``ensure_dashboard``).
-    Returns the snapshot's address."""
+    report id, at ``timestamp`` (default: when the report ran); then make the project's
+    dashboard the platform's (``ensure_dashboard``). Returns the snapshot's address."""
     from evidently.ui.workspace import Workspace
 
     if check.snapshot is None:
@@ -541,7 +543,7 @@ def add_to_workspace(
     if metric is not None:
         metadata["primary_metric"] = metric
     snapshot = _with_values(
-        check.snapshot, check_values(check, settings, model_version), metadata, tags
+        check.snapshot, check_values(check, settings, model_version), metadata, tags, timestamp
     )
     ref = space.add_run(target.id, snapshot, include_data=False)
     kinds = {c: str(v["kind"]) for c, v in check.summary.items() if c != _prediction_column(check)}
@@ -558,7 +560,11 @@ def _prediction_column(check: DriftCheck) -> str:
 
 
 def _with_values(
-    snapshot: Any, values: Mapping[str, float], metadata: Mapping[str, str], tags: Sequence[str]
+    snapshot: Any,
+    values: Mapping[str, float],
+    metadata: Mapping[str, str],
+    tags: Sequence[str],
+    timestamp: datetime | None,
 ) -> Any:
     """``snapshot`` plus the MeanValue of a one-row table of ``values`` (results only: the
     report page keeps the check's own widgets), with ``metadata`` and ``tags``."""
@@ -575,4 +581,6 @@ def _with_values(
     merged["metric_results"] = {**merged["metric_results"], **extra["metric_results"]}
     merged["metadata"] = {**merged.get("metadata", {}), **metadata}
     merged["tags"] = [*merged.get("tags", []), *(t for t in tags if t not in merged["tags"])]
+    if timestamp is not None:
+        merged["timestamp"] = timestamp
     return Snapshot.load_dict(merged)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,9 @@ TITLES = [
     "Primary metric on labelled rows (roc_auc)",
     "Champion version at each check",
 ]
+
+
+HOURLY = [datetime(2026, 12, 1, 9 + hour, 0, 0) for hour in range(3)]  # the checks' times
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Adde
             model_version=item.version,
             metric="roc_auc",
             report_id=f"drift-{number}",
+            timestamp=HOURLY[number],
         )
     return folder, added
 
@@ -166,20 +171,20 @@ def test_the_dashboard_has_exactly_the_platforms_panels_once(
     }
     assert reads["Share of drifted columns"] == [
         ("MeanValue", {"column": "drifted_share"}, "share of drifted columns"),
-        ("MeanValue", {"column": "drift_share_threshold"}, "threshold (monitor.drift_share)"),
+        ("MeanValue", {"column": "drift_share_threshold"}, "threshold"),
     ]
     assert reads["Prediction drift"] == [
         ("ValueDrift", {"column": "prediction"}, "prediction: {{method}}"),
         (
             "MeanValue",
             {"column": "prediction_threshold"},
-            "threshold (monitor.prediction_threshold)",
+            "threshold",
         ),
     ]
     assert reads["Drift per numerical column: wasserstein"] == [
         ("ValueDrift", {"column": "a"}, "{{column}}"),
         ("ValueDrift", {"column": "b"}, "{{column}}"),
-        ("MeanValue", {"column": "numerical_threshold"}, "threshold (monitor.numerical_threshold)"),
+        ("MeanValue", {"column": "numerical_threshold"}, "threshold"),
     ]
     assert reads["Primary metric on labelled rows (roc_auc)"] == [
         ("MeanValue", {"column": "quality_current"}, "roc_auc on labelled rows"),
