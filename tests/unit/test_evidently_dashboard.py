@@ -147,6 +147,13 @@ def by_column(folder: Path, panel: Any) -> dict[str, list[float | None]]:
     return {s["params"]["column"]: s["values"] for s in series(folder, panel)}
 
 
+def snapshot_of(folder: Path, number: int) -> Any:
+    """The project's ``number``-th snapshot in time order, as the UI stores it."""
+    space, project = _project(folder)
+    runs = [space.get_run(project.id, s) for s in space.list_runs(project.id)]
+    return sorted(runs, key=lambda run: run.timestamp)[number]
+
+
 def panels(folder: Path) -> dict[str, Any]:
     space, project = _project(folder)
     return {p.title: p for p in space.get_dashboard(project.id).panels}
@@ -267,19 +274,23 @@ def test_each_snapshot_names_the_champion_and_the_verdict(
     assert [a.check.verdict for a in added] == ["healthy", "drift", "drift"]
 
 
-def test_an_existing_dashboard_keeps_hand_made_panels_and_loses_a_duplicate(
+def test_an_old_workspace_gets_the_panels_on_its_next_check_and_hand_made_ones_stay(
     tmp_path: Path,
 ) -> None:
-    """A workspace from before (an empty dashboard, or one a person added a panel to, or the
-    platform's panels twice) gets exactly the platform's panels on the next check."""
+    """A workspace from before this dashboard (a project, a snapshot as the monitor added it
+    then, an empty dashboard a person put a panel of their own on) gets exactly the platform's
+    panels on its next check, beside the person's; a later check renames what changed."""
     from evidently.sdk.panels import text_panel
     from evidently.ui.workspace import Workspace
 
     check = make_check(5, 0.0, False, SETTINGS)
-    add_to_workspace(check, tmp_path, PROJECT, settings=SETTINGS, model_version="1")
-    space = Workspace(str(tmp_path))
-    (project,) = space.search_project(PROJECT)
+    space = Workspace.create(str(tmp_path))
+    project = space.create_project(PROJECT, description="drift checks")
+    space.add_run(project.id, check.snapshot, include_data=False)  # as before this change
+    assert space.get_dashboard(project.id).dict() == {"tabs": [], "panels": []}
     project.dashboard.add_panel(text_panel("Notes by on-call"), tab="Notes")
+
+    add_to_workspace(check, tmp_path, PROJECT, settings=SETTINGS, model_version="1")
     before = space.get_dashboard(project.id)
     assert [p.title for p in before.panels] == [
         *TITLES[:5],
@@ -296,4 +307,5 @@ def test_an_existing_dashboard_keeps_hand_made_panels_and_loses_a_duplicate(
         "Notes by on-call",
     ]
     assert [t.title for t in after.tabs] == [DASHBOARD_TAB, "Notes"]
-    assert len({p.id for p in after.panels}) == len(after.panels)
+    assert [p.id for p in after.panels] == [p.id for p in before.panels]  # the same panels
+    assert len(space.list_runs(project.id)) == 3
