@@ -462,8 +462,8 @@ def dashboard_panels(
         Panel(
             "champion",
             "Champion version at each check",
-            "the registry version the monitor judged",
-            "line",
+            "the registry version the monitor judged (a bar per check: a step is a promotion)",
+            "bar",
             "half",
             (_value("champion_version", "champion version"),),
         ),
