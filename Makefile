@@ -12,7 +12,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DVC_NO_ANALYTICS := 1
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help setup demo test audit lint format ui up down bench clean fuzz
+.PHONY: help setup demo test audit lint format ui up down bench clean fuzz chromium
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,7 +36,21 @@ TEST_WORKERS ?= 2
 # The tests audit the lock too: an advisory found fails them, but a machine without a route to
 # the advisory services (a build sandbox) prints NOT AUDITED and goes on. `make audit` is the
 # release gate: there, what cannot be audited fails.
-test: setup lint ## Lint, type-check, audit the lock (what is reachable) and run every test
+# The browser tests (the MLflow and Evidently UIs) need Debian's chromium: installed here with
+# apt-get when missing (as root), else a clear error; the tests never skip without it.
+CHROMIUM := /usr/bin/chromium
+chromium: ## Debian's chromium for the browser tests (apt-get as root when /usr/bin/chromium is missing)
+	@if [ -x $(CHROMIUM) ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+		echo "$(CHROMIUM) is missing: the browser tests need it; install it as root with" \
+			"'apt-get install -y --no-install-recommends chromium' (Debian) and run make test again" >&2; \
+		exit 1; \
+	fi; \
+	DEBIAN_FRONTEND=noninteractive apt-get update -q \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium \
+		&& test -x $(CHROMIUM)
+
+test: setup lint chromium ## Lint, type-check, audit the lock (what is reachable) and run every test
 	AUDIT_OFFLINE_OK=1 $(BIN)/python .ci/audit.py --uv "$(UV)"
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 

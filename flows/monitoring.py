@@ -43,6 +43,7 @@ from tasks.pipeline.monitor import (
     from_incoming,
     from_log,
     new_report_id,
+    quality_metric,
     quality_text,
     record,
     reference_frame,
@@ -87,10 +88,15 @@ def judge(
 
 @task(cache_policy=NO_CACHE)
 def record_check(
-    root: Path, params: Params, result: dict[str, Any], check: DriftCheck | None, folder: Path
+    root: Path,
+    params: Params,
+    result: dict[str, Any],
+    check: DriftCheck | None,
+    folder: Path,
+    metric: str | None = None,
 ) -> tuple[str | None, str]:
     """The report folder, the MLflow run, the Evidently workspace: (run id, report link)."""
-    return record(root, params, result, check, folder)
+    return record(root, params, result, check, folder, metric)
 
 
 def _wait_for_retraining(report_id: str, seconds: float) -> str | None:
@@ -243,7 +249,12 @@ def monitoring_flow(
         raise _failed(root, params, failed, folder, error) from error
     result = checked_result(report_id, params, folder, served, current, check)
     run_id, link = record_check(
-        root, params, {**result.to_dict(), "check": check.to_dict()}, check, folder
+        root,
+        params,
+        {**result.to_dict(), "check": check.to_dict()},
+        check,
+        folder,
+        quality_metric(params, served),
     )
     result = replace(
         result, mlflow_run_id=run_id, report_link=link, notification="not sent: no drift"

@@ -9,6 +9,7 @@ has (Prefect and uvicorn need it), so no browser-automation library is added.
   makes it reliable for single-page apps that fetch their data after the page has loaded.
   Pass ``browser=`` to reuse one browser for several pages (its cache stays warm: a page then
   takes seconds instead of a cold start each).
+- ``Browser.screenshot(path)``: a PNG of the whole page as rendered.
 
 ``tests/integration/test_mlflow_ui.py`` explains the flags and the approaches that did not work.
 """
@@ -137,6 +138,22 @@ class Browser:
         raise AssertionError(
             f"{url} did not show {missing} within {timeout:.0f} s; last text seen:\n{seen}"
         )
+
+    def screenshot(self, path: Path) -> bytes:
+        """A PNG of the whole page as it is now (beyond the window: the page's full height),
+        written to ``path``; returns its bytes."""
+        import base64
+
+        metrics = self.page.call("Page.getLayoutMetrics")
+        size = metrics.get("cssContentSize") or metrics["contentSize"]
+        clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+        shot = self.page.call(
+            "Page.captureScreenshot", format="png", captureBeyondViewport=True, clip=clip
+        )
+        data = base64.b64decode(shot["data"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return data
 
     def _open(self, url: str, timeout: float) -> None:
         self.page.call("Page.navigate", url=url)

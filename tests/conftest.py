@@ -49,6 +49,7 @@ _HEAVY_FIRST = (
     "tests/unit/test_drift.py",  # ~90 s: 40 same-distribution batches
     "tests/integration/test_mlflow_ui.py",  # ~70 s: headless Chromium
     "tests/integration/test_serving.py",  # ~60 s
+    "tests/integration/test_evidently_ui.py",  # ~30-50 s: evidently ui and headless Chromium
 )
 
 

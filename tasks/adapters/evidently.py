@@ -4,14 +4,19 @@
 Evidently Report of ValueDrift metrics (plus the classification or regression preset on the
 labelled rows), reads each column's statistic back and lets the pure step judge it.
 ``save_html`` and ``add_to_workspace`` write the report for people: the HTML file beside the
-check's result and a snapshot in the local Evidently workspace that ``mlops ui`` serves.
+check's result and a snapshot in the local Evidently workspace that ``mlops ui`` serves, whose
+project dashboard (``dashboard_panels``, ``ensure_dashboard``) shows the checks over time.
 """
 
 from __future__ import annotations
 
+import math
+import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -291,9 +296,236 @@ def save_html(check: DriftCheck, path: Path) -> None:
     check.snapshot.save_html(str(path))
 
 
-def add_to_workspace(check: DriftCheck, workspace: Path, project: str) -> str:
+# The dashboard each model's Evidently project shows (``evidently ui``). Beside Evidently's own
+# ValueDrift results (one per column and the prediction), each snapshot carries the check's
+# numbers that Evidently does not compute: a one-row table of them, reported with Evidently's
+# MeanValue (the mean of one value is that value), so the panels read them like any metric.
+VALUE_METRIC = "MeanValue"
+DRIFT_METRIC = "ValueDrift"
+DASHBOARD_TAB = "Monitoring"
+PANEL_KEYS = (
+    "last-check",
+    "drift-share",
+    "prediction-drift",
+    f"{NUMERICAL}-columns",
+    f"{CATEGORICAL}-columns",
+    "quality",
+    "champion",
+)  # every panel the platform ever made: a key no longer wanted is removed, not kept
+_IDS = uuid.UUID("0f7f5a52-8f0c-4b3f-9d7a-2a8e4c7f3d11")  # namespace of the panels' ids
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line (or counter) of a panel: the metric it reads, the labels that pick it, the
+    legend Evidently's UI writes beside it (``{{column}}`` is the series' column)."""
+
+    metric: str
+    labels: dict[str, str]
+    legend: str
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One dashboard panel, as the platform wants it: ``key`` names it for good (its id is
+    derived from the project and the key), ``kind`` is Evidently's plot type."""
+
+    key: str
+    title: str
+    subtitle: str
+    kind: Literal["line", "counter", "bar"]
+    size: Literal["full", "half"]
+    series: tuple[Series, ...]
+
+
+def _value(name: str, legend: str) -> Series:
+    return Series(VALUE_METRIC, {"column": name}, legend)
+
+
+def check_values(
+    check: DriftCheck, settings: MonitorParams, model_version: str | None
+) -> dict[str, float]:
+    """The check's own numbers the dashboard reads (name -> value); a value the check does
+    not have (no prediction, no labelled rows, a version that is not a number) is left out."""
+    values: dict[str, float] = {
+        "drifted_share": float(check.drifted_share),
+        "drift_share_threshold": float(settings.drift_share),
+        "drifted_columns": float(check.drifted_columns),
+        "checked_columns": float(check.checked_columns),
+        "numerical_threshold": float(settings.numerical_threshold),
+        "categorical_threshold": float(settings.categorical_threshold),
+        "current_rows": float(check.current_rows),
+    }
+    if check.prediction is not None:
+        values["prediction_threshold"] = float(check.prediction.threshold)
+    quality = check.quality
+    if quality is not None:
+        if quality.current is not None:
+            values["quality_current"] = float(quality.current)
+        values["quality_labelled_rows"] = float(quality.labelled_rows)
+        if math.isfinite(quality.reference):
+            values["quality_reference"] = float(quality.reference)
+            values["quality_floor"] = quality_floor(quality)
+    if model_version is not None and str(model_version).isdigit():
+        values["champion_version"] = float(int(str(model_version)))
+    return values
+
+
+def quality_floor(quality: QualityCheck) -> float:
+    """The value the primary metric may reach before the check calls it degraded: the
+    champion's test value minus the allowed drop (plus it, when lower is better)."""
+    step = quality.max_drop if quality.lower_is_better else -quality.max_drop
+    return round(quality.reference + step, 12)
+
+
+def dashboard_panels(
+    kinds: Mapping[str, str], prediction: str, settings: MonitorParams, metric: str | None
+) -> list[Panel]:
+    """The panels of a model's dashboard: ``kinds`` are the model's input columns (column ->
+    numerical | categorical), ``prediction`` the name its outputs have in the report,
+    ``metric`` the primary metric (None: not known yet)."""
+    named = f" ({metric})" if metric else ""
+    panels = [
+        Panel(
+            "last-check",
+            "Last check",
+            "the latest drift check: the champion it judged and how many columns drifted",
+            "counter",
+            "full",
+            (
+                _value("champion_version", "champion version"),
+                _value("drifted_columns", "drifted columns"),
+                _value("checked_columns", "columns judged"),
+                _value("drifted_share", "share drifted"),
+            ),
+        ),
+        Panel(
+            "drift-share",
+            "Share of drifted columns",
+            "dataset drift when the share reaches the threshold (monitor.drift_share)",
+            "line",
+            "half",
+            (
+                _value("drifted_share", "share of drifted columns"),
+                _value("drift_share_threshold", "threshold"),
+            ),
+        ),
+        Panel(
+            "prediction-drift",
+            "Prediction drift",
+            "the model's outputs against its training data's (monitor.prediction_threshold)",
+            "line",
+            "half",
+            (
+                Series(DRIFT_METRIC, {"column": prediction}, "prediction: {{method}}"),
+                _value("prediction_threshold", "threshold"),
+            ),
+        ),
+    ]
+    for kind, method, threshold in (
+        (NUMERICAL, settings.numerical_method, settings.numerical_threshold),
+        (CATEGORICAL, settings.categorical_method, settings.categorical_threshold),
+    ):
+        columns = sorted(c for c, k in kinds.items() if k == kind)
+        if not columns:
+            continue
+        statistic = drift_method(method, kind).replace("_", "-")
+        drifted = "below" if statistic == "p-value" else "at or above"
+        panels.append(
+            Panel(
+                f"{kind}-columns",
+                f"Drift per {kind} column: {method}",
+                f"{statistic} per column; drift {drifted} the threshold "
+                f"(monitor.{kind}_threshold: {threshold:g})",
+                "line",
+                "full",
+                (
+                    *(Series(DRIFT_METRIC, {"column": c}, "{{column}}") for c in columns),
+                    _value(f"{kind}_threshold", "threshold"),
+                ),
+            )
+        )
+    panels += [
+        Panel(
+            "quality",
+            f"Primary metric on labelled rows{named}",
+            "labelled production rows; degraded below the floor: the champion's test value "
+            "less monitor.quality_max_drop and the metric's bootstrap noise",
+            "line",
+            "half",
+            (
+                _value("quality_current", f"{metric or 'primary metric'} on labelled rows"),
+                _value("quality_floor", "floor"),
+                _value("quality_reference", "champion's test value"),
+            ),
+        ),
+        Panel(
+            "champion",
+            "Champion version at each check",
+            "the registry version the monitor judged (a bar per check: a step is a promotion)",
+            "bar",
+            "half",
+            (_value("champion_version", "champion version"),),
+        ),
+    ]
+    return panels
+
+
+def _panel_model(project_id: Any, panel: Panel) -> Any:
+    from evidently.sdk.models import PanelMetric
+    from evidently.sdk.panels import bar_plot_panel, counter_panel, line_plot_panel
+
+    values = [
+        PanelMetric(metric=s.metric, metric_labels=dict(s.labels), legend=s.legend)
+        for s in panel.series
+    ]
+    common = {"title": panel.title, "description": panel.subtitle, "size": panel.size}
+    if panel.kind == "counter":
+        model = counter_panel(values=values, aggregation="last", **common)
+    elif panel.kind == "bar":
+        model = bar_plot_panel(values=values, **common)
+    else:
+        model = line_plot_panel(values=values, **common)
+    model.id = uuid.uuid5(_IDS, f"{project_id}/panel/{panel.key}")
+    return model
+
+
+def ensure_dashboard(space: Any, project_id: Any, panels: Sequence[Panel]) -> bool:
+    """Make the project's dashboard hold ``panels`` in the tab ``DASHBOARD_TAB`` (ids derived
+    from the project and each panel's key, so a second call changes nothing); tabs and panels
+    someone added by hand stay. Returns whether the dashboard was written."""
+    from evidently.sdk.models import DashboardModel, DashboardTabModel
+
+    tab_id = uuid.uuid5(_IDS, f"{project_id}/tab")
+    wanted = [_panel_model(project_id, p) for p in panels]
+    ours = {uuid.uuid5(_IDS, f"{project_id}/panel/{key}") for key in PANEL_KEYS}
+    current = space.get_dashboard(project_id)
+    kept_tabs = [t for t in current.tabs if t.id != tab_id]
+    kept_panels = [p for p in current.panels if p.id not in ours]
+    tab = DashboardTabModel(id=tab_id, title=DASHBOARD_TAB, panels=[p.id for p in wanted])
+    dashboard = DashboardModel(tabs=[tab, *kept_tabs], panels=[*wanted, *kept_panels])
+    if dashboard.dict() == current.dict():
+        return False
+    space.save_dashboard(project_id, dashboard)
+    return True
+
+
+def add_to_workspace(
+    check: DriftCheck,
+    workspace: Path,
+    project: str,
+    *,
+    settings: MonitorParams,
+    model_version: str | None = None,
+    metric: str | None = None,
+    report_id: str | None = None,
+    timestamp: datetime | None = None,
+) -> str:
     """Add the check's snapshot to the local Evidently workspace (``evidently ui`` shows it),
-    in the project named ``project`` (created when missing); returns the snapshot's path."""
+    in the project named ``project`` (created when missing), with the check's own numbers
+    (``check_values``) and, as metadata and tags, the champion's version, the verdict and the
+    report id, at ``timestamp`` (default: when the report ran); then make the project's
+    dashboard the platform's (``ensure_dashboard``). Returns the snapshot's address."""
     from evidently.ui.workspace import Workspace
 
     if check.snapshot is None:
@@ -301,5 +533,54 @@ def add_to_workspace(check: DriftCheck, workspace: Path, project: str) -> str:
     space = Workspace.create(str(workspace))
     found = space.search_project(project)
     target = found[0] if found else space.create_project(project, description="drift checks")
-    ref = space.add_run(target.id, check.snapshot, include_data=False)
+    metadata = {"model_name": project, "verdict": str(check.verdict)}
+    tags = [str(check.verdict)]
+    if model_version is not None:
+        metadata["model_version"] = str(model_version)
+        tags.append(f"v{model_version}")
+    if report_id is not None:
+        metadata["report_id"] = report_id
+    if metric is not None:
+        metadata["primary_metric"] = metric
+    snapshot = _with_values(
+        check.snapshot, check_values(check, settings, model_version), metadata, tags, timestamp
+    )
+    ref = space.add_run(target.id, snapshot, include_data=False)
+    kinds = {c: str(v["kind"]) for c, v in check.summary.items() if c != _prediction_column(check)}
+    ensure_dashboard(
+        space, target.id, dashboard_panels(kinds, _prediction_column(check), settings, metric)
+    )
     return str(ref.url)
+
+
+def _prediction_column(check: DriftCheck) -> str:
+    if check.prediction is not None:
+        return check.prediction.column
+    return prediction_name([c for c in check.summary])
+
+
+def _with_values(
+    snapshot: Any,
+    values: Mapping[str, float],
+    metadata: Mapping[str, str],
+    tags: Sequence[str],
+    timestamp: datetime | None,
+) -> Any:
+    """``snapshot`` plus the MeanValue of a one-row table of ``values`` (results only: the
+    report page keeps the check's own widgets), with ``metadata`` and ``tags``."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.core.report import Snapshot
+    from evidently.metrics import MeanValue
+
+    frame = pd.DataFrame([dict(values)], dtype=np.float64)
+    table = Dataset.from_pandas(frame, data_definition=DataDefinition(numerical_columns=[*values]))
+    extra = Report([MeanValue(column=name) for name in values]).run(table, None).dump_dict()
+    merged = snapshot.dump_dict()
+    for result in extra["metric_results"].values():
+        result["widget"] = []
+    merged["metric_results"] = {**merged["metric_results"], **extra["metric_results"]}
+    merged["metadata"] = {**merged.get("metadata", {}), **metadata}
+    merged["tags"] = [*merged.get("tags", []), *(t for t in tags if t not in merged["tags"])]
+    if timestamp is not None:
+        merged["timestamp"] = timestamp
+    return Snapshot.load_dict(merged)

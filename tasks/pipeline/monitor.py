@@ -379,15 +379,28 @@ def report_link(experiment_id: str, run_id: str) -> str:
     return f"{base}/#/experiments/{experiment_id}/runs/{run_id}/artifacts/report.html"
 
 
+def quality_metric(params: Params, served: ServedModel) -> str | None:
+    """The primary metric the monitor computes on labelled rows for ``served`` (None: the
+    data set names one that does not apply to the model's task)."""
+    from tasks.steps.evaluate import EvaluationError, primary_metric
+
+    try:
+        return primary_metric(params.evaluate, served.task)  # type: ignore[arg-type]
+    except EvaluationError:
+        return None
+
+
 def record(
     root: Path,
     params: Params,
     result: dict[str, Any],
     check: DriftCheck | None,
     folder: Path,
+    metric: str | None = None,
 ) -> tuple[str | None, str]:
     """result.json and report.html in the report folder, the MLflow run, the Evidently
-    workspace; returns (MLflow run id, report link). MLflow down leaves the files."""
+    workspace (the snapshot, and the model's dashboard, whose quality panel names ``metric``
+    or the check's own); returns (MLflow run id, report link). MLflow down leaves the files."""
     from tasks.adapters import tracking
     from tasks.adapters.evidently import add_to_workspace, save_html
 
@@ -397,7 +410,15 @@ def record(
         save_html(check, folder / "report.html")
         artifacts = {"": folder / "report.html", "data": folder / "result.json"}
         try:
-            ref = add_to_workspace(check, root / params.paths.workspace, result["model_name"])
+            ref = add_to_workspace(
+                check,
+                root / params.paths.workspace,
+                result["model_name"],
+                settings=params.monitor,
+                model_version=result.get("model_version"),
+                metric=check.quality.metric if check.quality is not None else metric,
+                report_id=result.get("report_id"),
+            )
             print(f"evidently workspace: {ref}")
         except Exception as error:  # the UI's copy is a courtesy; the files stand
             print(f"the Evidently workspace could not take the report: {error!r}")

@@ -4,6 +4,7 @@ drift-triggered retraining through the gate, the cooldown, and a monitor that fa
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -118,6 +119,23 @@ def test_a_window_like_the_training_data_is_healthy(
     md5 = _versions(trained)["1"]["data.dvc_md5"]
     assert (trained / "data" / "reference" / f"{md5}.csv").is_file()
     assert any((trained / "evidently").rglob("*.json"))
+    # the model's Evidently dashboard, made by the monitor: its panels, and this check's values
+    from tests.unit.test_evidently_dashboard import TITLES, by_column, panels, snapshot_of
+
+    check = json.loads((folder / "result.json").read_text())["check"]
+    found = panels(trained / "evidently")
+    assert list(found) == TITLES
+    assert by_column(trained / "evidently", found["Share of drifted columns"]) == {
+        "drifted_share": [check["drifted_share"]],
+        "drift_share_threshold": [0.3],
+    }
+    assert by_column(trained / "evidently", found["Champion version at each check"]) == {
+        "champion_version": [1.0]
+    }
+    quality = by_column(trained / "evidently", found["Primary metric on labelled rows (roc_auc)"])
+    assert quality["quality_current"] == [check["quality"]["current"]]
+    metadata = snapshot_of(trained / "evidently", 0).metadata
+    assert (metadata["report_id"], metadata["model_version"]) == (result.report_id, "1")
 
 
 def test_a_tiny_window_is_insufficient_data_never_drift(
