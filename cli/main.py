@@ -439,9 +439,16 @@ def simulate(  # noqa: PLR0913  (typer: one parameter per command-line option)
     workdir: Path | None = typer.Option(
         None, help="Sandbox folder (default .mlops/simulations/<time>/ in this project)."
     ),
+    live: bool = typer.Option(
+        False,
+        "--live",
+        help="Through the real services: `mlops up` in the sandbox, batches and labels over "
+        "HTTP, the scheduled monitor, the automation, the runner, the endpoint's swap.",
+    ),
 ) -> None:
     """Run the closed loop on generated data in a sandbox project: production batches, drift
-    from --onset, delayed labels, the real monitoring, retraining and gate; print a timeline."""
+    from --onset, delayed labels, the real monitoring, retraining and gate; print a timeline.
+    With --live, through the running services, and the latencies a user feels."""
     root, params = setup()
 
     from cli.simulate import Scenario, format_summary
@@ -457,7 +464,8 @@ def simulate(  # noqa: PLR0913  (typer: one parameter per command-line option)
         "training_rows": training_rows,
         "seed": seed,
     }
-    chosen = {**params.simulate.model_dump(), **{k: v for k, v in given.items() if v is not None}}
+    knobs = params.simulate.model_dump(exclude={"live_schedule", "live_wait_seconds"})
+    chosen = {**knobs, **{k: v for k, v in given.items() if v is not None}}
     if chosen["onset"] > chosen["batches"]:
         raise fail(f"--onset {chosen['onset']} is after the last batch ({chosen['batches']})")
     stamp = compact_stamp()
@@ -469,8 +477,19 @@ def simulate(  # noqa: PLR0913  (typer: one parameter per command-line option)
     def echo(line: str) -> None:
         console.print(line, highlight=False, markup=False, soft_wrap=True)
 
-    result = run_simulation(root, folder, scenario, echo)
-    for line in format_summary(result):
+    if live:
+        from cli.live import LiveError, format_latencies, simulate_live
+
+        try:
+            result = simulate_live(root, folder, scenario, echo, params.simulate.live_schedule,
+                                   params.simulate.live_wait_seconds)  # fmt: skip
+        except LiveError as error:
+            raise fail(f"the live simulation stopped: {error} (sandbox {folder})") from None
+        lines = [*format_summary(result), *format_latencies(result)]
+    else:
+        result = run_simulation(root, folder, scenario, echo)
+        lines = format_summary(result)
+    for line in lines:
         console.print(line, highlight=False, markup=False, soft_wrap=True)
     console.print(f"timeline and summary: {folder / 'simulation.json'}", highlight=False)
 

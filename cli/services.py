@@ -301,6 +301,9 @@ def plans(root: Path, params: Params) -> dict[str, Plan]:
         "PREFECT_RUNNER_SERVER_ENABLE": "true",
         "PREFECT_RUNNER_SERVER_HOST": HOST,
         "PREFECT_RUNNER_SERVER_PORT": str(ports["runner"]),
+        # how often the runner asks for due runs (Prefect's default 10 s): a drift event's
+        # retraining starts within about a second of the automation creating it
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
     }
     workspace = ["--workspace", str(root / params.paths.workspace)]
     commands: dict[str, tuple[list[str], dict[str, str], str]] = {

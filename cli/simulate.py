@@ -97,6 +97,23 @@ def make_sandbox(source: Path, folder: Path) -> Path:
     return root
 
 
+def sandbox_overrides(s: Scenario) -> list[str]:
+    """The sandbox's params (both modes): the monitor's window is one batch, and hours are
+    compressed into seconds, so no cooldown: waiting for labels is what spaces retrainings."""
+    return [
+        f"generate.rows={s.training_rows}",
+        f"monitor.window_rows={s.batch_rows}",
+        "monitor.window_hours=10000",
+        "monitor.cooldown_minutes=0",
+        "monitor.action_wait_seconds=0",
+        # retrain once four batches of labels exist since the drift began, on those rows
+        # only: a window that reached back before the onset would teach the old concept
+        f"retrain.min_labelled_rows={s.batch_rows * 4}",
+        "retrain.data=window",
+        f"retrain.window_rows={s.batch_rows * 4}",
+    ]
+
+
 def summarize(steps: list[Step], onset: int) -> dict[str, Any]:
     """Detection delay, false retrainings before the onset, and the champion's metric before
     drift, after drift (until the first promotion after the onset) and after that promotion."""
@@ -149,21 +166,7 @@ def simulate(source: Path, folder: Path, scenario: Scenario, echo: Any = print) 
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
     os.environ.pop("MLOPS_WEBHOOK_URL", None)
     s = scenario
-    write_overrides(
-        root / "params.yaml",
-        [
-            f"generate.rows={s.training_rows}",
-            f"monitor.window_rows={s.batch_rows}",
-            "monitor.window_hours=10000",
-            "monitor.cooldown_minutes=0",
-            "monitor.action_wait_seconds=0",
-            # retrain once four batches of labels exist since the drift began, on those rows
-            # only: a window that reached back before the onset would teach the old concept
-            f"retrain.min_labelled_rows={s.batch_rows * 4}",
-            "retrain.data=window",
-            f"retrain.window_rows={s.batch_rows * 4}",
-        ],
-    )
+    write_overrides(root / "params.yaml", sandbox_overrides(s))
     params = load_params(root / "params.yaml")
     data = root / params.generate.path
     data.parent.mkdir(parents=True, exist_ok=True)

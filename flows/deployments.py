@@ -37,6 +37,7 @@ def deployments(root: Path, params: Params, pool: str | None = None) -> list[Any
     """The deployments of the project at ``root``, with their schedules. With ``pool``, bound
     to that work pool and found by module path (``flows.training.training_flow``), which a
     worker imports from the installed project: no code is uploaded anywhere."""
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
     from prefect.types.entrypoint import EntrypointType
 
     from flows.batch import batch_predict_flow
@@ -56,8 +57,16 @@ def deployments(root: Path, params: Params, pool: str | None = None) -> list[Any
             cron=training_cron,
             **common,
         ),
+        # One check at a time: a tick due while one still runs is cancelled, not queued (a
+        # short schedule on a slow machine would otherwise pile up checks of the same window).
         monitoring_flow.to_deployment(
-            name=MONITORING, parameters=project, cron=params.monitor.schedule, **common
+            name=MONITORING,
+            parameters=project,
+            cron=params.monitor.schedule,
+            concurrency_limit=ConcurrencyLimitConfig(
+                limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+            ),
+            **common,
         ),
         retraining_flow.to_deployment(name=RETRAINING, parameters=project, **common),
         batch_predict_flow.to_deployment(name=BATCH_PREDICT, parameters=project, **common),

@@ -565,6 +565,8 @@ class SimulateParams(_Section):
     concept: float = Field(ge=0.0, le=1.0)
     training_rows: int = Field(ge=500)
     seed: int
+    live_schedule: str = Field(min_length=9)  # --live: the monitoring deployment's cron
+    live_wait_seconds: float = Field(gt=0)  # --live: the longest wait for any one step
 
 
 Port = Annotated[int, Field(ge=1, le=65535)]
