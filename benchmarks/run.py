@@ -9,6 +9,7 @@ from benchmarks import (
     drift,
     drift_event,
     real_tables,
+    recovery,
     serving,
     serving_swap,
     training_overhead,
@@ -28,6 +29,7 @@ def main() -> None:
     drift.main()
     drift_event.main()
     real_tables.main()
+    recovery.main()
 
 
 if __name__ == "__main__":

@@ -436,6 +436,12 @@ def simulate(  # noqa: PLR0913  (typer: one parameter per command-line option)
         None, min=500, help="Rows of the first training data [simulate.training_rows]."
     ),
     seed: int | None = typer.Option(None, help="Seed of the generated data [simulate.seed]."),
+    retrain_batches: int | None = typer.Option(
+        None,
+        min=1,
+        help="Retrain on a window of this many batches of labels since the onset "
+        "[simulate.retrain_batches].",
+    ),
     workdir: Path | None = typer.Option(
         None, help="Sandbox folder (default .mlops/simulations/<time>/ in this project)."
     ),
@@ -463,6 +469,7 @@ def simulate(  # noqa: PLR0913  (typer: one parameter per command-line option)
         "concept": concept,
         "training_rows": training_rows,
         "seed": seed,
+        "retrain_batches": retrain_batches,
     }
     knobs = params.simulate.model_dump(exclude={"live_schedule", "live_wait_seconds"})
     chosen = {**knobs, **{k: v for k, v in given.items() if v is not None}}

@@ -110,6 +110,7 @@ def retraining_plan(root: Path, params: Params, events: list[Any], now: datetime
     from tasks.steps.retraining import (
         episode_start,
         label_cutoff,
+        labels_needed,
         later,
         not_taken,
         parsed_labels,
@@ -126,12 +127,15 @@ def retraining_plan(root: Path, params: Params, events: list[Any], now: datetime
         if schema.is_file():  # labels that do not parse are not counted (nor taken in)
             labelled, _ = parsed_labels(labelled, io.read_json(schema))
         times = labelled["_time"].tolist()
+    r = params.retrain
+    needed, rule = labels_needed(r.data, r.window_rows, r.min_labelled_rows, r.window_after_drift)
     return plan_retraining(
         events,
         now,
         params.monitor.cooldown_minutes,
         not_taken(times, watermark(events)),
-        params.retrain.min_labelled_rows,
+        needed,
+        rule,
     )
 
 

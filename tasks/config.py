@@ -461,6 +461,9 @@ class RetrainParams(_Section):
     data: Literal["append", "window"]
     window_rows: int = Field(ge=100)
     min_labelled_rows: int = Field(ge=1)
+    # data=window: wait until the window holds only rows since the drift began, so the gate's
+    # test split (a share of the window) is drifted rows only
+    window_after_drift: bool
     schedule: str
     label_max_age_days: float = Field(ge=0.0)  # older labelled rows are not taken in (0: all)
 
@@ -565,6 +568,7 @@ class SimulateParams(_Section):
     concept: float = Field(ge=0.0, le=1.0)
     training_rows: int = Field(ge=500)
     seed: int
+    retrain_batches: int = Field(ge=1)  # the sandbox's retrain.min_labelled_rows and window_rows
     live_schedule: str = Field(min_length=9)  # --live: the monitoring deployment's cron
     live_wait_seconds: float = Field(gt=0)  # --live: the longest wait for any one step
 

@@ -35,7 +35,7 @@ for _key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "PREFECT_API_URL"):
 # collection order (--dist loadfile --no-loadscope-reorder): the long ones start at once and
 # the many short unit files fill in around them, instead of one long file starting last.
 _HEAVY_FIRST = (
-    "tests/integration/test_live.py",  # ~400 s: `mlops simulate --live`, five services, 5 batches
+    "tests/integration/test_live.py",  # ~400 s: `mlops simulate --live`, five services, 6 batches
     "tests/integration/test_production.py",  # ~440 s: the whole stack as processes
     "tests/integration/test_training_flow.py",  # ~300 s: dvc repro is 7 processes
     "tests/integration/test_promotion.py",  # ~250 s: a real mlflow server, restarted

@@ -92,15 +92,35 @@ class Plan:
         }
 
 
+def labels_needed(
+    data: str, window_rows: int, min_labelled_rows: int, window_after_drift: bool
+) -> tuple[int, str]:
+    """How many labelled rows since the drift began a retraining waits for, and the rule that
+    says so. ``retrain.min_labelled_rows``; with ``data=window`` and ``window_after_drift``, at
+    least ``window_rows``: the window keeps the newest rows, so once that many arrived since the
+    drift began it holds drifted rows only, and so does the test split the gate compares the
+    challenger and the champion on (a window reaching back before the drift would let rows of
+    the old distribution decide, and teach the old concept)."""
+    if data == "window" and window_after_drift and window_rows > min_labelled_rows:
+        return window_rows, (
+            f"retrain.window_rows is {window_rows} (data=window, window_after_drift: the "
+            "window holds only rows since the drift began)"
+        )
+    return min_labelled_rows, f"retrain.min_labelled_rows is {min_labelled_rows}"
+
+
 def plan_retraining(
     events: Sequence[Event],
     now: datetime,
     cooldown_minutes: float,
     labelled_in_episode: int,
     min_labelled_rows: int,
+    rule: str | None = None,
 ) -> Plan:
     """Retrain now, or say why not: silenced, in cooldown, or too few labels since the drift
-    began. Waiting for labels spends no cooldown: the next drift event asks again."""
+    began (fewer than ``min_labelled_rows``; ``rule`` names where that number comes from, by
+    default ``retrain.min_labelled_rows``). Waiting for labels spends no cooldown: the next
+    drift event asks again."""
     start, mark = episode_start(events), watermark(events)
     silence = silenced_until(events, now)
     if silence is not None:
@@ -125,7 +145,8 @@ def plan_retraining(
         return Plan(
             "waiting for labels",
             f"waiting for labels: {labelled_in_episode} labelled production row(s) since the "
-            f"drift began ({start or 'now'}), retrain.min_labelled_rows is {min_labelled_rows}",
+            f"drift began ({start or 'now'}), "
+            + (rule or f"retrain.min_labelled_rows is {min_labelled_rows}"),
             start,
             mark,
         )

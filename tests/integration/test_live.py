@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-# onset 3, labels one batch later: the drift is seen at batch 3, its labels come with batch 4,
-# whose check retrains; batch 5 must be answered by the new champion
-SCENARIO = {"batches": 5, "onset": 3, "label_delay": 1, "batch_rows": 500,
-            "training_rows": 4000, "seed": 7}  # fmt: skip
+# onset 3, labels one batch later, retraining on 2 batches of drifted labels: the drift is seen
+# at batch 3, the labels of batches 3 and 4 are in by batch 5, whose check retrains; batch 6 must
+# be answered by the new champion (a recovery delay of 3 batches)
+SCENARIO = {"batches": 6, "onset": 3, "label_delay": 1, "batch_rows": 500,
+            "training_rows": 4000, "seed": 7, "retrain_batches": 2}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +45,11 @@ def test_every_batch_was_checked_by_a_scheduled_run_and_the_drift_seen_at_once(
 ) -> None:
     steps, latencies = live["result"]["steps"], live["result"]["summary"]["latencies"]
 
-    assert [s["batch"] for s in steps] == [1, 2, 3, 4, 5]
+    assert [s["batch"] for s in steps] == [1, 2, 3, 4, 5, 6]
     assert [s["verdict"] for s in steps[:2]] == ["healthy", "healthy"]
     assert steps[2]["verdict"] == "drift"
     assert all(x["check_scheduled"] for x in latencies)
-    assert len({x["check"] for x in latencies}) == 5  # one check per batch, each its own run
+    assert len({x["check"] for x in latencies}) == 6  # one check per batch, each its own run
     assert live["result"]["summary"]["detection_delay"] == 0
     assert live["result"]["summary"]["false_retrainings_before_onset"] == 0
 
@@ -63,21 +64,22 @@ def test_the_drift_paged_on_call_and_the_automation_ran_the_retraining(
     assert 0 < at_onset["alert_seconds"] < at_onset["check_seconds"] + 1
     assert at_onset["retrain_created_by"] == "AUTOMATION"
     assert at_onset["retrain_running_seconds"] is not None
-    assert summary["alerts_received"] >= 2  # batches 3 and 4 both drifted
+    assert summary["alerts_received"] >= 3  # batches 3, 4 and 5 drifted
 
 
 def test_the_new_champion_answers_the_batch_after_its_promotion(live: dict[str, Any]) -> None:
     steps, summary = live["result"]["steps"], live["result"]["summary"]
     promoted = summary["first_promotion_after_onset"]
 
-    assert promoted == 4
-    assert steps[3]["gate"] == "promote"
-    new_version = steps[3]["retrained"].removeprefix("v")
-    assert steps[4]["champion"] == new_version != steps[0]["champion"]
-    swap = summary["latencies"][3]["swap_seconds"]
+    assert promoted == 5
+    assert (summary["recovered_at"], summary["recovery_delay"]) == (6, 3)
+    assert steps[4]["gate"] == "promote"
+    new_version = steps[4]["retrained"].removeprefix("v")
+    assert steps[5]["champion"] == new_version != steps[0]["champion"]
+    swap = summary["latencies"][4]["swap_seconds"]
     assert swap is not None
     assert 0 < swap < 10  # the endpoint asks the registry every second in the sandbox
-    assert steps[4]["metric"] > steps[2]["metric"]  # the new champion knows the new concept
+    assert steps[5]["metric"] > steps[2]["metric"]  # the new champion knows the new concept
 
 
 def test_the_timeline_prints_the_latencies_and_down_left_nothing(live: dict[str, Any]) -> None:

@@ -33,3 +33,15 @@ def test_an_option_overrides_the_params_value() -> None:
 
     assert result.exit_code == 1
     assert "--onset 4 is after the last batch (3)" in result.output
+
+
+def test_retrain_batches_comes_from_the_params_and_zero_is_refused() -> None:
+    assert load_params(REPO / "params.yaml").simulate.retrain_batches == 2
+
+    result = CliRunner().invoke(app, ["simulate", "--retrain-batches", "0"])
+
+    assert result.exit_code == 2
+    text = " ".join(line.strip("│ ") for line in result.output.splitlines())
+    assert "Invalid value for '--retrain-batches': Input should be greater than or equal to 1" in (
+        text
+    )

@@ -19,7 +19,7 @@ from tasks.config import load_params
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = Scenario(batches=6, onset=3, label_delay=1, batch_rows=500, covariate=1.0,
-                    concept=1.0, training_rows=4000, seed=7)  # fmt: skip
+                    concept=1.0, training_rows=4000, seed=7, retrain_batches=2)  # fmt: skip
 
 
 def test_the_sandbox_gets_the_inline_params_the_schedule_a_fast_follow_and_its_ports() -> None:

@@ -13,6 +13,7 @@ from tasks.steps.retraining import (
     combine,
     cooldown_until,
     episode_start,
+    labels_needed,
     not_taken,
     plan_retraining,
     production_rows,
@@ -44,6 +45,34 @@ def test_too_few_labels_waits_and_says_how_many() -> None:
         "waiting for labels: 120 labelled production row(s) since the drift began "
         "(2026-11-21T09:00Z), retrain.min_labelled_rows is 500"
     )
+
+
+def test_a_window_after_the_drift_waits_for_a_window_of_drifted_labels() -> None:
+    """data=window keeps the newest window_rows rows: with window_after_drift a retraining waits
+    until that many labelled rows exist since the drift began, so no row of the window (nor of
+    the gate's test split, cut from it) is from before the drift."""
+    window = labels_needed("window", 4000, 2000, True)
+
+    assert window == (
+        4000,
+        "retrain.window_rows is 4000 (data=window, window_after_drift: the window holds only "
+        "rows since the drift began)",
+    )
+    assert labels_needed("window", 4000, 2000, False) == (
+        2000,
+        "retrain.min_labelled_rows is 2000",
+    )
+    assert labels_needed("window", 2000, 4000, True) == (4000, "retrain.min_labelled_rows is 4000")
+    assert labels_needed("append", 20000, 500, True) == (500, "retrain.min_labelled_rows is 500")
+    events = [_event("2026-11-21T10:00:00.000000Z", "drift", window_start="2026-11-21T09:00Z")]
+    waiting = plan_retraining(events, NOW, 0, 3999, *window)
+    assert waiting.action == "waiting for labels"
+    assert waiting.reason == (
+        "waiting for labels: 3999 labelled production row(s) since the drift began "
+        "(2026-11-21T09:00Z), retrain.window_rows is 4000 (data=window, window_after_drift: the "
+        "window holds only rows since the drift began)"
+    )
+    assert plan_retraining(events, NOW, 0, 4000, *window).action == "retrain"
 
 
 def test_a_retraining_inside_the_cooldown_blocks_the_next() -> None:
