@@ -228,9 +228,22 @@ def _mlops(root: Path, env: dict[str, str], *args: str, timeout: float) -> str:
     return done.stdout
 
 
+class Stopped(Exception):
+    """SIGTERM or SIGHUP reached the driver: stop, through ``mlops down``."""
+
+
+def _stop(signum: int, _frame: Any) -> None:
+    raise Stopped(f"signal {signum}")
+
+
 @contextmanager
 def services(root: Path, env: dict[str, str], echo: Callable[[str], None]) -> Iterator[None]:
-    """``mlops up`` in the sandbox; ``mlops down`` on the way out, whatever happened."""
+    """``mlops up`` in the sandbox; ``mlops down`` on the way out, whatever happened: an error,
+    Ctrl-C, or SIGTERM/SIGHUP (a closed terminal, a supervisor's timeout), which would otherwise
+    end the driver without its ``finally`` and leave five servers running."""
+    import signal
+
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         started = time.monotonic()
         _mlops(root, env, "up", timeout=600)
@@ -242,6 +255,9 @@ def services(root: Path, env: dict[str, str], echo: Callable[[str], None]) -> It
             echo("mlops down: the sandbox's services are stopped")
         except (LiveError, subprocess.TimeoutExpired) as error:
             echo(f"mlops down failed: {error}")
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def _reports(root: Path, folder: str, start: datetime, end: datetime) -> list[dict[str, Any]]:

@@ -485,12 +485,12 @@ def simulate(  # noqa: PLR0913  (typer: one parameter per command-line option)
         console.print(line, highlight=False, markup=False, soft_wrap=True)
 
     if live:
-        from cli.live import LiveError, format_latencies, simulate_live
+        from cli.live import LiveError, Stopped, format_latencies, simulate_live
 
         try:
             result = simulate_live(root, folder, scenario, echo, params.simulate.live_schedule,
                                    params.simulate.live_wait_seconds)  # fmt: skip
-        except LiveError as error:
+        except (LiveError, Stopped) as error:
             raise fail(f"the live simulation stopped: {error} (sandbox {folder})") from None
         lines = [*format_summary(result), *format_latencies(result)]
     else:
