@@ -97,7 +97,13 @@ PRELOAD = (
 # ``cli`` is imported afresh by each command (its consoles are made at import).
 PROJECT_PRELOAD = ("tasks", "flows")
 PURGED = ("cli",)
-_KEPT: list[Any] = []  # the server's own standard streams, once a command process replaced them
+# The server's own standard streams, once a command process replaced them (kept: closing them
+# would close the client's descriptors 0, 1 and 2).
+_KEPT: list[Any] = []
+# Libraries whose import-time settings a command process must re-read.
+_STALE: set[str] = set()
+# The PREFECT_* variables Prefect's settings were last read with.
+_SEEN: dict[str, str] = {}
 
 
 # --- where the socket is --------------------------------------------------------------------
@@ -150,7 +156,9 @@ def _peer_uid(connection: socket.socket) -> tuple[int, int]:
     return pid, uid
 
 
-def _send_message(connection: socket.socket, body: dict[str, Any], fds: list[int] = ()) -> None:  # type: ignore[assignment]
+def _send_message(
+    connection: socket.socket, body: dict[str, Any], fds: tuple[int, ...] = ()
+) -> None:
     data = json.dumps(body).encode()
     header = HEADER.pack(len(data))
     if fds:
@@ -171,7 +179,9 @@ def _receive_exactly(connection: socket.socket, size: int) -> bytes:
     return b"".join(chunks)
 
 
-def _receive_message(connection: socket.socket, max_fds: int = 0) -> tuple[dict[str, Any], list[int]]:
+def _receive_message(
+    connection: socket.socket, max_fds: int = 0
+) -> tuple[dict[str, Any], list[int]]:
     fds: list[int] = []
     if max_fds:
         header, fds, _, _ = socket.recv_fds(connection, HEADER.size, max_fds)
@@ -281,7 +291,7 @@ def _run_remote(connection: socket.socket, argv: list[str], cwd: str) -> int | N
         "stdio": [_stream_setup(s) for s in (sys.stdin, sys.stdout, sys.stderr)],
     }
     try:
-        _send_message(connection, request, [0, 1, 2])
+        _send_message(connection, request, (0, 1, 2))
         answer, _ = _receive_message(connection)
     except (OSError, ValueError):
         return None  # nothing ran: the server went away or refused before starting it
@@ -326,18 +336,16 @@ class Request:
     fds: list[int]
 
 
-class Restart(Exception):  # noqa: N818  (a control-flow signal, not an error)
-    """A loaded module changed on disk: exec the server afresh."""
-
-
 def _log(message: str) -> None:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
     sys.stdout.write(f"{stamp} warm: {message}\n")
     sys.stdout.flush()
 
 
-def preload(extra: tuple[str, ...] = ()) -> float:
-    """Import the libraries (and the project's own packages) once; the seconds it took."""
+def preload(root: Path, extra: tuple[str, ...] = ()) -> float:
+    """Import the libraries (and the project's own packages) once, and parse the project's
+    params.yaml (a command whose file is unchanged gets the parse; tasks.config keys it by the
+    file's text); the seconds it took."""
     import importlib
     import pkgutil
 
@@ -348,6 +356,10 @@ def preload(extra: tuple[str, ...] = ()) -> float:
         module = importlib.import_module(package)
         for found in pkgutil.walk_packages(module.__path__, package + "."):
             importlib.import_module(found.name)
+    from tasks.config import ConfigError, read_raw
+
+    with contextlib.suppress(ConfigError):
+        read_raw(root / "params.yaml")
     return time.perf_counter() - started
 
 
@@ -412,7 +424,7 @@ def bind(root: Path) -> socket.socket:
 def serve(root: Path, extra: tuple[str, ...] = ()) -> Request:
     """Preload, listen and fork a handler per connection. Returns only in a command process
     (the request it runs); the server itself ends by a signal or restarts by ``exec``."""
-    seconds = preload(extra)
+    seconds = preload(root, extra)
     _one_thread("after the imports")
     snapshot = module_files()
     listener = bind(root)
@@ -512,12 +524,14 @@ def _handle(connection: socket.socket, snapshot: dict[str, tuple[int, int]]) -> 
         os.setpgid(pid, pid)
     for fd in fds:
         os.close(fd)
+    _log(f"running {request.argv[1:]} as pid {pid}")
     os._exit(_supervise(connection, pid))
 
 
 def _supervise(connection: socket.socket, pid: int) -> int:
     """Relay the client's signals to the command's group until it ends; send its exit code.
     When the client goes away, the command's group is stopped (SIGTERM, then SIGKILL)."""
+    started = time.monotonic()
     process = os.pidfd_open(pid)
     connection.settimeout(None)
     try:
@@ -526,17 +540,20 @@ def _supervise(connection: socket.socket, pid: int) -> int:
         _stop_group(pid, process)
         return 0
     while True:
-        ready, _, _ = select.select([connection, process], [], [])
+        ready, _, _ = select.select([connection.fileno(), process], [], [])
         if process in ready:
             _, status = os.waitpid(pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+            _log(f"pid {pid} exited with {code} after {time.monotonic() - started:.2f} s")
             with contextlib.suppress(OSError):
-                _send_message(connection, {"exit": os.waitstatus_to_exitcode(status)})
+                _send_message(connection, {"exit": code})
             return 0
         try:
             data = connection.recv(64)
         except OSError:
             data = b""
         if not data:
+            _log(f"the client of pid {pid} went away: stopping its process group")
             _stop_group(pid, process)
             return 0
         for signum in data:
@@ -589,25 +606,32 @@ def become(request: Request) -> None:
     for name in list(sys.modules):
         if name.split(".")[0] in PURGED:
             del sys.modules[name]
-    _KEPT.extend((sys.stdin, sys.stdout, sys.stderr))  # their closing would close 0, 1, 2
-    sys.stdin = sys.__stdin__ = _stream(0, request.stdio[0], write=False)
-    sys.stdout = sys.__stdout__ = _stream(1, request.stdio[1], write=True)
-    sys.stderr = sys.__stderr__ = _stream(2, request.stdio[2], write=True)
-    refresh_settings(logging=True)
+    _KEPT.extend((sys.stdin, sys.stdout, sys.stderr))
+    streams = [_stream(fd, request.stdio[fd], write=fd > 0) for fd in (0, 1, 2)]
+    for fd, name in enumerate(("stdin", "stdout", "stderr")):
+        setattr(sys, name, streams[fd])
+        setattr(sys, f"__{name}__", streams[fd])
+    _STALE.add("prefect")  # re-read at the command's setup(), once its environment is final
 
 
-def refresh_settings(logging: bool = False) -> None:
-    """Re-read the settings an imported library took from the environment at import (Prefect
-    builds its settings and logging then); nothing to do for what is not imported yet."""
+def refresh_settings() -> None:
+    """Re-read what an imported library took from the environment and the standard streams
+    at import (Prefect builds its settings and its logging handlers then), when the
+    environment changed since; nothing to do in a process that imports Prefect itself later
+    (``mlops`` in-process: :func:`cli.common.setup` calls this before any import)."""
     if "prefect.context" not in sys.modules:
         return
+    seen = {k: v for k, v in os.environ.items() if k.startswith("PREFECT_")}
+    if "prefect" not in _STALE and seen == _SEEN:
+        return
     import prefect.context
+    from prefect.logging.configuration import setup_logging
 
     prefect.context.refresh_global_settings_context()
-    if logging:
-        from prefect.logging.configuration import setup_logging
-
-        setup_logging(incremental=False)
+    setup_logging(incremental=False)
+    _SEEN.clear()
+    _SEEN.update(seen)
+    _STALE.discard("prefect")
 
 
 def main(argv: list[str]) -> None:
