@@ -334,6 +334,7 @@ class Request:
     umask: int
     stdio: list[list[Any]]
     fds: list[int]
+    importers: frozenset[str]  # see prefect_importers()
 
 
 def _log(message: str) -> None:
@@ -360,7 +361,86 @@ def preload(root: Path, extra: tuple[str, ...] = ()) -> float:
 
     with contextlib.suppress(ConfigError):
         read_raw(root / "params.yaml")
+    _undo_prefect_logging()
     return time.perf_counter() - started
+
+
+def _undo_prefect_logging() -> None:
+    """Take back the logging configuration ``import prefect`` applied (its handlers on the
+    root logger and its own): a command configures it when it imports what imports Prefect,
+    as in its own process (``mlops validate`` never does, so Great Expectations' INFO lines
+    stay unprinted), see :func:`_import_watch`."""
+    import logging
+
+    from prefect.logging.configuration import PROCESS_LOGGING_CONFIG
+
+    names = [*PROCESS_LOGGING_CONFIG.get("loggers", {}), "prefect.extra"]
+    for name in names:
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.setLevel(logging.NOTSET)
+        logger.propagate = True
+        logger.disabled = False
+    for handler in list(logging.getLogger().handlers):
+        logging.getLogger().removeHandler(handler)
+    logging.getLogger().setLevel(logging.WARNING)
+    PROCESS_LOGGING_CONFIG.clear()
+
+
+def prefect_importers() -> frozenset[str]:
+    """The project's modules whose import imports Prefect (at their top, or through another
+    such module): a command that imports one of them configures Prefect's logging."""
+    import ast
+    import importlib.util
+
+    graph: dict[str, set[str]] = {}
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if name.split(".")[0] not in (*PROJECT_PRELOAD, *PURGED) or not path:
+            continue
+        with contextlib.suppress(OSError, SyntaxError):
+            tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+            found = graph.setdefault(name, set())
+            package = name if path.endswith("__init__.py") else name.rpartition(".")[0]
+            for node in tree.body:  # top-level statements only: imports in functions are lazy
+                if isinstance(node, ast.Import):
+                    found.update(alias.name for alias in node.names)
+                elif isinstance(node, ast.ImportFrom):
+                    base = node.module or ""
+                    if node.level:
+                        base = importlib.util.resolve_name("." * node.level + base, package)
+                    found.add(base)
+                    found.update(f"{base}.{alias.name}" for alias in node.names)
+    marked = {n for n, deps in graph.items() if any(d.split(".")[0] == "prefect" for d in deps)}
+    while True:
+        more = {n for n, deps in graph.items() if n not in marked and deps & marked}
+        if not more:
+            return frozenset(marked)
+        marked |= more
+
+
+def _import_watch(importers: frozenset[str]) -> None:
+    """In a command process: configure Prefect's logging at the first import statement that
+    names Prefect or one of ``importers`` (in-process, that import would have imported Prefect
+    and configured it), then step aside."""
+    import builtins
+
+    original = builtins.__import__
+
+    def watching(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (),
+                 level: int = 0) -> Any:  # fmt: skip
+        module = original(name, globals, locals, fromlist, level)
+        full = module.__name__ if level else name
+        wanted = {full, *(f"{full}.{item}" for item in fromlist or ())}
+        if full.split(".")[0] == "prefect" or wanted & importers:
+            builtins.__import__ = original
+            from prefect.logging.configuration import ensure_logging_setup
+
+            refresh_settings()  # as `import prefect` reads them, from the environment now
+            ensure_logging_setup()
+        return module
+
+    builtins.__import__ = watching
 
 
 def module_files() -> dict[str, tuple[int, int]]:
@@ -427,6 +507,7 @@ def serve(root: Path, extra: tuple[str, ...] = ()) -> Request:
     seconds = preload(root, extra)
     _one_thread("after the imports")
     snapshot = module_files()
+    importers = prefect_importers()
     listener = bind(root)
     restart = {"asked": False}
 
@@ -469,7 +550,7 @@ def serve(root: Path, extra: tuple[str, ...] = ()) -> Request:
             listener.close()
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGUSR1, signal.SIG_DFL)
-            return _handle(connection, snapshot)
+            return _handle(connection, snapshot, importers)
         connection.close()
 
 
@@ -479,7 +560,9 @@ def _reap() -> None:
             pass
 
 
-def _handle(connection: socket.socket, snapshot: dict[str, tuple[int, int]]) -> Request:
+def _handle(
+    connection: socket.socket, snapshot: dict[str, tuple[int, int]], importers: frozenset[str]
+) -> Request:
     """The handler process of one connection. Returns only in the command process."""
     os.setpgid(0, 0)  # `mlops down` stops the server's group, not the commands it runs
     connection.settimeout(10.0)
@@ -513,6 +596,7 @@ def _handle(connection: socket.socket, snapshot: dict[str, tuple[int, int]]) -> 
         umask=int(body["umask"]),
         stdio=list(body["stdio"]),
         fds=fds,
+        importers=importers,
     )
     _one_thread("before the command process")
     pid = os.fork()
@@ -612,6 +696,7 @@ def become(request: Request) -> None:
         setattr(sys, name, streams[fd])
         setattr(sys, f"__{name}__", streams[fd])
     _STALE.add("prefect")  # re-read at the command's setup(), once its environment is final
+    _import_watch(request.importers)
 
 
 def refresh_settings() -> None:
@@ -625,10 +710,11 @@ def refresh_settings() -> None:
     if "prefect" not in _STALE and seen == _SEEN:
         return
     import prefect.context
-    from prefect.logging.configuration import setup_logging
+    from prefect.logging.configuration import PROCESS_LOGGING_CONFIG, setup_logging
 
     prefect.context.refresh_global_settings_context()
-    setup_logging(incremental=False)
+    if PROCESS_LOGGING_CONFIG:  # configured with the server's streams and environment: again
+        setup_logging(incremental=False)
     _SEEN.clear()
     _SEEN.update(seen)
     _STALE.discard("prefect")
