@@ -704,17 +704,16 @@ def refresh_settings() -> None:
     at import (Prefect builds its settings and its logging handlers then), when the
     environment changed since; nothing to do in a process that imports Prefect itself later
     (``mlops`` in-process: :func:`cli.common.setup` calls this before any import)."""
-    if "prefect.context" not in sys.modules:
-        return
+    if "prefect.context" not in sys.modules or not (_STALE or _SEEN):
+        return  # not a warm command process: Prefect reads its settings at its import
     seen = {k: v for k, v in os.environ.items() if k.startswith("PREFECT_")}
     if "prefect" not in _STALE and seen == _SEEN:
         return
-    import prefect.context
-    from prefect.logging.configuration import PROCESS_LOGGING_CONFIG, setup_logging
-
-    prefect.context.refresh_global_settings_context()
-    if PROCESS_LOGGING_CONFIG:  # configured with the server's streams and environment: again
-        setup_logging(incremental=False)
+    # From sys.modules, not an import statement: that would trip the import watch
+    context, logging = sys.modules["prefect.context"], sys.modules["prefect.logging.configuration"]
+    context.refresh_global_settings_context()
+    if logging.PROCESS_LOGGING_CONFIG:  # configured with the server's streams and env: again
+        logging.setup_logging(incremental=False)
     _SEEN.clear()
     _SEEN.update(seen)
     _STALE.discard("prefect")
