@@ -728,7 +728,8 @@ def main(argv: list[str]) -> None:
     become(request)
     from cli.main import app
 
-    app()
+    # click names the program after sys.argv[0] for a script, "python -m cli.warm" here
+    app(prog_name=os.path.basename(sys.argv[0]))
 
 
 if __name__ == "__main__":
