@@ -140,7 +140,7 @@ def test_forwarded_commands_give_the_exit_code_and_bytes_of_in_process(
     assert b"No registered model 'customer-purchase' yet" in status.stdout
     checked = _mlops(root, "validate", "bad.csv")
     assert checked.returncode == 1
-    assert b"validation failed" in checked.stdout, checked.stdout
+    assert b"validation FAILED" in checked.stdout, checked.stdout
     assert b"Alien" in checked.stdout
 
 
