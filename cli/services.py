@@ -339,12 +339,10 @@ def plans(root: Path, params: Params) -> dict[str, Plan]:
         name: Plan(name, command, env, ports[name], url[name], url[name] + health)
         for name, (command, env, health) in commands.items()
     }
-    from cli.warm import socket_path
+    from cli.warm import server_command, socket_path
 
     warm = f"{UNIX}{socket_path(root)}"
-    # -P: the project folder is not put on sys.path (the code is the installed one, as for mlops)
-    found["commands"] = Plan("commands", [sys.executable, "-P", "-m", "cli.warm", str(root)],
-                             {}, 0, warm, warm)  # fmt: skip
+    found["commands"] = Plan("commands", server_command(root), {}, 0, warm, warm)
     return found
 
 

@@ -719,18 +719,12 @@ def refresh_settings() -> None:
     _STALE.discard("prefect")
 
 
-def main(argv: list[str]) -> None:
-    """``python -P -m cli.warm PROJECT``: the server (``mlops up`` starts it as ``commands``)."""
-    root = Path(argv[1]).resolve()
-    os.chdir(root)
-    extra = tuple(n for n in os.environ.get("MLOPS_WARM_PRELOAD", "").split(",") if n)
-    request = serve(root, extra)
-    become(request)
-    from cli.main import app
-
-    # click names the program after sys.argv[0] for a script, "python -m cli.warm" here
-    app(prog_name=os.path.basename(sys.argv[0]))
+def server_command(root: Path) -> list[str]:
+    """The server's command line (``mlops up`` runs it as the ``commands`` service): ``-P``
+    keeps the project folder off ``sys.path`` (the code is the installed one, as for mlops)."""
+    return [sys.executable, "-P", "-m", "cli.entry", "--warm-server", str(root)]
 
 
-if __name__ == "__main__":
-    main(sys.argv)
+def preload_extra() -> tuple[str, ...]:
+    """More modules for the server to import (``MLOPS_WARM_PRELOAD``, comma-separated)."""
+    return tuple(n for n in os.environ.get("MLOPS_WARM_PRELOAD", "").split(",") if n)

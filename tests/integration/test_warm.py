@@ -57,7 +57,7 @@ class Server:
         env = _env(MLOPS_WARM_PRELOAD=PROBE, PYTHONPATH=str(probe_dir))
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-P", "-m", "cli.warm", str(root)], cwd=root, env=env,
+                warm.server_command(root), cwd=root, env=env,
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
