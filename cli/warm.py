@@ -670,6 +670,25 @@ def _stream(fd: int, setup: list[Any], write: bool) -> io.TextIOWrapper:
     )
 
 
+def _note_late_imports(log: int) -> None:
+    """At the command's exit, say in the server's log how many modules it still had to import
+    (the top-level packages first): what the preload list misses."""
+    import atexit
+
+    os.set_inheritable(log, False)
+    before = set(sys.modules)
+
+    def note() -> None:
+        late = sorted(set(sys.modules) - before)
+        tops = sorted({name.split(".")[0] for name in late} - set(PURGED))
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        line = f"{stamp} warm: pid {os.getpid()} imported {len(late)} more modules ({tops})\n"
+        with contextlib.suppress(OSError):
+            os.write(log, line.encode())
+
+    atexit.register(note)
+
+
 def become(request: Request) -> None:
     """Turn this (command) process into the client's: its streams, directory, environment,
     arguments, import path; the command line is imported afresh, the imported libraries'
@@ -677,6 +696,7 @@ def become(request: Request) -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR1):
         signal.signal(sig, signal.SIG_DFL)
+    _note_late_imports(os.dup(1))  # the server's log, before 1 becomes the client's stdout
     for target, fd in enumerate(request.fds):
         if fd != target:
             os.dup2(fd, target)
