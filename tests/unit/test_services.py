@@ -357,7 +357,12 @@ def test_the_warm_client_leaves_what_is_not_a_private_socket_alone(
         connection = warm.connect(path)
         assert connection is not None  # ours: it answers and runs as this uid
         connection.close()
-    for command in ("up", "down", "serve", "ui", "deploy"):
-        assert warm.forward(["mlops", command, "--help"]) is None
-    monkeypatch.setenv("MLOPS_NO_WARM", "1")
-    assert warm.forward(["mlops", "status"]) is None
+        listener.accept()[0].close()
+        # these never even connect: nothing waits in the listener's queue afterwards
+        for command in ("up", "down", "serve", "ui", "deploy"):
+            assert warm.forward(["mlops", command, "--help"]) is None
+        monkeypatch.setenv("MLOPS_NO_WARM", "1")
+        assert warm.forward(["mlops", "status"]) is None
+        listener.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            listener.accept()
