@@ -33,7 +33,7 @@ def warm_server(root: str) -> None:
     from cli.main import app
 
     # click names the program after sys.argv[0] for a script, "python -m cli.entry" here
-    app(prog_name=os.path.basename(sys.argv[0]))
+    warm.run_to_exit(lambda: app(prog_name=os.path.basename(sys.argv[0])))
 
 
 if __name__ == "__main__":
