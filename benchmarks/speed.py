@@ -97,7 +97,7 @@ def import_seconds(stderr: str) -> float:
     total = 0
     for line in stderr.splitlines():
         match = re.match(r"import time:\s+\d+ \|\s+(\d+) \| (\s*)(\S+)", line)
-        if match and len(match.group(2)) == 1:
+        if match and not match.group(2):  # no indentation: a top-level import
             total += int(match.group(1))
     return total / 1e6
 
