@@ -238,6 +238,34 @@ def test_ctrl_c_reaches_the_command_and_a_dead_clients_command_is_killed(
     assert f"the client of pid {second} went away" in server.text()
 
 
+def _connect_as_nobody(path: Path, reader: int, writer: int) -> int:
+    """In a forked child: become uid 65534, connect to ``path`` and write what the server
+    answered (``closed`` when it hung up) to ``writer``. The socket's folder is reached through
+    a descriptor opened before (pytest's temporary folders are 0700, root's)."""
+    answer = b"?"
+    try:
+        import ctypes
+
+        os.close(reader)
+        folder = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+        ctypes.CDLL(None).prctl(4, 1)  # PR_SET_DUMPABLE: /proc/self/fd stays ours to read
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(20)
+            sock.connect(f"/proc/self/fd/{folder}/{path.name}")
+            try:
+                sock.sendall(warm.HEADER.pack(2) + b"{}")
+                answer = sock.recv(100) or b"closed"
+            except ConnectionResetError:  # it hung up without reading what was sent
+                answer = b"closed"
+    except BaseException as error:  # reported to the parent, never raised in this child
+        answer = repr(error).encode()
+    os.write(writer, answer)
+    return 0
+
+
 def test_a_peer_of_another_user_is_refused(served: tuple[Path, Server]) -> None:
     if os.getuid() != 0:
         pytest.skip("needs root to connect as another user")
@@ -255,20 +283,7 @@ def test_a_peer_of_another_user_is_refused(served: tuple[Path, Server]) -> None:
         reader, writer = os.pipe()
         child = os.fork()
         if child == 0:  # pragma: no cover  (the child process)
-            os.close(reader)
-            os.setgid(65534)
-            os.setuid(65534)
-            answer = b"?"
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                sock.settimeout(20)
-                sock.connect(str(path))
-                sock.sendall(warm.HEADER.pack(2) + b"{}")
-                try:
-                    answer = sock.recv(100) or b"closed"
-                except OSError as error:
-                    answer = str(error).encode()
-            os.write(writer, answer)
-            os._exit(0)
+            os._exit(_connect_as_nobody(path, reader, writer))
         os.close(writer)
         with os.fdopen(reader, "rb") as got:
             answer = got.read()
