@@ -11,6 +11,7 @@ from benchmarks import (
     real_tables,
     serving,
     serving_swap,
+    speed,
     training_overhead,
     tuning,
     validation_gate,
@@ -20,6 +21,7 @@ from benchmarks import (
 def main() -> None:
     sys.argv = sys.argv[:1]
     cli_startup.main()
+    speed.main()
     validation_gate.main()
     training_overhead.main()
     tuning.main()
