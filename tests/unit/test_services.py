@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -366,3 +367,14 @@ def test_the_warm_client_leaves_what_is_not_a_private_socket_alone(
         listener.settimeout(0.2)
         with pytest.raises(TimeoutError):
             listener.accept()
+
+
+def test_the_entry_point_decides_before_importing_anything_but_the_standard_library() -> None:
+    code = (
+        "import sys; import cli.entry, cli.warm; "
+        "print(sorted(m.split('.')[0] for m in sys.modules if m.split('.')[0] in "
+        "{'typer', 'rich', 'pandas', 'numpy', 'mlflow', 'prefect', 'great_expectations', "
+        "'evidently', 'dvc', 'sklearn', 'pydantic', 'tasks'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout == "[]\n"
