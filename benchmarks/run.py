@@ -12,6 +12,7 @@ from benchmarks import (
     recovery,
     serving,
     serving_swap,
+    speed,
     training_overhead,
     tuning,
     validation_gate,
@@ -21,6 +22,7 @@ from benchmarks import (
 def main() -> None:
     sys.argv = sys.argv[:1]
     cli_startup.main()
+    speed.main()
     validation_gate.main()
     training_overhead.main()
     tuning.main()

@@ -26,6 +26,7 @@ def setup() -> tuple[Path, Params]:
     runs for the project, point this process at its Prefect and MLflow servers (unless the
     user set PREFECT_API_URL or MLFLOW_TRACKING_URI): no temporary Prefect server then."""
     from cli.services import use_running
+    from cli.warm import refresh_settings
     from tasks.config import ConfigError, load_params
     from tasks.runtime import ProjectNotFound, apply_defaults, project_root
 
@@ -36,6 +37,7 @@ def setup() -> tuple[Path, Params]:
     except (ProjectNotFound, ConfigError) as error:
         raise fail(str(error)) from None
     use_running(root)
+    refresh_settings()  # in a warm command process the libraries were imported before this
     return root, params
 
 

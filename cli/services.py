@@ -29,9 +29,11 @@ HOST = "127.0.0.1"
 STATE_DIR = ".mlops"
 RECORD = f"{STATE_DIR}/services.json"
 LOGS = f"{STATE_DIR}/logs"
-# The order they start in: the runner needs Prefect and MLflow, the endpoint needs MLflow.
-ORDER = ("prefect", "mlflow", "evidently", "runner", "serving")
-NEEDS = {"runner": ("prefect", "mlflow"), "serving": ("mlflow",)}
+# The order they start in: the runner needs Prefect and MLflow, the endpoint needs MLflow, the
+# warm command server (cli/warm.py) runs commands against both.
+ORDER = ("prefect", "mlflow", "evidently", "runner", "serving", "commands")
+NEEDS = {"runner": ("prefect", "mlflow"), "serving": ("mlflow",), "commands": ("prefect", "mlflow")}
+UNIX = "unix:"  # a health "URL" that is a Unix socket (the commands server has no port)
 LOG_TAIL_LINES = 15
 
 
@@ -159,10 +161,15 @@ def group_members(pgid: int) -> list[int]:
 
 
 def answers(url: str, timeout: float = 1.0) -> int | None:
-    """The HTTP status ``url`` answers with (an error status is an answer), or None."""
+    """The HTTP status ``url`` answers with (an error status is an answer), or None. A
+    ``unix:PATH`` is the warm command server's socket: 200 when it answers a ping."""
     import urllib.error
     import urllib.request
 
+    if url.startswith(UNIX):
+        from cli.warm import ping
+
+        return 200 if ping(Path(url[len(UNIX) :]), max(timeout, 2.0)) is not None else None
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return int(response.status)
@@ -194,7 +201,7 @@ def port_free(port: int, host: str = HOST) -> bool:
 def check_ports(wanted: dict[str, int]) -> None:
     """Refuse, naming every service and port, when a port to be used is taken by another
     program; nothing has started when this raises."""
-    taken = [(name, port) for name, port in wanted.items() if not port_free(port)]
+    taken = [(name, port) for name, port in wanted.items() if port and not port_free(port)]
     if taken:
         lines = [
             f"{name}: port {port} on {HOST} is in use by another program "
@@ -331,10 +338,15 @@ def plans(root: Path, params: Params) -> dict[str, Plan]:
             "/health",
         ),
     }
-    return {
+    found = {
         name: Plan(name, command, env, ports[name], url[name], url[name] + health)
         for name, (command, env, health) in commands.items()
     }
+    from cli.warm import server_command, socket_path
+
+    warm = f"{UNIX}{socket_path(root)}"
+    found["commands"] = Plan("commands", server_command(root), {}, 0, warm, warm)
+    return found
 
 
 def _tracking_store(root: Path) -> str:

@@ -7,6 +7,7 @@ dotted keys as ``dvc exp run -S`` (``train.seed=7``) and are validated the same 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -813,7 +814,17 @@ def parse_params(
 
 
 def _yaml_load(text: str) -> Any:
-    """YAML 1.2, as DVC reads params.yaml: ``yes`` is text and ``1e-3`` a number."""
+    """YAML 1.2, as DVC reads params.yaml: ``yes`` is text and ``1e-3`` a number. A copy of
+    the parse of this exact text: a command parses params.yaml once however often its stages
+    load it (the pure-Python parser takes ~0.1 s), and the warm command server parses the
+    project's file before it forks (cli/warm.py)."""
+    import copy
+
+    return copy.deepcopy(_parse_yaml(text))
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_yaml(text: str) -> Any:
     from ruamel.yaml import YAML
 
     return YAML(typ="safe", pure=True).load(text)

@@ -21,7 +21,8 @@ import pytest
 
 from tests.support import free_port, make_project, run
 
-SERVICES = ("prefect", "mlflow", "evidently", "runner", "serving")
+SERVICES = ("prefect", "mlflow", "evidently", "runner", "serving")  # on ports
+ALL = (*SERVICES, "commands")  # and the warm command server, on a Unix socket
 
 
 def _mlops(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -106,9 +107,15 @@ def test_up_runs_every_service_once_and_down_stops_exactly_them(tmp_path: Path) 
     started = _mlops(root, "up")
     assert started.returncode == 0, started.stdout + started.stderr
     record = _record(root)
-    assert sorted(record) == sorted(SERVICES)
+    assert sorted(record) == sorted(ALL)
+    warm_socket = root / ".mlops" / "warm" / "commands.sock"
+    ports["commands"] = 0
     for name, service in record.items():
-        assert service["url"] == f"http://127.0.0.1:{ports[name]}"
+        assert service["port"] == ports[name]
+        if name == "commands":
+            assert service["url"] == service["health"] == f"unix:{warm_socket}"
+        else:
+            assert service["url"] == f"http://127.0.0.1:{ports[name]}"
         assert re.search(rf"│ {name} +│ started \(\d+ s\) +│ {service['url']} +│ "
                          rf"{service['pid']} +│", started.stdout), started.stdout  # fmt: skip
         assert (root / service["log"]).is_file()
@@ -116,6 +123,9 @@ def test_up_runs_every_service_once_and_down_stops_exactly_them(tmp_path: Path) 
     # the endpoint answers 503 "no model" until a champion is registered
     assert health == {"prefect": 200, "mlflow": 200, "evidently": 200, "runner": 200,
                       "serving": 503}  # fmt: skip
+    from cli import warm
+
+    assert warm.ping(warm_socket) == record["commands"]["pid"]
     mlflow_url, prefect_api = record["mlflow"]["url"], record["prefect"]["url"] + "/api"
     # the MLflow server is on the project's own store: the run made before `up` is there
     with urllib.request.urlopen(f"{mlflow_url}/api/2.0/mlflow/runs/get?run_id={run_id}") as got:
@@ -127,7 +137,7 @@ def test_up_runs_every_service_once_and_down_stops_exactly_them(tmp_path: Path) 
 
     again = _mlops(root, "up")
     assert again.returncode == 0, again.stdout + again.stderr
-    assert again.stdout.count("already running") == len(SERVICES), again.stdout
+    assert again.stdout.count("already running") == len(ALL), again.stdout
     assert _record(root) == record
 
     # a flow run meanwhile goes to the `up` server, not to a temporary one
@@ -135,6 +145,9 @@ def test_up_runs_every_service_once_and_down_stops_exactly_them(tmp_path: Path) 
     batch.write_text("a,b\n1,2\n")
     scored = _mlops(root, "predict", "--input", str(batch))
     assert "temporary server" not in scored.stdout + scored.stderr
+    # ... and ran in the warm command server, with `up`'s servers from the client's setup()
+    warm_log = (root / record["commands"]["log"]).read_text()
+    assert re.search(r"warm: running \['predict', '--input', '[^']+'\] as pid \d+", warm_log)
     flows = {f["id"]: f["name"] for f in _post(f"{prefect_api}/flows/filter")}
     # the command's own run (no deployment); scheduled runs of the deployments may be there too
     ad_hoc = [flows[r["flow_id"]] for r in _post(f"{prefect_api}/flow_runs/filter")
@@ -147,7 +160,7 @@ def test_up_runs_every_service_once_and_down_stops_exactly_them(tmp_path: Path) 
     while _group(evidently["pid"]) and time.monotonic() < deadline:
         time.sleep(0.2)
     shown = _mlops(root, "status").stdout
-    for name in ("prefect", "mlflow", "runner", "serving"):
+    for name in ("prefect", "mlflow", "runner", "serving", "commands"):
         assert re.search(rf"│ {name} +│ up +│ {record[name]['url']} +│ pid {record[name]['pid']}",
                          shown), shown  # fmt: skip
     assert re.search(rf"│ evidently +│ crashed +│ {evidently['url']} +│ pid "
@@ -157,7 +170,7 @@ def test_up_runs_every_service_once_and_down_stops_exactly_them(tmp_path: Path) 
 
     restarted = _mlops(root, "up")
     assert restarted.returncode == 0, restarted.stdout + restarted.stderr
-    assert restarted.stdout.count("already running") == 4, restarted.stdout
+    assert restarted.stdout.count("already running") == 5, restarted.stdout
     now = _record(root)
     assert {k: v for k, v in now.items() if k != "evidently"} == {
         k: v for k, v in record.items() if k != "evidently"

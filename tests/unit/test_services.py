@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -323,3 +324,57 @@ def test_a_live_process_that_answers_nothing_is_crashed(sleeper: subprocess.Pope
         "crashed",
         f"pid {sleeper.pid} runs but http://127.0.0.1:{port}/health answers nothing",
     )
+
+
+def test_the_warm_command_server_is_a_service_on_a_unix_socket(project: Path) -> None:
+    from cli import warm
+    from tasks.config import load_params
+
+    plan = sv.plans(project, load_params(project / "params.yaml"))["commands"]
+    socket_file = project / ".mlops" / "warm" / "commands.sock"
+    assert plan.command == warm.server_command(project)
+    assert plan.command[-2:] == ["--warm-server", str(project)]
+    assert (plan.port, plan.url, plan.health) == (0, f"unix:{socket_file}", f"unix:{socket_file}")
+    assert sv.ORDER[-1] == "commands"
+    assert sv.NEEDS["commands"] == ("prefect", "mlflow")
+    # nothing listens: not healthy; a port of 0 is never checked for use
+    assert sv.answers(plan.health) is None
+    sv.check_ports({"commands": 0})
+
+
+def test_the_warm_client_leaves_what_is_not_a_private_socket_alone(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cli import warm
+
+    path = warm.socket_path(project)
+    assert warm.forward(["mlops", "status"]) is None  # no socket: in-process
+    path.parent.mkdir(parents=True, mode=0o755)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(path))
+        listener.listen(1)
+        assert warm.connect(path) is None  # a folder others can enter
+        path.parent.chmod(0o700)
+        connection = warm.connect(path)
+        assert connection is not None  # ours: it answers and runs as this uid
+        connection.close()
+        listener.accept()[0].close()
+        # these never even connect: nothing waits in the listener's queue afterwards
+        for command in ("up", "down", "serve", "ui", "deploy"):
+            assert warm.forward(["mlops", command, "--help"]) is None
+        monkeypatch.setenv("MLOPS_NO_WARM", "1")
+        assert warm.forward(["mlops", "status"]) is None
+        listener.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            listener.accept()
+
+
+def test_the_entry_point_decides_before_importing_anything_but_the_standard_library() -> None:
+    code = (
+        "import sys; import cli.entry, cli.warm; "
+        "print(sorted(m.split('.')[0] for m in sys.modules if m.split('.')[0] in "
+        "{'typer', 'rich', 'pandas', 'numpy', 'mlflow', 'prefect', 'great_expectations', "
+        "'evidently', 'dvc', 'sklearn', 'pydantic', 'tasks'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout == "[]\n"
