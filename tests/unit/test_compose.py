@@ -485,7 +485,7 @@ def test_mlflow_server_command_and_security() -> None:
     argv = after(command("mlflow"), "mlflow", "server")
     opts = options(argv)
     assert opts["--app-name"] == "basic-auth"
-    assert opts["--backend-store-uri"] == "postgresql://mlflow@postgres:5432/mlflow"
+    assert opts["--backend-store-uri"] == "postgresql+psycopg://mlflow@postgres:5432/mlflow"
     assert opts["--artifacts-destination"] == "s3://mlflow"
     assert "--serve-artifacts" in opts
     assert opts["--allowed-hosts"].split(",") == ["mlflow:5000", "127.0.0.1:*", "localhost:*"]
@@ -526,7 +526,7 @@ def test_mlflow_auth_ini_is_rendered_from_the_environment(tmp_path: Path) -> Non
     env = {
         "PATH": f"{python_dir}{os.pathsep}{os.environ.get('PATH', '')}",
         "MLFLOW_AUTH_CONFIG_PATH": str(target),
-        "MLOPS_AUTH_DATABASE_URI": "postgresql://mlflow@postgres:5432/mlflow_auth",
+        "MLOPS_AUTH_DATABASE_URI": "postgresql+psycopg://mlflow@postgres:5432/mlflow_auth",
         "MLFLOW_AUTH_ADMIN_USERNAME": "admin",
         "MLFLOW_AUTH_ADMIN_PASSWORD": "p%ss$word",
     }
@@ -540,7 +540,7 @@ def test_mlflow_auth_ini_is_rendered_from_the_environment(tmp_path: Path) -> Non
     parser.read(target)
     assert dict(parser["mlflow"]) == {
         "default_permission": "NO_PERMISSIONS",
-        "database_uri": "postgresql://mlflow@postgres:5432/mlflow_auth",
+        "database_uri": "postgresql+psycopg://mlflow@postgres:5432/mlflow_auth",
         "admin_username": "admin",
         "admin_password": "p%ss$word",
         "authorization_function": "mlflow.server.auth:authenticate_request_basic_auth",
@@ -696,7 +696,7 @@ def test_dockerfile_copies_files_that_exist_and_are_not_ignored() -> None:
 
 
 def test_the_stack_drivers_are_locked_dependencies() -> None:
-    """MLflow on Postgres (psycopg 3: SQLAlchemy 2.1's driver for ``postgresql://``), its
+    """MLflow on Postgres (psycopg 3, named in the URI: ``postgresql+psycopg://``), its
     artifacts on S3 (boto3) and the DVC remote on S3 (dvc-s3) come from uv.lock like everything
     else, not from a side install in the image."""
     locked = set(re.findall(r'^name = "([^"]+)"', (ROOT / "uv.lock").read_text(), re.MULTILINE))
