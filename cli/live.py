@@ -135,12 +135,12 @@ class Prefect:
         response.raise_for_status()
         return str(response.json()["id"])
 
-    def runs(self, deployment: str, after: datetime, field: str) -> list[dict[str, Any]]:
-        """The deployment's flow runs whose ``field`` (expected_start_time | start_time) is
-        after ``after``, oldest first (the created time for runs that have not started)."""
+    def runs(self, deployment: str, after: datetime) -> list[dict[str, Any]]:
+        """The deployment's flow runs expected to start after ``after``, soonest first (at most
+        200: the scheduler creates up to 100 ahead)."""
         body = {
             "deployments": {"id": {"any_": [deployment]}},
-            "flow_runs": {field: {"after_": after.isoformat()}},
+            "flow_runs": {"expected_start_time": {"after_": after.isoformat()}},
             "sort": "EXPECTED_START_TIME_ASC",
             "limit": 200,
         }
@@ -149,11 +149,9 @@ class Prefect:
         return list(response.json())
 
     def created_after(self, deployment: str, after: datetime) -> list[dict[str, Any]]:
-        """Runs created after ``after``: an automation's run is created when the event lands."""
-        body = {"deployments": {"id": {"any_": [deployment]}}, "sort": "EXPECTED_START_TIME_ASC"}
-        response = self.http.post("/flow_runs/filter", json={**body, "limit": 200})
-        response.raise_for_status()
-        return [r for r in response.json() if _time(r["created"]) > after]
+        """Runs created after ``after``: an automation's run is created when the event lands,
+        to start at once (so it is expected after ``after`` too: the server filters on that)."""
+        return [r for r in self.runs(deployment, after) if _time(r["created"]) > after]
 
     def run(self, run_id: str) -> dict[str, Any]:
         response = self.http.get(f"/flow_runs/{run_id}")
@@ -366,7 +364,7 @@ class Loop:
     def finished_check(self, sent: datetime) -> dict[str, Any] | None:
         """The first scheduled check due after ``sent`` that has finished (a tick cancelled
         because the previous check still ran does not count)."""
-        runs = self.prefect.runs(self.monitoring, sent, "expected_start_time")
+        runs = self.prefect.runs(self.monitoring, sent)
         done = [r for r in runs if r["state_type"] in FINAL - {"CANCELLED"}]
         return done[0] if done else None
 
@@ -391,23 +389,12 @@ class Loop:
 
     def metric(self, version: str, frame: Any) -> float:
         """The primary metric of ``version`` (the one that answered) on the batch's labels."""
+        from cli.simulate import batch_metric
         from tasks.adapters import registry
-        from tasks.steps.evaluate import compute_metrics, model_outputs
-        from tasks.steps.generate import FEATURES, TARGET
-        from tasks.steps.ingest import TableSchema
 
         if version not in self.models:
             self.models[version] = registry.load_served(self.model_name, version)
-        served = self.models[version]
-        schema = TableSchema(
-            target=TARGET,
-            task="binary",
-            numeric=tuple(c for c in FEATURES if frame[c].dtype.kind in "if"),
-            categorical=tuple(c for c in FEATURES if frame[c].dtype.kind not in "if"),
-            classes=tuple(sorted(served.classes)),
-        )
-        outputs = model_outputs(served.model, frame, schema, served.threshold)
-        return float(compute_metrics(outputs, [self.metric_name])[self.metric_name])
+        return batch_metric(self.models[version], frame, self.metric_name)
 
 
 GATE_EVENTS = ("promote", "refuse", "force", "pending")

@@ -117,6 +117,24 @@ def sandbox_overrides(s: Scenario) -> list[str]:
     ]
 
 
+def batch_metric(served: Any, frame: Any, metric_name: str) -> float:
+    """``metric_name`` of the served model on a generated batch and its true labels (both
+    modes: the version that scored the batch)."""
+    from tasks.steps.evaluate import compute_metrics, model_outputs
+    from tasks.steps.generate import FEATURES, TARGET
+    from tasks.steps.ingest import TableSchema
+
+    schema = TableSchema(
+        target=TARGET,
+        task="binary",
+        numeric=tuple(c for c in FEATURES if frame[c].dtype.kind in "if"),
+        categorical=tuple(c for c in FEATURES if frame[c].dtype.kind not in "if"),
+        classes=tuple(sorted(served.classes)),
+    )
+    outputs = model_outputs(served.model, frame, schema, served.threshold)
+    return float(compute_metrics(outputs, [metric_name])[metric_name])
+
+
 def summarize(steps: list[Step], onset: int) -> dict[str, Any]:
     """Detection delay, false retrainings before the onset, the recovery, and the champion's
     metric before drift, after drift (until the first promotion after the onset) and after that
@@ -178,9 +196,8 @@ def simulate(  # noqa: PLR0915
     from tasks.adapters import inference_log, io, registry, tracking, versioning
     from tasks.config import load_params, write_overrides
     from tasks.pipeline.monitor import MonitorFailed
-    from tasks.steps.evaluate import compute_metrics, model_outputs, primary_metric
-    from tasks.steps.generate import FEATURES, TARGET, Drift, generate_sessions
-    from tasks.steps.ingest import TableSchema
+    from tasks.steps.evaluate import primary_metric
+    from tasks.steps.generate import TARGET, Drift, generate_sessions
     from tasks.steps.predict import model_inputs, score_frame
 
     root = make_sandbox(source, folder)
@@ -232,16 +249,8 @@ def simulate(  # noqa: PLR0915
                 )
             ],
         )
-        schema = TableSchema(
-            target=TARGET,
-            task="binary",
-            numeric=tuple(c for c in FEATURES if frame[c].dtype.kind in "if"),
-            categorical=tuple(c for c in FEATURES if frame[c].dtype.kind not in "if"),
-            classes=tuple(sorted(served.classes)),
-        )
         metric_name = primary_metric(params.evaluate, "binary")
-        outputs = model_outputs(served.model, frame, schema, served.threshold)
-        metric = compute_metrics(outputs, [metric_name])[metric_name]
+        metric = batch_metric(served, frame, metric_name)
         labelled = batch - s.label_delay
         if labelled in batches:
             truth = batches[labelled][TARGET]
