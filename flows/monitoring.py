@@ -43,6 +43,7 @@ from tasks.pipeline.monitor import (
     from_incoming,
     from_log,
     new_report_id,
+    no_champion_result,
     quality_metric,
     quality_text,
     record,
@@ -217,6 +218,24 @@ def _alert(root: Path, params: Params, result: MonitorResult, check: DriftCheck)
     return webhook.send(message, **params.notify.send_options()).detail
 
 
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def champion_version(model_name: str, alias: str) -> str | None:
+    """The version ``alias`` names, None when there is none yet (IO: retried; the registry
+    unreachable raises, and the check fails)."""
+    from tasks.adapters import registry
+
+    return registry.alias_version(model_name, alias)
+
+
+def _nothing_to_check(params: Params, report_id: str, source: str, folder: Path) -> MonitorResult:
+    """No champion yet (a fresh project under its schedule): say so, page nobody."""
+    result = no_champion_result(report_id, params.model_name, params.serve.alias, source, folder)
+    io.write_json(result.to_dict(), folder / "result.json")
+    create_markdown_artifact(markdown=summary_markdown(result, None), key="drift-summary")
+    print(f"{report_id}: {result.verdict}: " + "; ".join(result.reasons))
+    return result
+
+
 @flow(name="monitoring", log_prints=True)
 def monitoring_flow(
     project: str = ".", source: str | None = None, retrain: str = "auto"
@@ -241,6 +260,8 @@ def monitoring_flow(
     current: Current | None = None
     try:
         check_choices(chosen, retrain)
+        if champion_version(params.model_name, params.serve.alias) is None:
+            return _nothing_to_check(params, report_id, chosen, folder)
         served = load_model(params.model_name, params.serve.alias)
         current = read_current(root, params, served, folder, chosen, now)
         check = judge(params, served, read_reference(root, params, served), current)

@@ -565,6 +565,33 @@ def failed_result(
     )
 
 
+def no_champion_result(
+    report_id: str, model_name: str, alias: str, source: str, folder: Path
+) -> MonitorResult:
+    """The result of a check with no model to check: a project that has not trained yet.
+    Nothing to compare, nothing to page about (the schedule runs before the first champion)."""
+    return MonitorResult(
+        report_id=report_id,
+        verdict="insufficient data",
+        reasons=[
+            f"nothing to check yet: model '{model_name}' has no '{alias}' version "
+            "(mlops train makes the first)"
+        ],
+        model_name=model_name,
+        model_version=None,
+        source=source,
+        window_start=None,
+        window_end=None,
+        current_rows=0,
+        report_dir=str(folder),
+        report_link="",
+        mlflow_run_id=None,
+        action="none: nothing to check yet",
+        notification="not sent: nothing to check yet",
+        top_columns=[],
+    )
+
+
 def checked_result(
     report_id: str,
     params: Params,

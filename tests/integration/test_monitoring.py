@@ -333,3 +333,33 @@ def test_a_monitor_that_crashes_is_failed_and_retrains_nothing(
     assert len(_events(trained, "retrain")) == retrains
     (alert,) = receiver.received[sent:]
     assert alert["text"].startswith(":x: Drift monitor failed for customer-purchase")
+
+
+def test_a_project_without_a_champion_has_nothing_to_check_and_pages_nobody(
+    tmp_path: Path, prefect_server: str, receiver: WebhookReceiver
+) -> None:
+    """The schedule of a fresh project fires before its first `mlops train`: each tick says
+    there is nothing to check yet, ends Completed, and sends nothing (it used to fail, after
+    two retries, and page on-call every tick)."""
+    from flows.monitoring import monitoring_flow
+    from tasks.adapters import tracking
+
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    fresh = make_project(tmp_path)
+    tracking.configure(fresh)
+    sent = len(receiver.received)
+
+    result = monitoring_flow(project=str(fresh), source="log", retrain="inline")
+
+    assert result.verdict == "insufficient data"
+    assert result.reasons == [
+        "nothing to check yet: model 'customer-purchase' has no 'champion' version "
+        "(mlops train makes the first)"
+    ]
+    assert (result.model_version, result.current_rows, result.mlflow_run_id) == (None, 0, None)
+    assert result.action == "none: nothing to check yet"
+    assert result.notification == "not sent: nothing to check yet"
+    assert receiver.received[sent:] == []
+    written = json.loads((Path(result.report_dir) / "result.json").read_text())
+    assert written["verdict"] == "insufficient data"
+    assert written["report_id"] == result.report_id
