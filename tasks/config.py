@@ -309,6 +309,7 @@ class EvaluateParams(_Section):
     primary_metric: MetricName
     threshold: float = Field(gt=0.0, lt=1.0)
     importance_repeats: int = Field(ge=1)
+    importance_rows: int = Field(ge=1)
     calibration_bins: int = Field(ge=2)
     importance_top: int = Field(ge=1)
 

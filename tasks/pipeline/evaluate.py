@@ -50,6 +50,7 @@ def evaluate(root: Path, params: Params, context: RunContext) -> Summary:
         seed=params.train.seed,
         bins=params.evaluate.calibration_bins,
         top=params.evaluate.importance_top,
+        rows=params.evaluate.importance_rows,
     )
     save_figures(figures, path_in(root, params.paths.plots))
     return {f"{s}_{primary}": round(r.metrics[primary], 4) for s, r in results.items()}

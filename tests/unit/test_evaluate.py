@@ -80,6 +80,7 @@ def _params(threshold: float = 0.5, primary: str = "auto") -> EvaluateParams:
         primary_metric=primary,  # type: ignore[arg-type]
         threshold=threshold,
         importance_repeats=5,
+        importance_rows=10000,
         calibration_bins=10,
         importance_top=20,
     )

@@ -26,6 +26,7 @@ from tasks.steps.plots import (
     confusion_matrix_figure,
     figures_for,
     importance_figure,
+    importance_sample,
     permutation_importance_frame,
     precision_recall_figure,
     residuals_figure,
@@ -336,6 +337,37 @@ def test_permutation_importance_of_raw_columns() -> None:
     pd.testing.assert_frame_equal(table, again)
 
 
+def test_permutation_importance_on_a_sample_of_rows() -> None:
+    """``rows`` caps the rows scored: the same table as scoring the seeded sample itself, and
+    a classifier's sample keeps each class's share."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=1000)
+    frame = pd.DataFrame(
+        {"x": x, "color": rng.choice(["red", "blue"], 1000), "y": np.where(x > 1.0, "yes", "no")}
+    )
+    model = _fit(frame, BINARY_SCHEMA)
+
+    sample = importance_sample(frame, BINARY_SCHEMA, 100, seed=3)
+    table = permutation_importance_frame(
+        model, frame, BINARY_SCHEMA, "accuracy", repeats=2, seed=3, rows=100
+    )
+
+    assert len(sample) == 100
+    share = (frame["y"] == "yes").mean()
+    assert (sample["y"] == "yes").sum() == round(100 * share)
+    direct = permutation_importance_frame(
+        model, sample, BINARY_SCHEMA, "accuracy", repeats=2, seed=3
+    )
+    pd.testing.assert_frame_equal(table, direct)
+    everything = permutation_importance_frame(
+        model, frame, BINARY_SCHEMA, "accuracy", repeats=2, seed=3, rows=1000
+    )
+    whole = permutation_importance_frame(model, frame, BINARY_SCHEMA, "accuracy", 2, 3)
+    pd.testing.assert_frame_equal(everything, whole)  # not more rows than asked: untouched
+    regression = importance_sample(REGRESSION_FRAME, REGRESSION_SCHEMA, 3, seed=1)
+    pd.testing.assert_frame_equal(regression, REGRESSION_FRAME.sample(n=3, random_state=1))
+
+
 def test_permutation_importance_errors() -> None:
     model = _fit(BINARY_FRAME, BINARY_SCHEMA)
 
@@ -349,6 +381,10 @@ def test_permutation_importance_errors() -> None:
         PlotError, match=_message("permutation importance needs at least 1 repeat, got 0")
     ):
         permutation_importance_frame(model, BINARY_FRAME, BINARY_SCHEMA, "accuracy", 0, 0)
+    with pytest.raises(
+        PlotError, match=_message("permutation importance needs at least 1 row, got 0")
+    ):
+        permutation_importance_frame(model, BINARY_FRAME, BINARY_SCHEMA, "accuracy", 1, 0, 0)
 
 
 @pytest.mark.parametrize(
@@ -437,6 +473,7 @@ def _evaluate(frame: pd.DataFrame, schema: TableSchema) -> tuple[Any, Evaluation
         primary_metric="auto",
         threshold=0.5,
         importance_repeats=5,
+        importance_rows=10000,
         calibration_bins=10,
         importance_top=20,
     )
