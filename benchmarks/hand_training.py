@@ -2,10 +2,10 @@
 
 Read the CSV, validate it with Great Expectations against the project's committed suite
 (gx/expectations/customer-purchase.json, an ephemeral context, as the docs show), split 80/10/10
-stratified, fit the same preprocessing + HistGradientBoosting pipeline, score validation and
-test, and log the run (params, metrics) and the model (signature, input example) to MLflow, then
-register it. No DVC, no Prefect. Prints its phase timings as one JSON line. The store is
-MLFLOW_TRACKING_URI (the benchmark gives the flow's store).
+stratified, fit the same preprocessing + HistGradientBoosting pipeline (baseline_model.py),
+score validation and test, and log the run (params, metrics) and the model (signature, input
+example) to MLflow, then register it. No DVC, no Prefect. Prints its phase timings as one JSON
+line. The store is MLFLOW_TRACKING_URI (the benchmark gives the flow's store).
 
     python -m benchmarks.hand_training data.csv
 """
@@ -21,23 +21,21 @@ started = time.perf_counter()
 import great_expectations as gx  # noqa: E402
 import mlflow  # noqa: E402
 import mlflow.sklearn  # noqa: E402
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from mlflow.models import infer_signature  # noqa: E402
-from sklearn import metrics  # noqa: E402
-from sklearn.compose import ColumnTransformer  # noqa: E402
-from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
-from sklearn.impute import SimpleImputer  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
-from sklearn.pipeline import Pipeline, make_pipeline  # noqa: E402
-from sklearn.preprocessing import OneHotEncoder, StandardScaler  # noqa: E402
+
+from benchmarks.baseline_model import (  # noqa: E402
+    HYPERPARAMETERS,
+    TARGET,
+    feature_columns,
+    pipeline,
+    scores,
+    splits,
+)
 
 imported = time.perf_counter()
 frame = pd.read_csv(sys.argv[1])
-target = "purchased"
-features = frame.drop(columns=[target, "session_id"])
-numeric = features.select_dtypes("number").columns.tolist()
-categorical = [c for c in features.columns if c not in numeric]
+numeric, categorical = feature_columns(frame)
 read = time.perf_counter()
 
 suite_file = Path(__file__).resolve().parents[1] / "gx" / "expectations" / "customer-purchase.json"
@@ -57,63 +55,16 @@ failed = [str(r.expectation_config and r.expectation_config.type) for r in check
           if not r.success]  # fmt: skip
 validated = time.perf_counter()
 
-train, rest = train_test_split(frame, test_size=0.2, random_state=42, stratify=frame[target])
-valid, test = train_test_split(rest, test_size=0.5, random_state=42, stratify=rest[target])
-model = Pipeline(
-    [
-        (
-            "preprocess",
-            ColumnTransformer(
-                [
-                    (
-                        "numeric",
-                        make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
-                        numeric,
-                    ),
-                    (
-                        "categorical",
-                        make_pipeline(
-                            SimpleImputer(strategy="most_frequent"),
-                            OneHotEncoder(
-                                handle_unknown="infrequent_if_exist",
-                                min_frequency=0.01,
-                                sparse_output=False,
-                            ),
-                        ),
-                        categorical,
-                    ),
-                ]
-            ),
-        ),
-        (
-            "model",
-            HistGradientBoostingClassifier(
-                max_iter=200,
-                max_leaf_nodes=31,
-                learning_rate=0.1,
-                early_stopping=False,
-                random_state=42,
-            ),
-        ),
-    ]
-)
-model.fit(train[numeric + categorical], train[target])
+train, valid, test = splits(frame)
+model = pipeline(numeric, categorical)
+model.fit(train[numeric + categorical], train[TARGET])
 fitted = time.perf_counter()
-scores = {}
-for name, part in (("valid", valid), ("test", test)):
-    proba = model.predict_proba(part[numeric + categorical])[:, 1]
-    predicted = (proba >= 0.5).astype(int)
-    scores[name] = {
-        "roc_auc": metrics.roc_auc_score(part[target], proba),
-        "f1": metrics.f1_score(part[target], predicted),
-        "accuracy": metrics.accuracy_score(part[target], predicted),
-        "confusion": np.asarray(metrics.confusion_matrix(part[target], predicted)).tolist(),
-    }
+scored_parts = scores(model, {"valid": valid, "test": test}, numeric + categorical)
 scored = time.perf_counter()
 mlflow.set_experiment("hand-written")
 with mlflow.start_run():
-    mlflow.log_params({"max_iter": 200, "max_leaf_nodes": 31, "learning_rate": 0.1})
-    mlflow.log_metrics({f"{part}_{k}": v for part, s in scores.items() for k, v in s.items()
+    mlflow.log_params(HYPERPARAMETERS)
+    mlflow.log_metrics({f"{part}_{k}": v for part, s in scored_parts.items() for k, v in s.items()
                         if k != "confusion"})  # fmt: skip
     example = test[numeric + categorical].head(5)
     mlflow.sklearn.log_model(
@@ -139,7 +90,7 @@ print(
             "score": scored - fitted,
             "log_model": logged - scored,
             "failed_expectations": failed,
-            "test_roc_auc": scores["test"]["roc_auc"],
+            "test_roc_auc": scored_parts["test"]["roc_auc"],
         }
     )
 )
