@@ -618,6 +618,19 @@ def deploy(
     serve_deployments(root, params)
 
 
+@app.command("run-flow", hidden=True)
+def run_flow() -> None:
+    """Run the flow run PREFECT__FLOW_RUN_ID names: what the runner of `mlops deploy` starts
+    for each run (flows/runs.py); under `mlops up` the warm command server runs it."""
+    setup()
+    from flows.runs import execute
+
+    try:
+        execute()
+    except (ValueError, LookupError) as error:
+        raise fail(str(error)) from None
+
+
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to bind (127.0.0.1: this machine)."),

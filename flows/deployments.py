@@ -160,6 +160,10 @@ def serve(root: Path, params: Params) -> None:
     from prefect import serve as prefect_serve
     from prefect.settings import get_current_settings
 
+    from flows.runs import start_runs_warm
+
+    # each run as `mlops run-flow`: a fork of the warm command server under `mlops up`
+    start_runs_warm(root)
     # prefect.serve runs every due flow run at once unless told; a burst of drift events
     # would start one process each. PREFECT_RUNNER_PROCESS_LIMIT (default 5) bounds them.
     limit = get_current_settings().runner.process_limit
