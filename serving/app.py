@@ -45,7 +45,7 @@ from serving.engine import (
     route,
 )
 from serving.protocol import Parsed, RequestError, parse_request
-from serving.v2 import model_metadata, output_names, output_tensors, parse_infer
+from serving.v2 import PREDICT, model_metadata, output_names, output_tensors, parse_infer
 from tasks.config import Params, ServeParams
 from tasks.types import CHALLENGER, CHAMPION, ServedModel
 
@@ -773,7 +773,11 @@ def create_app(settings: Settings) -> Guard:  # noqa: C901, PLR0915
 
         served = service.scorers[CHAMPION].served
         signature = served.columns if served else ()
-        return _json(document(signature, serve.max_rows, settings.token is not None))
+        outputs = output_names(served) if served else (PREDICT,)
+        document_ = document(
+            signature, serve.max_rows, settings.token is not None, settings.model_name, outputs
+        )
+        return _json(document_)
 
     @route_of(api, "/metrics", "GET")
     async def metrics(request: Request) -> Response:
