@@ -339,12 +339,14 @@ class Service:
         self.record(scored, parsed, request_id, CHALLENGER, False, latency)
 
     async def answer(
-        self, parsed: Parsed, request_id: str, started: float, role: str | None = None
-    ) -> tuple[Scored, str]:
+        self, parsed: Parsed, request_id: str, started: float, role: str | None = None,
+        version: str | None = None,
+    ) -> tuple[Scored, str]:  # fmt: skip
         """``parsed`` scored, recorded (metrics, the inference log, the shadow) and the role
         that answered, whatever protocol it came by; a :class:`Refusal` when it cannot be.
         ``role`` None: routed (the canary's share to the challenger, which falls back to the
-        champion when it fails); a role: that one answers (a V2 request naming its version)."""
+        champion when it fails); a role: that one answers (a V2 request naming ``version``,
+        refused if a swap replaced that version while the request waited)."""
         serve = self.settings.serve
         ids = {"X-Request-ID": request_id}
         champion = self.scorers[CHAMPION]
@@ -385,6 +387,13 @@ class Service:
                 raise Refusal(
                     500, "neither the challenger nor the champion could answer", ids
                 ) from None
+        if version is not None and scored.served.version != version:
+            raise Refusal(
+                404,
+                f"version '{version}' of '{scored.served.model_name}' was replaced by version "
+                f"{scored.served.version} while this request waited; send it again",
+                ids,
+            )
         latency = (time.perf_counter() - started) * 1000
         self.record(scored, parsed, request_id, role, True, latency)
         if serve.shadow and role == CHAMPION:
@@ -846,7 +855,9 @@ def create_app(settings: Settings) -> Guard:  # noqa: C901, PLR0915
                 lambda body, media: parse_infer(body, media, columns, serve.max_rows, outputs),
             )
             request_id = request_id_of(given, infer.id)  # the request's id, when it can be one
-            scored, role = await service.answer(infer.parsed, request_id, started, role)
+            scored, role = await service.answer(
+                infer.parsed, request_id, started, role, params.get("version")
+            )
         except Refusal as refused:
             headers = {"X-Request-ID": request_id, **(refused.headers or {})}
             return _v2_error(refused.status, refused.message, headers)

@@ -325,6 +325,30 @@ def test_canary_routes_v2_requests_and_a_version_in_the_url_pins_one(tmp_path: P
     assert metadata["versions"] == ["1", "2"]
 
 
+def test_a_version_swapped_out_while_its_request_waited_is_not_answered_for_it(
+    started: Any,
+) -> None:
+    champion = started.service.scorers["champion"]
+    served, score = champion.served, champion.score
+
+    async def swapped_meanwhile(parsed: Any) -> Any:
+        champion.install(replace(served, version="5"))  # the follower's swap, mid-request
+        return await score(parsed)
+
+    champion.score = swapped_meanwhile
+    answer = v2(started, {"id": "w-1", "inputs": tensors(records(1))},
+                path="/v2/models/shop/versions/1/infer")  # fmt: skip
+    routed = v2(started, {"id": "w-2", "inputs": tensors(records(1))})
+
+    assert (answer.status, answer.json) == (
+        404,
+        {"error": "version '1' of 'shop' was replaced by version 5 while this request waited; "
+         "send it again"},
+    )  # fmt: skip
+    assert routed.json["model_version"] == "5"  # without a version: whichever answers
+    assert logged(started)["_request_id"].tolist() == ["w-2"]  # the refused one is not logged
+
+
 def test_shadow_scores_v2_requests_with_the_challenger_too(tmp_path: Path) -> None:
     app = two_versions(tmp_path, "serve.shadow=true")
     app.service.start()
