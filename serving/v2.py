@@ -91,6 +91,12 @@ def _quoted(value: Any) -> str:
     return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
+def _input(name: Any) -> str:
+    """How a message names an input tensor (made only for a message: not on the way of a
+    good request)."""
+    return f"input {_quoted(name)}"
+
+
 def _object(value: Any, what: str, fields: Sequence[str]) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise RequestError(400, f"{what} must be an object with {list(fields)}")
@@ -152,16 +158,16 @@ def _outputs(value: Any, available: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _shape(value: Any, what: str) -> list[int]:
+def _shape(value: Any, name: str) -> list[int]:
     if not isinstance(value, list) or not all(type(d) is int and d >= 0 for d in value):
-        raise RequestError(400, f"{what}: 'shape' must be a list of whole numbers >= 0")
+        raise RequestError(400, f"{_input(name)}: 'shape' must be a list of whole numbers >= 0")
     return value
 
 
-def _flat(data: Any, what: str) -> list[Any]:
+def _flat(data: Any, name: str) -> list[Any]:
     """``data`` in row-major order: flat as sent, or flattened from its nested form."""
     if not isinstance(data, list):
-        raise RequestError(400, f"{what}: 'data' must be a list of values")
+        raise RequestError(400, f"{_input(name)}: 'data' must be a list of values")
     if not any(isinstance(value, list) for value in data):
         return data
     flat: list[Any] = []
@@ -177,14 +183,14 @@ def _flat(data: Any, what: str) -> list[Any]:
     return flat
 
 
-def _fits(column: Column, datatype: str, what: str, hint: str = "") -> None:
+def _fits(column: Column, datatype: str, name: str, hint: str = "") -> None:
     accepted = ACCEPTED.get(column.type, ("BYTES",))
     if datatype not in accepted:
         wanted = METADATA_TYPES.get(column.type, "BYTES")
         raise RequestError(
             400,
-            f"{what}: datatype {datatype} does not fit column '{column.name}' ({column.type}); "
-            f"send {wanted}{hint}",
+            f"{_input(name)}: datatype {datatype} does not fit column '{column.name}' "
+            f"({column.type}); send {wanted}{hint}",
         )
 
 
@@ -201,26 +207,29 @@ def _tensor(item: Any, index: int) -> _Tensor:
     name = tensor.get("name")
     if type(name) is not str:
         raise RequestError(400, f"input {index}: 'name' must be text")
-    what = f"input {_quoted(name)}"
-    missing = [key for key in ("shape", "datatype", "data") if key not in tensor]
-    if missing:
-        raise RequestError(400, f"{what}: {missing} missing; a tensor has 'shape', "
+    if "shape" not in tensor or "datatype" not in tensor or "data" not in tensor:
+        missing = [key for key in ("shape", "datatype", "data") if key not in tensor]
+        raise RequestError(400, f"{_input(name)}: {missing} missing; a tensor has 'shape', "
                                 "'datatype' and 'data'")  # fmt: skip
     datatype = tensor["datatype"]
     if datatype not in DATATYPES:
         raise RequestError(
-            400, f"{what}: datatype {_quoted(datatype)} is not one of the protocol's {DATATYPES}"
+            400,
+            f"{_input(name)}: datatype {_quoted(datatype)} is not one of the protocol's "
+            f"{DATATYPES}",
         )
-    _parameters(tensor.get("parameters"), what, "input")
-    return _Tensor(name, datatype, _shape(tensor["shape"], what), tensor["data"])
+    if tensor.get("parameters") is not None:
+        _parameters(tensor["parameters"], _input(name), "input")
+    return _Tensor(name, datatype, _shape(tensor["shape"], name), tensor["data"])
 
 
 def _values(tensor: _Tensor, count: int) -> list[Any]:
-    what = f"input {_quoted(tensor.name)}"
-    values = _flat(tensor.data, what)
+    values = _flat(tensor.data, tensor.name)
     if len(values) != count:
         raise RequestError(
-            400, f"{what}: shape {tensor.shape} holds {count} values; 'data' has {len(values)}"
+            400,
+            f"{_input(tensor.name)}: shape {tensor.shape} holds {count} values; 'data' has "
+            f"{len(values)}",
         )
     return values
 
@@ -229,19 +238,19 @@ def _matrix(
     tensor: _Tensor, signature: Sequence[Column], max_rows: int
 ) -> tuple[dict[str, list[Any]], int]:
     """The columns of one ``[n, columns]`` tensor, in signature order."""
-    what = f"input {_quoted(tensor.name)}"
     rows, width = tensor.shape
     if width != len(signature):
         raise RequestError(
             400,
-            f"{what}: a 2-D tensor holds every column of the model, in signature order: "
+            f"{_input(tensor.name)}: a 2-D tensor holds every column of the model, in signature "
+            "order: "
             f"shape [n, {len(signature)}]; it has {tensor.shape}",
         )
     if rows > max_rows:
         raise too_many_rows(rows, max_rows)
     hint = ": one 2-D tensor has one datatype, so send this model's columns one tensor each"
     for column in signature:
-        _fits(column, tensor.datatype, what, hint)
+        _fits(column, tensor.datatype, tensor.name, hint)
     values = _values(tensor, rows * width)
     return {c.name: values[i::width] for i, c in enumerate(signature)}, rows
 
@@ -262,15 +271,15 @@ def _columnwise(
         )
     rows: dict[str, int] = {}
     for tensor in tensors:
-        what = f"input {_quoted(tensor.name)}"
-        if len(tensor.shape) not in (1, 2) or tensor.shape[1:] not in ([], [1]):
+        shape = tensor.shape
+        if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
             raise RequestError(
                 400,
-                f"{what}: shape {tensor.shape}; a column's tensor has shape [n] or [n, 1]",
+                f"{_input(tensor.name)}: shape {shape}; a column's tensor has shape [n] or [n, 1]",
             )
         if tensor.name in rows:
-            raise RequestError(400, f"{what} is sent twice")
-        _fits(by_name[tensor.name], tensor.datatype, what)
+            raise RequestError(400, f"{_input(tensor.name)} is sent twice")
+        _fits(by_name[tensor.name], tensor.datatype, tensor.name)
         rows[tensor.name] = tensor.shape[0]
     if len(set(rows.values())) > 1:
         described = ", ".join(f"'{name}': {n}" for name, n in list(rows.items())[:5])
