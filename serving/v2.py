@@ -62,8 +62,9 @@ REQUEST_FIELDS = ("id", "parameters", "inputs", "outputs")
 INPUT_FIELDS = ("name", "shape", "datatype", "parameters", "data")
 OUTPUT_FIELDS = ("name", "parameters")
 # the parameters read, by where they are; their values are what MLServer's and Triton's
-# clients send (the content types of MLServer's codecs; Triton's binary-data flags, which only
-# ask for binary outputs: the answer is JSON, which those clients read as well)
+# clients send (the content types of MLServer's codecs: the tensors are read by their names
+# and shapes whichever it says; Triton's binary-data flags, which only ask for binary outputs:
+# the answer is JSON, which those clients read as well); any other parameter is a 400
 PARAMETERS: dict[str, dict[str, tuple[Any, ...]]] = {
     "request": {"content_type": ("pd", "np"), "binary_data_output": (True, False)},
     "input": {"content_type": ("pd", "np", "str")},
