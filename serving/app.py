@@ -877,6 +877,29 @@ def create_app(settings: Settings) -> Guard:  # noqa: C901, PLR0915
         api.add_route(f"{prefix}/ready", v2_model_ready, methods=["GET"])
         api.add_route(f"{prefix}/infer", v2_infer, methods=["POST"])
 
+    from starlette.exceptions import HTTPException
+
+    async def no_such_route(request: Request, error: Exception) -> Response:
+        """A path or method no route takes: under ``/v2`` in the protocol's error form."""
+        from fastapi.exception_handlers import http_exception_handler
+
+        if not isinstance(error, HTTPException):  # registered for HTTPException only
+            raise error
+        path = request.url.path
+        if not (path == V2_PREFIX or path.startswith(f"{V2_PREFIX}/")):
+            return await http_exception_handler(request, error)
+        shown = path if len(path) <= 100 else path[:97] + "..."
+        if error.status_code == 405:
+            allowed = (error.headers or {}).get("Allow", "")
+            message = f"{request.method} is not a method of {shown}; it takes {allowed}"
+        elif error.status_code == 404:
+            message = f"no route {shown} in the open inference protocol (GET /openapi.json)"
+        else:
+            message = str(error.detail)
+        return _v2_error(error.status_code, message, dict(error.headers or {}))
+
+    api.add_exception_handler(HTTPException, no_such_route)
+
     return Guard(api, service)
 
 

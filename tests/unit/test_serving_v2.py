@@ -399,6 +399,24 @@ def test_before_a_model_is_loaded_live_but_not_ready(tmp_path: Path) -> None:
     assert (infer.status, infer.json) == (503, {"error": "no version of 'shop' is 'champion' yet"})
 
 
+def test_a_v2_path_or_method_no_route_takes_gets_the_protocols_error(started: Any) -> None:
+    wrong_method = get(started, INFER)
+    no_route = get(started, "/v2/models/shop/config")
+    elsewhere = get(started, "/nothing")
+
+    assert (wrong_method.status, wrong_method.json) == (
+        405,
+        {"error": "GET is not a method of /v2/models/shop/infer; it takes POST"},
+    )
+    assert wrong_method.headers[b"allow"] == b"POST"
+    assert (no_route.status, no_route.json) == (
+        404,
+        {"error": "no route /v2/models/shop/config in the open inference protocol "
+         "(GET /openapi.json)"},
+    )  # fmt: skip
+    assert (elsewhere.status, elsewhere.json) == (404, {"detail": "Not Found"})  # as before
+
+
 def test_the_openapi_document_has_the_v2_routes(started: Any) -> None:
     document = get(started, "/openapi.json").json
 
