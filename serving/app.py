@@ -1,12 +1,14 @@
 """The HTTP scoring service: ``mlops serve``.
 
 MLflow's scoring protocol (``POST /invocations``, ``GET /ping``, ``/health``, ``/version``) plus
-``GET /metadata``, ``POST /feedback`` and Prometheus ``GET /metrics``. It serves
+``GET /metadata``, ``POST /feedback`` and Prometheus ``GET /metrics``, and the open inference
+protocol (KServe's, MLServer's and Triton's V2 REST: ``/v2/...``, :mod:`serving.v2`). It serves
 ``models:/NAME@<serve.alias>`` and follows the alias (:class:`serving.engine.Follower`); with
 ``serve.canary_fraction`` or ``serve.shadow`` it also loads the ``challenger``. Every response
 names the version that answered (``X-Model-Version``) and every scored row goes to the
-inference log. With ``SERVING_TOKEN`` set, every route but ``/ping`` and ``/health`` needs
-``Authorization: Bearer <token>``, and ``/health`` without it says only whether a model answers.
+inference log. With ``SERVING_TOKEN`` set, every route but ``/ping``, ``/health`` and the V2
+health probes (``/v2/health/live``, ``/v2/health/ready``) needs ``Authorization: Bearer
+<token>``, and ``/health`` without it says only whether a model answers.
 Secure by default: a token shorter than 32 characters is refused, and so is a bind beyond
 loopback without a token (unless ``mlops serve --insecure``). With ``SERVING_FEEDBACK_TOKEN``
 set, ``/feedback`` needs that token instead (the scoring token no longer labels anything): see
@@ -29,7 +31,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Mutable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from serving.engine import (
     Busy,
@@ -39,9 +41,11 @@ from serving.engine import (
     Scorer,
     feedback_taker,
     label_rule,
+    platform_of,
     route,
 )
 from serving.protocol import Parsed, RequestError, parse_request
+from serving.v2 import PREDICT, model_metadata, output_names, output_tensors, parse_infer
 from tasks.config import Params, ServeParams
 from tasks.types import CHALLENGER, CHAMPION, ServedModel
 
@@ -52,7 +56,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("mlops.serving")
 access = logging.getLogger("mlops.serving.access")
 
-OPEN_PATHS = frozenset({"/ping", "/health"})
+OPEN_PATHS = frozenset({"/ping", "/health", "/v2/health/live", "/v2/health/ready"})
 KNOWN_PATHS = frozenset(
     {
         "/invocations",
@@ -63,8 +67,15 @@ KNOWN_PATHS = frozenset(
         "/feedback",
         "/metrics",
         "/openapi.json",
+        "/v2",
+        "/v2/health/live",
+        "/v2/health/ready",
     }
 )
+# the V2 routes that name a model (and a version): counted by their template, not their path
+V2_MODEL_PATH = re.compile(r"/v2/models/[^/]+(/versions/[^/]+)?(/ready|/infer)?")
+V2_PREFIX = "/v2"
+SERVER_NAME = "mlops"  # GET /v2 names the server so
 TOKEN_ENV = "SERVING_TOKEN"
 MIN_TOKEN_CHARS = 32
 FEEDBACK_TOKEN_ENV = "SERVING_FEEDBACK_TOKEN"
@@ -78,6 +89,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+T = TypeVar("T")
 
 
 def load_and_try(model_name: str, version: str) -> ServedModel:
@@ -326,6 +338,70 @@ class Service:
         latency = (time.perf_counter() - started) * 1000
         self.record(scored, parsed, request_id, CHALLENGER, False, latency)
 
+    async def answer(
+        self, parsed: Parsed, request_id: str, started: float, role: str | None = None,
+        version: str | None = None,
+    ) -> tuple[Scored, str]:  # fmt: skip
+        """``parsed`` scored, recorded (metrics, the inference log, the shadow) and the role
+        that answered, whatever protocol it came by; a :class:`Refusal` when it cannot be.
+        ``role`` None: routed (the canary's share to the challenger, which falls back to the
+        champion when it fails); a role: that one answers (a V2 request naming ``version``,
+        refused if a swap replaced that version while the request waited)."""
+        serve = self.settings.serve
+        ids = {"X-Request-ID": request_id}
+        champion = self.scorers[CHAMPION]
+        routed = role is None
+        if role is None:
+            challenger = self.scorers.get(CHALLENGER)
+            role = route(request_id, serve.canary_fraction, bool(challenger and challenger.served))
+        try:
+            scored = await asyncio.wait_for(self.scorers[role].score(parsed), serve.timeout_seconds)
+        except TimeoutError:
+            self.metrics.errors.labels("timeout").inc()
+            raise Refusal(
+                504, f"not answered within {serve.timeout_seconds:g} s (serve.timeout_seconds)",
+                ids,
+            ) from None  # fmt: skip
+        except Busy as error:
+            self.metrics.errors.labels("busy").inc()
+            headers = {**ids, "Retry-After": RETRY_AFTER_SECONDS}
+            raise Refusal(503, str(error), headers, code="BUSY") from None
+        except NoModel as error:
+            raise Refusal(503, str(error), ids) from None
+        except Exception as error:
+            if role != CHALLENGER or not routed:
+                self.metrics.errors.labels("predict").inc()
+                logger.exception("scoring %s failed", request_id)
+                raise Refusal(
+                    500, f"the model failed on this input: {type(error).__name__}", ids
+                ) from None
+            # a failing canary falls back to the champion, within what is left of the timeout
+            self.metrics.errors.labels("canary").inc()
+            logger.error("canary scoring of %s failed: %r", request_id, error)
+            role = CHAMPION
+            left = serve.timeout_seconds - (time.perf_counter() - started)
+            try:
+                scored = await asyncio.wait_for(champion.score(parsed), max(left, 0.0))
+            except Exception as fallback:
+                logger.error("champion fallback of %s failed: %r", request_id, fallback)
+                raise Refusal(
+                    500, "neither the challenger nor the champion could answer", ids
+                ) from None
+        if version is not None and scored.served.version != version:
+            raise Refusal(
+                404,
+                f"version '{version}' of '{scored.served.model_name}' was replaced by version "
+                f"{scored.served.version} while this request waited; send it again",
+                ids,
+            )
+        latency = (time.perf_counter() - started) * 1000
+        self.record(scored, parsed, request_id, role, True, latency)
+        if serve.shadow and role == CHAMPION:
+            task = asyncio.create_task(self.shadow(parsed, request_id))
+            self.background.add(task)
+            task.add_done_callback(self.background.discard)
+        return scored, role
+
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     import orjson
@@ -340,6 +416,11 @@ def _error(
 ) -> Response:
     body = {"error_code": code or _CODES.get(status, "ERROR"), "message": message}
     return _json(body, status, headers)
+
+
+def _v2_error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    """An error as the open inference protocol writes it: ``{"error": message}``."""
+    return _json({"error": message}, status, headers)
 
 
 _CODES = {
@@ -372,18 +453,43 @@ async def _read_body(request: Any, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def request_id_of(given: str | None) -> str:
-    """The client's ``X-Request-ID`` when it is ``[A-Za-z0-9._:-]{1,128}``, else one of ours
-    (a client cannot forge log fields with it; the response's header says which was used)."""
-    if given is not None and REQUEST_ID.fullmatch(given):
-        return given
+def path_label(path: str) -> str:
+    """The path as the metrics count it: a known path, a V2 model route's template, or
+    ``other`` (a bounded set of labels, whatever paths clients send)."""
+    if path in KNOWN_PATHS:
+        return path
+    matched = V2_MODEL_PATH.fullmatch(path)
+    if matched is None:
+        return "other"
+    version = "/versions/{version}" if matched[1] else ""
+    return f"/v2/models/{{name}}{version}{matched[2] or ''}"
+
+
+def request_id_of(*given: str | None) -> str:
+    """The first of ``given`` (the client's ``X-Request-ID``, then a V2 request's ``id``) that
+    is ``[A-Za-z0-9._:-]{1,128}``, else one of ours (a client cannot forge log fields with it;
+    the response's header says which was used)."""
+    for candidate in given:
+        if candidate is not None and REQUEST_ID.fullmatch(candidate):
+            return candidate
     return uuid.uuid4().hex
 
 
-async def parse_body(request: Any, serve: ServeParams, signature: Any) -> Parsed:
-    """The request's body read (within ``serve.timeout_seconds``: 408 past it) and parsed
-    against ``signature``: a large body in a thread, within the same deadline (413 past it),
-    so that no body holds the event loop."""
+class Refusal(Exception):
+    """A request answered with an error: each protocol writes it in its own form."""
+
+    def __init__(
+        self, status: int, message: str, headers: dict[str, str] | None = None,
+        code: str | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(message)
+        self.status, self.message, self.headers, self.code = status, message, headers, code
+
+
+async def parse_body(request: Any, serve: ServeParams, parse: Callable[[bytes, str], T]) -> T:
+    """The request's body read (within ``serve.timeout_seconds``: 408 past it) and parsed by
+    ``parse(body, content_type)``: a large body in a thread, within the same deadline (413 past
+    it), so that no body holds the event loop."""
     try:
         body = await asyncio.wait_for(
             _read_body(request, serve.max_body_bytes), serve.timeout_seconds
@@ -393,16 +499,10 @@ async def parse_body(request: Any, serve: ServeParams, signature: Any) -> Parsed
             408,
             f"the body did not arrive within {serve.timeout_seconds:g} s (serve.timeout_seconds)",
         ) from None
-    arguments = (
-        body,
-        request.headers.get("content-type", "application/json"),
-        signature,
-        serve.max_rows,
-        dict(request.query_params),
-    )
+    content_type = request.headers.get("content-type", "application/json")
     if len(body) <= INLINE_PARSE_BYTES:
-        return parse_request(*arguments)
-    work = asyncio.get_running_loop().run_in_executor(None, parse_request, *arguments)
+        return parse(body, content_type)
+    work = asyncio.get_running_loop().run_in_executor(None, parse, body, content_type)
     try:
         return await asyncio.wait_for(work, serve.timeout_seconds)
     except TimeoutError:
@@ -431,7 +531,7 @@ class Guard:
             await send({"type": "websocket.close", "code": 1008})
             return
         path = scope["path"]
-        label = path if path in KNOWN_PATHS else "other"
+        label = path_label(path)
         started = time.perf_counter()
         sent: dict[str, Any] = {}
 
@@ -448,10 +548,12 @@ class Guard:
         ):
             given = dict(scope["headers"]).get(b"authorization", b"")
             if not hmac.compare_digest(given, self.expected):
-                response = _error(
-                    401,
-                    "missing or wrong bearer token (Authorization: Bearer <SERVING_TOKEN>)",
-                    {"WWW-Authenticate": "Bearer"},
+                refusal = "missing or wrong bearer token (Authorization: Bearer <SERVING_TOKEN>)"
+                challenge = {"WWW-Authenticate": "Bearer"}
+                response = (
+                    _v2_error(401, refusal, challenge)
+                    if path == V2_PREFIX or path.startswith(f"{V2_PREFIX}/")
+                    else _error(401, refusal, challenge)
                 )
                 await response(scope, receive, sending)
                 _observe(self.service.metrics, label, 401, started)
@@ -459,7 +561,8 @@ class Guard:
         await self.app(scope, receive, sending)
         status = int(sent.get("status", 500))
         _observe(self.service.metrics, label, status, started)
-        if path == "/invocations" and access.isEnabledFor(logging.INFO):
+        scoring = path == "/invocations" or label.endswith("/infer")
+        if scoring and access.isEnabledFor(logging.INFO):
             answered = dict(sent.get("headers", []))
             access.info(
                 "%s %s %d %.1fms request_id=%s model_version=%s role=%s",
@@ -525,64 +628,66 @@ def create_app(settings: Settings) -> Guard:  # noqa: C901, PLR0915
             "X-Request-ID": request_id,
         }
 
-    @route_of(api, "/invocations", "POST")
-    async def invocations(request: Request) -> Response:
+    async def parsed_body(request: Request, request_id: str, parse: Callable[[bytes, str], T]) -> T:
+        """The body parsed by ``parse``, or a :class:`Refusal`."""
         from starlette.requests import ClientDisconnect
 
-        started = time.perf_counter()
-        request_id = request_id_of(request.headers.get("x-request-id"))
         ids = {"X-Request-ID": request_id}
-        champion = service.scorers[CHAMPION]
-        served = champion.served
-        if served is None:
-            return _error(503, f"no version of '{settings.model_name}' is '{serve.alias}' yet")
         try:
-            parsed = await parse_body(request, serve, served.columns)
+            return await parse_body(request, serve, parse)
         except RequestError as error:
-            return _error(error.status, error.message, ids)
+            raise Refusal(error.status, error.message, ids) from None
         except ClientDisconnect:  # nothing to answer, and no failure of ours
             service.metrics.errors.labels("client_disconnect").inc()
-            return _error(400, "the client disconnected before sending the whole body", ids)
-        # the role is chosen once the request is known to be good
-        challenger = service.scorers.get(CHALLENGER)
-        role = route(request_id, serve.canary_fraction, bool(challenger and challenger.served))
-        try:
-            scored = await asyncio.wait_for(
-                service.scorers[role].score(parsed), serve.timeout_seconds
+            raise Refusal(
+                400, "the client disconnected before sending the whole body", ids
+            ) from None
+
+    def no_model() -> Refusal:
+        return Refusal(503, f"no version of '{settings.model_name}' is '{serve.alias}' yet")
+
+    def served_role(name: str, version: str | None) -> str | None:
+        """The role a V2 route's model (and version) names: None for the model without a
+        version (routed as /invocations is); a :class:`Refusal` (404) for another model or a
+        version that is not loaded."""
+        if name != settings.model_name:
+            raise Refusal(
+                404,
+                f"model '{name[:64]}' is not served here; this endpoint serves "
+                f"'{settings.model_name}' (GET /v2/models/{settings.model_name})",
             )
-        except TimeoutError:
-            service.metrics.errors.labels("timeout").inc()
-            return _error(
-                504, f"not answered within {serve.timeout_seconds:g} s (serve.timeout_seconds)",
-                ids,
-            )  # fmt: skip
-        except Busy as error:
-            service.metrics.errors.labels("busy").inc()
-            headers = {**ids, "Retry-After": RETRY_AFTER_SECONDS}
-            return _error(503, str(error), headers, code="BUSY")
-        except NoModel as error:
-            return _error(503, str(error), ids)
-        except Exception as error:
-            if role != CHALLENGER:
-                service.metrics.errors.labels("predict").inc()
-                logger.exception("scoring %s failed", request_id)
-                return _error(500, f"the model failed on this input: {type(error).__name__}", ids)
-            # a failing canary falls back to the champion, within what is left of the timeout
-            service.metrics.errors.labels("canary").inc()
-            logger.error("canary scoring of %s failed: %r", request_id, error)
-            role = CHAMPION
-            left = serve.timeout_seconds - (time.perf_counter() - started)
-            try:
-                scored = await asyncio.wait_for(champion.score(parsed), max(left, 0.0))
-            except Exception as fallback:
-                logger.error("champion fallback of %s failed: %r", request_id, fallback)
-                return _error(500, "neither the challenger nor the champion could answer", ids)
-        latency = (time.perf_counter() - started) * 1000
-        service.record(scored, parsed, request_id, role, True, latency)
-        if serve.shadow and role == CHAMPION:
-            task = asyncio.create_task(service.shadow(parsed, request_id))
-            service.background.add(task)
-            task.add_done_callback(service.background.discard)
+        if version is None:
+            return None
+        loaded = {s.served.version: role for role, s in service.scorers.items() if s.served}
+        if version not in loaded:
+            raise Refusal(
+                404,
+                f"version '{version[:64]}' of '{name}' is not served here; the versions "
+                f"served: {list(loaded)} (GET /v2/models/{name})",
+            )
+        return loaded[version]
+
+    def loaded_versions() -> list[str]:
+        return [s.served.version for s in service.scorers.values() if s.served is not None]
+
+    @route_of(api, "/invocations", "POST")
+    async def invocations(request: Request) -> Response:
+        started = time.perf_counter()
+        request_id = request_id_of(request.headers.get("x-request-id"))
+        served = service.scorers[CHAMPION].served
+        if served is None:
+            return _error(503, no_model().message)
+        columns, query = served.columns, dict(request.query_params)
+        try:
+            parsed = await parsed_body(
+                request,
+                request_id,
+                lambda body, media: parse_request(body, media, columns, serve.max_rows, query),
+            )
+            # the role is chosen once the request is known to be good
+            scored, role = await service.answer(parsed, request_id, started)
+        except Refusal as refused:
+            return _error(refused.status, refused.message, refused.headers, refused.code)
         answer: dict[str, Any] = {"predictions": scored.predictions}
         if parsed.probabilities and scored.probabilities is not None:
             answer["probabilities"] = scored.probabilities
@@ -677,7 +782,11 @@ def create_app(settings: Settings) -> Guard:  # noqa: C901, PLR0915
 
         served = service.scorers[CHAMPION].served
         signature = served.columns if served else ()
-        return _json(document(signature, serve.max_rows, settings.token is not None))
+        outputs = output_names(served) if served else (PREDICT,)
+        document_ = document(
+            signature, serve.max_rows, settings.token is not None, settings.model_name, outputs
+        )
+        return _json(document_)
 
     @route_of(api, "/metrics", "GET")
     async def metrics(request: Request) -> Response:
@@ -685,6 +794,111 @@ def create_app(settings: Settings) -> Guard:  # noqa: C901, PLR0915
         return Response(
             service.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
+
+    # the open inference protocol (serving/v2.py): errors are {"error": message}
+
+    @route_of(api, "/v2/health/live", "GET")
+    async def v2_live(request: Request) -> Response:
+        return _json({"live": True})
+
+    @route_of(api, "/v2/health/ready", "GET")
+    async def v2_ready(request: Request) -> Response:
+        ready = service.scorers[CHAMPION].served is not None
+        return _json({"ready": ready}, 200 if ready else 400)  # the protocol: 4xx, not ready
+
+    @route_of(api, "/v2", "GET")
+    async def v2_server(request: Request) -> Response:
+        from importlib.metadata import version as installed
+
+        return _json(
+            {"name": SERVER_NAME, "version": installed("mlops-platform"), "extensions": []}
+        )
+
+    async def v2_model(request: Request) -> Response:
+        params = request.path_params
+        try:
+            role = served_role(params["name"], params.get("version"))
+            served = service.scorers[role or CHAMPION].served
+            if served is None:
+                raise no_model()
+        except Refusal as refused:
+            return _v2_error(refused.status, refused.message)
+        return _json(model_metadata(served, loaded_versions(), platform_of(served)))
+
+    async def v2_model_ready(request: Request) -> Response:
+        params = request.path_params
+        try:
+            role = served_role(params["name"], params.get("version"))
+        except Refusal as refused:
+            return _v2_error(refused.status, refused.message)
+        ready = service.scorers[role or CHAMPION].served is not None
+        return _json({"name": params["name"], "ready": ready}, 200 if ready else 400)
+
+    async def v2_infer(request: Request) -> Response:
+        started = time.perf_counter()
+        params = request.path_params
+        given = request.headers.get("x-request-id")
+        request_id = request_id_of(given)
+        try:
+            role = served_role(params["name"], params.get("version"))
+            served = service.scorers[role or CHAMPION].served
+            if served is None:
+                raise no_model()
+            if request.query_params:
+                names = sorted(repr(k[:40]) for k in request.query_params)
+                raise Refusal(400, f"unknown query parameter(s) {', '.join(names[:5])}: an "
+                                   "inference request takes none")  # fmt: skip
+            columns, outputs = served.columns, output_names(served)
+            infer = await parsed_body(
+                request,
+                request_id,
+                lambda body, media: parse_infer(body, media, columns, serve.max_rows, outputs),
+            )
+            request_id = request_id_of(given, infer.id)  # the request's id, when it can be one
+            scored, role = await service.answer(
+                infer.parsed, request_id, started, role, params.get("version")
+            )
+        except Refusal as refused:
+            headers = {"X-Request-ID": request_id, **(refused.headers or {})}
+            return _v2_error(refused.status, refused.message, headers)
+        answered = scored.served
+        body = {
+            "model_name": answered.model_name,
+            "model_version": answered.version,
+            "id": request_id if infer.id is None else infer.id,
+            "outputs": output_tensors(
+                answered, scored.predictions, scored.probabilities, infer.outputs
+            ),
+        }
+        return _json(body, headers=model_headers(scored, role, request_id))
+
+    for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
+        api.add_route(prefix, v2_model, methods=["GET"])
+        api.add_route(f"{prefix}/ready", v2_model_ready, methods=["GET"])
+        api.add_route(f"{prefix}/infer", v2_infer, methods=["POST"])
+
+    from starlette.exceptions import HTTPException
+
+    async def no_such_route(request: Request, error: Exception) -> Response:
+        """A path or method no route takes: under ``/v2`` in the protocol's error form."""
+        from fastapi.exception_handlers import http_exception_handler
+
+        if not isinstance(error, HTTPException):  # registered for HTTPException only
+            raise error
+        path = request.url.path
+        if not (path == V2_PREFIX or path.startswith(f"{V2_PREFIX}/")):
+            return await http_exception_handler(request, error)
+        shown = path if len(path) <= 100 else path[:97] + "..."
+        if error.status_code == 405:
+            allowed = (error.headers or {}).get("Allow", "")
+            message = f"{request.method} is not a method of {shown}; it takes {allowed}"
+        elif error.status_code == 404:
+            message = f"no route {shown} in the open inference protocol (GET /openapi.json)"
+        else:
+            message = str(error.detail)
+        return _v2_error(error.status_code, message, dict(error.headers or {}))
+
+    api.add_exception_handler(HTTPException, no_such_route)
 
     return Guard(api, service)
 

@@ -51,6 +51,13 @@ class Scored:
     probabilities: list[list[float]] | None
 
 
+def platform_of(served: ServedModel) -> str:
+    """What runs ``served``, named as the open inference protocol names platforms
+    (``<framework>_<format>``): a scikit-learn Pipeline loaded from its skops file."""
+    del served  # one runtime so far; a compiled one would say so here
+    return "sklearn_skops"
+
+
 def predict(served: ServedModel, batch: Sequence[Parsed]) -> tuple[list[Any], Any]:
     """Every row of ``batch`` scored in one call, by the rule batch runs use too."""
     from tasks.steps.predict import score_frame

@@ -1,6 +1,7 @@
 """The endpoint's OpenAPI 3 document (``GET /openapi.json``), built from the served model's
-signature: what a client may send and every answer it may get. The fuzz tests
-(tests/unit/test_fuzz_endpoint.py) generate requests from it and check the answers against it.
+signature: what a client may send and every answer it may get, by MLflow's protocol and by the
+open inference protocol (``/v2``). The fuzz tests (tests/unit/test_fuzz_endpoint.py) generate
+requests from it and check the answers against it.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from serving.v2 import ACCEPTED, DATATYPES, PREDICT, PROBA
 from tasks.types import Column
 
 # MLflow's type name -> the JSON Schema of one value (null: missing)
@@ -20,6 +22,8 @@ VALUE_TYPES: dict[str, dict[str, Any]] = {
     "boolean": {"type": "boolean"},
 }
 ERROR = {"$ref": "#/components/schemas/Error"}
+V2_ERROR = {"$ref": "#/components/schemas/V2Error"}
+V2_OPEN = ("/v2/health/live", "/v2/health/ready")  # open to probes, as /ping and /health
 ANY_OBJECT = {"type": "object"}
 
 
@@ -33,11 +37,12 @@ def _answer(status: str, description: str, schema: dict[str, Any]) -> dict[str, 
     }
 
 
-def _errors(*statuses: int) -> dict[str, Any]:
+def _errors(*statuses: int, schema: dict[str, Any] = ERROR) -> dict[str, Any]:
     described = {
         400: "the request is not valid: the message names the column or the rule",
         401: "missing or wrong bearer token",
         403: "the token does not allow this route",
+        404: "no such model or version here",
         408: "the body did not arrive within serve.timeout_seconds",
         409: "a label for a row the endpoint never answered, or unlike the row's first label",
         413: "the body or the row count is over its limit",
@@ -48,7 +53,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
     }
     answers: dict[str, Any] = {}
     for status in statuses:
-        answers.update(_answer(str(status), described[status], ERROR))
+        answers.update(_answer(str(status), described[status], schema))
     return answers
 
 
@@ -153,8 +158,196 @@ def _get(
     return {"get": {"summary": summary, "responses": {**ok, **_errors(*statuses)}}}
 
 
-def document(signature: Sequence[Column], max_rows: int, token: bool) -> dict[str, Any]:
-    """The OpenAPI 3.0 document of the endpoint serving a model of ``signature``."""
+def _v2_input(column: Column) -> dict[str, Any]:
+    """One column's tensor: its name, the datatypes it takes, shape [n] or [n, 1]."""
+    value = _value(column)
+    return {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "enum": [column.name]},
+            "datatype": {"type": "string", "enum": list(ACCEPTED.get(column.type, ("BYTES",)))},
+            "shape": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 0},
+                "minItems": 1,
+                "maxItems": 2,
+            },
+            "data": {"type": "array", "items": {"oneOf": [value, {"type": "array"}]}},
+            "parameters": {"type": "object"},
+        },
+        "required": ["name", "shape", "datatype", "data"],
+        "additionalProperties": False,
+    }
+
+
+def _v2_paths(
+    signature: Sequence[Column], max_rows: int, model_name: str, outputs: Sequence[str]
+) -> dict[str, Any]:
+    """The open inference protocol's routes (serving/v2.py)."""
+    name = {
+        "name": "name",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "enum": [model_name]},
+        "description": "the served registered model (another name: 404)",
+    }
+    version = {
+        "name": "version",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "a version this endpoint has loaded (another one: 404)",
+    }
+    tensor: dict[str, Any] = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "datatype": {"type": "string", "enum": list(DATATYPES)},
+            "shape": {"type": "array", "items": {"type": "integer"}},
+        },
+        "required": ["name", "datatype", "shape"],
+    }
+    metadata = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "versions": {"type": "array", "items": {"type": "string"}},
+            "platform": {"type": "string"},
+            "inputs": {"type": "array", "items": tensor},
+            "outputs": {"type": "array", "items": tensor},
+            "parameters": {"type": "object"},
+        },
+        "required": ["name", "platform", "inputs", "outputs"],
+    }
+    limit = f"one tensor per column, at most {max_rows} rows (serve.max_rows); more: 413"
+    request = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "parameters": {"type": "object"},
+            "inputs": {
+                "type": "array",
+                # no model loaded yet: no columns to say
+                "items": {"oneOf": [_v2_input(c) for c in signature]} if signature else ANY_OBJECT,
+                "minItems": 1,
+                "description": limit,
+            },
+            "outputs": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string", "enum": list(outputs)},
+                        "parameters": {"type": "object"},
+                    },
+                    "required": ["name"],
+                    "additionalProperties": False,
+                },
+                "minItems": 1,
+            },
+        },
+        "required": ["inputs"],
+        "additionalProperties": False,
+    }
+    answer = {
+        "type": "object",
+        "properties": {
+            "model_name": {"type": "string"},
+            "model_version": {"type": "string"},
+            "id": {"type": "string"},
+            "outputs": {
+                "type": "array",
+                "items": {
+                    **tensor,
+                    "properties": {**tensor["properties"], "data": {"type": "array"}},
+                    "required": ["name", "datatype", "shape", "data"],
+                },
+            },
+        },
+        "required": ["model_name", "model_version", "id", "outputs"],
+    }
+    headers = {
+        header: {"schema": {"type": "string"}}
+        for header in ("X-Model-Name", "X-Model-Version", "X-Model-Role", "X-Request-ID")
+    }
+    ok = _answer("200", f"the output tensors ({', '.join(outputs)}), row by row", answer)
+    ok["200"]["headers"] = headers
+
+    def infer(parameters: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "post": {
+                "summary": "Score rows (the open inference protocol)",
+                "parameters": parameters,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": request}},
+                },
+                "responses": {
+                    **ok,
+                    **_errors(400, 401, 404, 408, 413, 415, 500, 503, 504, schema=V2_ERROR),
+                },
+            }
+        }
+
+    def get(summary: str, schema: dict[str, Any], parameters: list[dict[str, Any]],
+            *statuses: int) -> dict[str, Any]:  # fmt: skip
+        ok = _answer("200", summary, schema)
+        return {
+            "get": {
+                "summary": summary,
+                "parameters": parameters,
+                "responses": {**ok, **_errors(*statuses, schema=V2_ERROR)},
+            }
+        }
+
+    ready: dict[str, Any] = {
+        "type": "object",
+        "properties": {"ready": {"type": "boolean"}},
+        "required": ["ready"],
+    }
+    model_ready = {**ready, "properties": {**ready["properties"], "name": {"type": "string"}}}
+    not_ready = _answer("400", "not ready (the protocol's 4xx)", ready)
+    server = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "version": {"type": "string"},
+            "extensions": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["name", "version", "extensions"],
+    }
+    paths: dict[str, Any] = {
+        "/v2": get("the server: name, version, extensions", server, [], 401),
+        "/v2/health/live": get(
+            "live: the server answers",
+            {"type": "object", "properties": {"live": {"type": "boolean"}}, "required": ["live"]},
+            [],
+        ),
+        "/v2/health/ready": get("ready: a model answers", ready, []),
+    }
+    paths["/v2/health/ready"]["get"]["responses"].update(not_ready)
+    for prefix, parameters in (
+        ("/v2/models/{name}", [name]),
+        ("/v2/models/{name}/versions/{version}", [name, version]),
+    ):
+        paths[prefix] = get(
+            "the model: its input and output tensors", metadata, parameters, 401, 404, 503
+        )
+        paths[f"{prefix}/ready"] = get("ready: the model answers", model_ready, parameters,
+                                       401, 404)  # fmt: skip
+        paths[f"{prefix}/ready"]["get"]["responses"].update(
+            _answer("400", "not ready (the protocol's 4xx)", model_ready)
+        )
+        paths[f"{prefix}/infer"] = infer(parameters)
+    return paths
+
+
+def document(
+    signature: Sequence[Column], max_rows: int, token: bool, model_name: str = "model",
+    outputs: Sequence[str] = (PREDICT, PROBA),
+) -> dict[str, Any]:  # fmt: skip
+    """The OpenAPI 3.0 document of the endpoint serving ``model_name``, a model of
+    ``signature`` with the V2 output tensors ``outputs``."""
     feedback_label = {
         "type": "object",
         "properties": {
@@ -203,6 +396,7 @@ def document(signature: Sequence[Column], max_rows: int, token: bool) -> dict[st
                 },
             }
         },
+        **_v2_paths(signature, max_rows, model_name, outputs),
     }
     doc: dict[str, Any] = {
         "openapi": "3.0.3",
@@ -214,13 +408,18 @@ def document(signature: Sequence[Column], max_rows: int, token: bool) -> dict[st
                     "type": "object",
                     "properties": {"error_code": {"type": "string"}, "message": {"type": "string"}},
                     "required": ["error_code", "message"],
-                }
+                },
+                "V2Error": {
+                    "type": "object",
+                    "properties": {"error": {"type": "string"}},
+                    "required": ["error"],
+                },
             }
         },
     }
     if token:
         doc["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
         doc["security"] = [{"bearer": []}]
-        for open_path in ("/ping", "/health"):
+        for open_path in ("/ping", "/health", *V2_OPEN):
             doc["paths"][open_path]["get"]["security"] = []
     return doc

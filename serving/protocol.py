@@ -158,7 +158,7 @@ def check_values(column: Column, values: list[Any]) -> list[Any]:
     return converted
 
 
-def _too_many_rows(rows: int, max_rows: int) -> RequestError:
+def too_many_rows(rows: int, max_rows: int) -> RequestError:
     return RequestError(
         413, f"the request has {rows} rows; the limit is {max_rows} (serve.max_rows)"
     )
@@ -191,7 +191,7 @@ def _columns_from_records(
     if not isinstance(records, list):
         raise RequestError(400, f"'{key}' must be a list of records (objects)")
     if len(records) > max_rows:
-        raise _too_many_rows(len(records), max_rows)
+        raise too_many_rows(len(records), max_rows)
     names = _Names(signature)
     for record in records:
         if not isinstance(record, dict):
@@ -215,7 +215,7 @@ def _columns_from_split(
     if not isinstance(names, list) or not isinstance(data, list):
         raise RequestError(400, "'dataframe_split': 'columns' and 'data' must be lists")
     if len(data) > max_rows:
-        raise _too_many_rows(len(data), max_rows)
+        raise too_many_rows(len(data), max_rows)
     if not all(type(name) is str for name in names):
         raise RequestError(400, "'dataframe_split': 'columns' must be a list of names (text)")
     seen = _Names(signature)
@@ -245,7 +245,7 @@ def _columns_from_columnar(
         raise RequestError(400, f"'{key}': columns have different lengths ({described})")
     rows = sizes.pop() if sizes else 0
     if rows > max_rows:
-        raise _too_many_rows(rows, max_rows)
+        raise too_many_rows(rows, max_rows)
     return {k: v for k, v in lists.items() if k in names.known}, rows
 
 
@@ -263,7 +263,7 @@ def _bounded_int(text: str) -> int | float:
     return float(text)
 
 
-def _load_json(body: bytes) -> Any:
+def load_json(body: bytes) -> Any:
     import orjson
 
     try:
@@ -288,7 +288,7 @@ def parse_json(
     """The signature's columns of a JSON body (other names ignored, up to a few), its row
     count and its params; the row count is checked against ``max_rows`` before any per-row
     work."""
-    payload = _load_json(body)
+    payload = load_json(body)
     if not isinstance(payload, dict):
         raise RequestError(400, f"the body must be a JSON object with one of {list(FORMATS)}")
     found = [key for key in FORMATS if key in payload]
@@ -411,10 +411,23 @@ def parse_request(
         raise RequestError(400, f"unknown param(s) {unknown[:5]}; known: {list(PARAMS)}")
     if type(params.get("probabilities", False)) is not bool:
         raise RequestError(400, "'params': 'probabilities' must be true or false")
+    return validated(columns, rows, params, signature, max_rows)
+
+
+def validated(
+    columns: dict[str, list[Any]],
+    rows: int,
+    params: dict[str, Any],
+    signature: Sequence[Column],
+    max_rows: int,
+) -> Parsed:
+    """``columns`` (``rows`` values each, by name) checked against ``signature``: the rows,
+    the required columns and every value, by the same rules whatever protocol carried them
+    (MLflow's here, the open inference protocol's in :mod:`serving.v2`)."""
     if rows == 0:
         raise RequestError(400, "the request has no rows")
     if rows > max_rows:
-        raise _too_many_rows(rows, max_rows)
+        raise too_many_rows(rows, max_rows)
     missing = [c.name for c in signature if c.required and c.name not in columns]
     if missing:
         shown = ", ".join(f"'{name}'" for name in missing[:5])

@@ -238,6 +238,59 @@ def test_probabilities_metadata_and_the_inference_log(
     assert (log["_latency_ms"] > 0).all()
 
 
+def test_the_open_inference_protocol_answers_what_the_pipeline_and_invocations_answer(
+    store: Store, name: str, tmp_path: Path
+) -> None:
+    rows = store.rows.head(7)
+    sent = records(rows)
+    settings = settings_for(name, tmp_path, serve_params(), token=TOKEN)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with running(settings) as (url, app):
+        ready = requests.get(f"{url}/v2/health/ready", timeout=10)  # open, as probes need
+        server = requests.get(f"{url}/v2", headers=auth, timeout=10).json()
+        metadata = requests.get(f"{url}/v2/models/{name}", headers=auth, timeout=10).json()
+        # the request MLServer's pandas codec makes: one [n, 1] tensor per column, its
+        # datatype from the model metadata; no Content-Type, as Triton's HTTP client sends it
+        body = {
+            "id": "v2-it",
+            "parameters": {"content_type": "pd"},
+            "inputs": [
+                {"name": t["name"], "shape": [len(sent), 1], "datatype": t["datatype"],
+                 "data": [row[t["name"]] for row in sent]}
+                for t in metadata["inputs"]
+            ],
+        }  # fmt: skip
+        v2 = requests.post(f"{url}/v2/models/{name}/infer", data=orjson.dumps(body),
+                           headers=auth, timeout=30)  # fmt: skip
+        classic = invoke(url, {"dataframe_records": sent, "params": {"probabilities": True}},
+                         headers=auth)  # fmt: skip
+        app.service.log.flush()
+
+    expected = store.expected(name, "1", rows)
+    assert (ready.status_code, ready.json()) == (200, {"ready": True})
+    assert server["name"] == "mlops" and server["extensions"] == []
+    assert [t["name"] for t in metadata["inputs"]] == list(rows.columns)
+    assert metadata["versions"] == ["1"] and metadata["platform"] == "sklearn_skops"
+    assert v2.status_code == 200, v2.text
+    assert v2.headers["X-Model-Version"] == "1" and v2.headers["X-Request-ID"] == "v2-it"
+    assert v2.json() == {
+        "model_name": name,
+        "model_version": "1",
+        "id": "v2-it",
+        "outputs": [
+            {"name": "predict", "shape": [7], "datatype": "INT64",
+             "data": [int(p[1] >= 0.5) for p in expected]},
+            {"name": "predict_proba", "shape": [7, 2], "datatype": "FP64",
+             "data": [chance for row in expected for chance in row]},
+        ],
+    }  # fmt: skip
+    assert classic.json()["predictions"] == v2.json()["outputs"][0]["data"]
+    assert classic.json()["probabilities"] == expected
+    log = inference_log.read_log(settings.log_path)
+    assert log["_request_id"].tolist() == ["v2-it"] * 7 + [classic.headers["X-Request-ID"]] * 7
+    assert log["_prediction"].tolist()[:7] == log["_prediction"].tolist()[7:]
+
+
 class Slow:
     """The champion's Pipeline, answering only after ``seconds`` (an answer past the timeout)."""
 

@@ -26,13 +26,18 @@ def api(tmp_path: Path) -> Any:
 
 
 ROUTES = ["POST /invocations", "GET /ping", "GET /health", "GET /version", "GET /metadata",
-          "GET /metrics", "GET /openapi.json", "POST /feedback"]  # fmt: skip
+          "GET /metrics", "GET /openapi.json", "POST /feedback",
+          # the open inference protocol
+          "GET /v2", "GET /v2/health/live", "GET /v2/health/ready", "GET /v2/models/{name}",
+          "GET /v2/models/{name}/ready", "POST /v2/models/{name}/infer",
+          "POST /v2/models/{name}/versions/{version}/infer"]  # fmt: skip
 
 
 # negative cases: only where a request has something to get wrong (a body)
 CASES = [(route, "positive") for route in ROUTES] + [
     ("POST /invocations", "negative"),
     ("POST /feedback", "negative"),
+    ("POST /v2/models/{name}/infer", "negative"),
 ]
 
 

@@ -36,7 +36,8 @@ class Call:
 
 
 async def call(app: Any, body: bytes, headers: list[tuple[bytes, bytes]] = (), receive: Any = None,  # type: ignore[assignment]
-               path: str = "/invocations", method: str = "POST") -> Call:  # fmt: skip
+               path: str = "/invocations", method: str = "POST", auth: bool = True,
+               query: bytes = b"") -> Call:  # fmt: skip
     sent: list[bytes] = []
 
     async def give() -> dict[str, Any]:
@@ -56,9 +57,10 @@ async def call(app: Any, body: bytes, headers: list[tuple[bytes, bytes]] = (), r
 
     scope = {
         "type": "http", "http_version": "1.1", "method": method, "path": path,
-        "raw_path": path.encode(), "root_path": "", "scheme": "http", "query_string": b"",
+        "raw_path": path.encode(), "root_path": "", "scheme": "http", "query_string": query,
         "headers": [(b"content-type", b"application/json"),
-                    (b"authorization", f"Bearer {TOKEN}".encode()), *headers],
+                    *([(b"authorization", f"Bearer {TOKEN}".encode())] if auth else []),
+                    *headers],
         "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8080),
     }  # fmt: skip
     await app(scope, receive or give, take)
