@@ -16,8 +16,10 @@ created for each event:
 
 The project has ``monitor.cooldown_minutes=0`` and ``retrain.min_labelled_rows`` of 10**9, so
 each run ends at once as "waiting for labels" (before any data or model is touched: no
-champion is needed): this measures the trigger path, not training. Two rows: ``mlops deploy``
-with Prefect's default poll frequency, then restarted with PREFECT_RUNNER_POLL_FREQUENCY=2.
+champion is needed): this measures the trigger path, not training. Three rows: ``mlops deploy``
+with Prefect's default poll frequency, then restarted with PREFECT_RUNNER_POLL_FREQUENCY=2, then
+as under ``mlops up``: the project's warm command server running and the runner polling every
+second (each run then starts as ``mlops run-flow`` in a fork of the warm server).
 Writes benchmarks/results/drift_event.md.
 
     python -m benchmarks.drift_event [--events 5] [--fast-poll 2] [--keep]
@@ -55,6 +57,7 @@ MODEL = "customer-purchase"
 RETRAINING = "retraining/retraining"
 DRIFT_EVENT = "mlops.drift.detected"  # flows.monitoring.DRIFT_EVENT (not imported: heavy)
 GOAL_SECONDS = 15.0
+UP_GOAL_SECONDS = 5.0  # under `mlops up` (issue 17): poll 1 s, the run a fork of the warm server
 # the monitoring deployment's default cron is hourly: a run crossing the hour would monitor
 # (and maybe emit drift) by itself; once a year keeps it out of the measurement
 QUIET_SCHEDULE = 'monitor.schedule="0 0 1 1 *"'
@@ -373,6 +376,29 @@ def measure(
     return timings, registered
 
 
+def measure_warm(server: Server, root: Path, work: Path, events: int) -> tuple[list[Timing], float]:
+    """The row of `mlops up`: the project's warm command server running (cli/warm.py), and
+    ``mlops deploy`` polling every second, whose runner starts each run as ``mlops run-flow``
+    in a fork of that server (flows/runs.py)."""
+    from cli import warm
+
+    process = start(warm.server_command(root), root, environment(server.home), work / "warm.log")
+    try:
+        deadline = time.monotonic() + 300
+        while warm.ping(warm.socket_path(root)) is None:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    "the warm server did not start:\n" + (work / "warm.log").read_text()
+                )
+            time.sleep(0.5)
+        return measure(
+            server, root, "warm", events, work / "deploy-warm.log",
+            PREFECT_RUNNER_POLL_FREQUENCY="1",
+        )  # fmt: skip
+    finally:
+        stop(process)
+
+
 def import_seconds(root: Path, home: Path, repeats: int = 3) -> float:
     """Median wall time of a new Python process importing Prefect's flow engine and the
     retraining flow (what a flow-run process does before it reports Running)."""
@@ -385,12 +411,12 @@ def import_seconds(root: Path, home: Path, repeats: int = 3) -> float:
     return statistics.median(times)
 
 
-def _row(label: str, timings: list[Timing]) -> str:
+def _row(label: str, timings: list[Timing], goal: float = GOAL_SECONDS) -> str:
     def both(values: list[float]) -> str:
         return f"{statistics.median(values):.1f} / {max(values):.1f}"
 
     total = [t.to_running for t in timings]
-    met = "**met**" if max(total) <= GOAL_SECONDS else "**not met**"
+    met = f"**met** (<= {goal:g} s)" if max(total) <= goal else f"**not met** (<= {goal:g} s)"
     return (
         f"| {label} | {len(timings)} | {both([t.to_created for t in timings])} | "
         f"{both([t.created_to_pending for t in timings])} | "
@@ -426,6 +452,8 @@ def main() -> None:
             server, root, "fast", args.events, work / "deploy-fast.log",
             PREFECT_RUNNER_POLL_FREQUENCY=str(args.fast_poll),
         )  # fmt: skip
+        warm_label = "as under `mlops up`: poll 1 s, the run a fork of the warm server"
+        rows[warm_label], registered[warm_label] = measure_warm(server, root, work, args.events)
         imports = import_seconds(root, server.home)
         load_after = os.getloadavg()
     finally:
@@ -467,10 +495,12 @@ def write_results(
         "Seconds, median / max:",
         "",
         "| `mlops deploy` | events | event -> run created (automation) | created -> pending "
-        "(runner poll) | pending -> running (process start) | event -> running | goal <= "
-        f"{GOAL_SECONDS:g} s |",
+        "(runner poll) | pending -> running (process start) | event -> running | goal |",
         "|---|---:|---:|---:|---:|---:|---|",
-        *[_row(label, timings) for label, timings in rows.items()],
+        *[
+            _row(label, timings, UP_GOAL_SECONDS if "warm" in label else GOAL_SECONDS)
+            for label, timings in rows.items()
+        ],
         "",
         "Every event, event -> running (s): "
         + "; ".join(
@@ -492,8 +522,8 @@ def write_results(
 
 
 def paragraph(rows: dict[str, list[Timing]], imports: float, fast_poll: int) -> list[str]:
-    (default_label, default), (_, fast) = rows.items()
-    everything = [t for ts in rows.values() for t in ts]
+    (default_label, default), (_, fast), (_, up) = rows.items()
+    everything = [t for ts in (default, fast) for t in ts]
     automation = statistics.median([t.to_created for t in everything])
     automation_max = max(t.to_created for t in everything)
     poll = statistics.median([t.created_to_pending for t in default])
@@ -530,7 +560,21 @@ def paragraph(rows: dict[str, list[Timing]], imports: float, fast_poll: int) -> 
         "PREFECT_RUNNER_POLL_FREQUENCY is set in its environment. (A burst of events is "
         "another matter: the retraining lock and the cooldown let one of them retrain, see "
         "tests/integration/test_production.py.)",
+        "",
+        f"**Under `mlops up`** (goal event -> running <= {UP_GOAL_SECONDS:g} s, issue 17): the "
+        "runner polls every second and starts each run as `mlops run-flow`, which the "
+        "project's warm command server runs in a fork with every library imported "
+        "(flows/runs.py): process start "
+        f"{statistics.median([t.pending_to_running for t in up]):.1f} s (median) instead of "
+        f"{spawn:.1f} s; {goal_of(up, UP_GOAL_SECONDS)}.",
     ]
+
+
+def goal_of(timings: list[Timing], seconds: float) -> str:
+    met = sum(t.to_running <= seconds for t in timings)
+    top = max(t.to_running for t in timings)
+    verdict = "**met**" if top <= seconds else "**not met**"
+    return f"{met} of {len(timings)} events within it (max {top:.1f} s): {verdict}"
 
 
 if __name__ == "__main__":
