@@ -124,14 +124,17 @@ def _wait_for_retraining(report_id: str, seconds: float) -> str | None:
             time.sleep(1.0)
 
 
-def _record_drift(root: Path, result: MonitorResult, check: DriftCheck, top_columns: int) -> None:
-    """The ``drift`` event in the model's history and the Prefect event the automation follows."""
-    from prefect.events import emit_event
-
+def _record_drift(result: MonitorResult, top: list[dict[str, Any]]) -> None:
+    """The ``drift`` event in the model's history."""
     from tasks.adapters import registry
 
-    top = [asdict(c) for c in check.top_columns(top_columns)]
     registry.record_event(drift_event(result, top))
+
+
+def _emit_drift(root: Path, result: MonitorResult, top: list[dict[str, Any]]) -> None:
+    """The Prefect event the automation follows (it starts the retraining at once)."""
+    from prefect.events import emit_event
+
     emitted = emit_event(
         event=DRIFT_EVENT,
         resource={
@@ -160,10 +163,15 @@ def _act(
     silence = silenced_until(registry.history(result.model_name), now)
     if silence is not None:
         return silenced(silence)
-    _record_drift(root, result, check, params.monitor.top_columns)
+    top = [asdict(c) for c in check.top_columns(params.monitor.top_columns)]
+    _record_drift(result, top)
     if not params.monitor.retrain:
+        _emit_drift(root, result, top)
         return Action("event_only", "none: monitor.retrain is false (event emitted)")
+    # the plan before the event: the retraining the event starts records its own history
+    # (its intake's `retrain` event) and would otherwise race this check's reading of it
     plan = retraining_plan(root, params, registry.history(result.model_name), now)
+    _emit_drift(root, result, top)
     if plan.action != "retrain":
         return Action("not_retraining", f"no retraining: {plan.reason}")
     if retrain == "inline" or (retrain == "auto" and not os.environ.get("PREFECT_API_URL")):
