@@ -582,11 +582,15 @@ def _convert_tree_classifier(scope: Any, operator: Any, container: Any) -> None:
             for k in targets:
                 def weight(value: Any, k: int = k) -> float:
                     row = np.asarray(value, dtype=np.float64)[0]
-                    return float(row[k] / row.sum() / n_trees)
+                    return float(row[k] / row.sum())
 
                 _sklearn_tree(ensemble, estimator.tree_, weight, 0 if binary else k)
         x = _tree_input(scope, operator, container, float_first=True)
-        raw = ensemble.node(scope, container, x, 1 if binary else n_classes)
+        # as scikit-learn: each tree's probabilities summed in tree order, then divided by the
+        # count (a share like 10/20 lands on 0.5 exactly, as it does there)
+        total = ensemble.node(scope, container, x, 1 if binary else n_classes)
+        count = _const(scope, container, "trees", np.asarray([float(n_trees)]))
+        raw = _node(scope, container, "Div", [total, count])
         if binary:
             one = _const(scope, container, "one", np.asarray([1.0]))
             q = _node(scope, container, "Sub", [one, raw])
@@ -615,10 +619,30 @@ def _convert_tree_regressor(scope: Any, operator: Any, container: Any) -> None:
     trees = [op] if hasattr(op, "tree_") else list(op.estimators_)
     n_trees = len(trees)
     for estimator in trees:
-        _sklearn_tree(ensemble, estimator.tree_, lambda v: float(np.asarray(v, dtype=np.float64)[0, 0] / n_trees), 0)
+        _sklearn_tree(ensemble, estimator.tree_, lambda v: float(np.asarray(v, dtype=np.float64)[0, 0]), 0)
     x = _tree_input(scope, operator, container, float_first=True)
-    raw = ensemble.node(scope, container, x, 1)
-    container.add_node("Identity", [raw], [out], name=scope.get_unique_operator_name("Identity"))
+    total = ensemble.node(scope, container, x, 1)
+    count = _const(scope, container, "trees", np.asarray([float(n_trees)]))
+    container.add_node("Div", [total, count], [out], name=scope.get_unique_operator_name("Div"))
+
+
+def _tree_classifier_shape(operator: Any) -> None:
+    """Labels (int64 or strings, as the classes) and double probabilities."""
+    import numpy as np
+    from skl2onnx.common.data_types import DoubleTensorType, Int64TensorType, StringTensorType
+
+    op = operator.raw_operator
+    n_rows = operator.inputs[0].get_first_dimension()
+    kind = np.asarray(op.classes_).dtype.kind
+    label = Int64TensorType if kind in "biu" else StringTensorType
+    operator.outputs[0].type = label([n_rows])
+    operator.outputs[1].type = DoubleTensorType([n_rows, len(op.classes_)])
+
+
+def _tree_regressor_shape(operator: Any) -> None:
+    from skl2onnx.common.data_types import DoubleTensorType
+
+    operator.outputs[0].type = DoubleTensorType([operator.inputs[0].get_first_dimension(), 1])
 
 
 def _custom_converters() -> tuple[dict[type, Any], dict[type, Any]]:
@@ -644,7 +668,17 @@ def _custom_converters() -> tuple[dict[type, Any], dict[type, Any]]:
         RandomForestRegressor: _convert_tree_regressor,
         HistGradientBoostingRegressor: _convert_tree_regressor,
     }
-    return converters, {MissingIndicator: _missing_indicator_shape}
+    shapes: dict[type, Any] = {
+        MissingIndicator: _missing_indicator_shape,
+        # the output has the input's type (a step before it may be one skl2onnx typed late)
+        SimpleImputer: _shape_same_type(lambda op: len(op.statistics_)),
+    }
+    for cls, converter in converters.items():
+        if converter is _convert_tree_classifier:
+            shapes[cls] = _tree_classifier_shape
+        elif converter is _convert_tree_regressor:
+            shapes[cls] = _tree_regressor_shape
+    return converters, shapes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -674,12 +708,18 @@ def convert(pipeline: Any) -> bytes:
     inputs = [(name, DoubleTensorType([None, 1])) for name in numeric]
     inputs += [(name, StringTensorType([None, 1])) for name in categorical]
     model = pipeline.steps[-1][1]
-    options = {id(model): {"zipmap": False}} if hasattr(model, "classes_") else None
+    options: dict[Any, dict[str, Any]] = {}
+    if hasattr(model, "classes_"):
+        options[id(model)] = {"zipmap": False}
+    # skl2onnx gives every step that looks like a classifier (RFE, RFECV) a zipmap option
+    # their converters then refuse, unless the step already has options: none for them
+    for _, step in pipeline.steps[:-1]:
+        options.setdefault(id(step), {})
     converters, shapes = _custom_converters()
     graph = convert_sklearn(
         pipeline,
         initial_types=inputs,
-        options=options,
+        options=options or None,
         target_opset=TARGET_OPSET,
         custom_conversion_functions=converters,
         custom_shape_calculators=shapes,
