@@ -383,7 +383,10 @@ def _convert_imputer(scope: Any, operator: Any, container: Any) -> None:
         empty = _const(scope, container, "empty", np.asarray([MISSING_STRING], dtype=object))
         missing = _node(scope, container, "Equal", [x, empty])
     else:
-        values = statistics.astype(np.float64)
+        from skl2onnx.common.data_types import FloatTensorType
+
+        as_float = isinstance(operator.inputs[0].type, FloatTensorType)
+        values = statistics.astype(np.float32 if as_float else np.float64)
         if np.isnan(values).any() and not op.keep_empty_features:
             raise _Unsupported(
                 "SimpleImputer drops the columns that were all missing in training; not "
@@ -707,6 +710,41 @@ def _convert_tree_regressor(scope: Any, operator: Any, container: Any) -> None:
     container.add_node("Div", [total, count], [out], name=scope.get_unique_operator_name("Div"))
 
 
+def _convert_svr(scope: Any, operator: Any, container: Any) -> None:
+    """SVR in double (ONNX Runtime has no double ``SVMRegressor``, and the float one rounds the
+    support vectors): ``K(x, sv) @ dual_coef.T + intercept`` with libsvm's kernels."""
+    import numpy as np
+
+    op = operator.raw_operator
+    if op.kernel not in ("rbf", "linear"):
+        raise _Unsupported(f"SVR(kernel={op.kernel!r}): only rbf and linear")
+    x = _node(scope, container, "Cast", [_single_input(scope, operator, container)], to=11)
+    vectors = np.asarray(op.support_vectors_, dtype=np.float64)
+    sv_t = _const(scope, container, "sv_t", vectors.T.copy())
+    dot = _node(scope, container, "MatMul", [x, sv_t])
+    if op.kernel == "rbf":
+        axes = _const(scope, container, "axes", np.asarray([1], dtype=np.int64))
+        x2 = _node(scope, container, "ReduceSum", [_node(scope, container, "Mul", [x, x]), axes])
+        sv2 = _const(scope, container, "sv2", (vectors * vectors).sum(axis=1).reshape(1, -1))
+        two = _const(scope, container, "two", np.asarray([2.0]))
+        distance = _node(
+            scope, container, "Sub",
+            [_node(scope, container, "Add", [x2, sv2]), _node(scope, container, "Mul", [dot, two])],
+        )  # fmt: skip
+        zero = _const(scope, container, "zero", np.asarray([0.0]))
+        distance = _node(scope, container, "Max", [distance, zero])  # rounding below 0
+        gamma = _const(scope, container, "gamma", np.asarray([-float(op._gamma)]))
+        kernel = _node(scope, container, "Exp", [_node(scope, container, "Mul", [distance, gamma])])
+    else:
+        kernel = dot
+    coef = _const(scope, container, "dual", np.asarray(op.dual_coef_, dtype=np.float64).T.copy())
+    intercept = _const(scope, container, "b", np.asarray(op.intercept_, dtype=np.float64))
+    container.add_node(
+        "Add", [_node(scope, container, "MatMul", [kernel, coef]), intercept],
+        [operator.outputs[0].full_name], name=scope.get_unique_operator_name("Add"),
+    )  # fmt: skip
+
+
 def _tree_classifier_shape(operator: Any) -> None:
     """Labels (int64 or strings, as the classes) and double probabilities."""
     import numpy as np
@@ -737,6 +775,7 @@ def _custom_converters() -> tuple[dict[type, Any], dict[type, Any]]:
         RandomForestRegressor,
     )
     from sklearn.impute import MissingIndicator, SimpleImputer
+    from sklearn.svm import SVR
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
     converters: dict[type, Any] = {
@@ -748,6 +787,7 @@ def _custom_converters() -> tuple[dict[type, Any], dict[type, Any]]:
         DecisionTreeRegressor: _convert_tree_regressor,
         RandomForestRegressor: _convert_tree_regressor,
         HistGradientBoostingRegressor: _convert_tree_regressor,
+        SVR: _convert_svr,
     }
     shapes: dict[type, Any] = {
         MissingIndicator: _missing_indicator_shape,
@@ -757,7 +797,7 @@ def _custom_converters() -> tuple[dict[type, Any], dict[type, Any]]:
     for cls, converter in converters.items():
         if converter is _convert_tree_classifier:
             shapes[cls] = _tree_classifier_shape
-        elif converter is _convert_tree_regressor:
+        elif converter in (_convert_tree_regressor, _convert_svr):
             shapes[cls] = _tree_regressor_shape
     return converters, shapes
 
