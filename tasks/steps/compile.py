@@ -897,46 +897,65 @@ def compile_pipeline(
         names = [o.name for o in run.get_outputs()]
     except Exception as error:  # ONNX Runtime refusing the graph or the inputs
         return CompileResult(None, task, reason=f"ONNX Runtime failed: {_reason(error)}")
-    rows = len(frame)
     got = dict(zip(names, outputs, strict=True))
     if task == "regression":
         expected = np.asarray(pipeline.predict(frame), dtype=np.float64).ravel()
-        values = np.asarray(got["variable"], dtype=np.float64).ravel()
-        diff = np.abs(values - expected)
-        relative = diff / np.maximum(np.abs(expected), np.finfo(np.float64).tiny)
-        max_abs, max_rel = float(np.nanmax(diff)), float(np.nanmax(relative))
-        bad = (
-            not np.array_equal(np.isnan(values), np.isnan(expected)) or max_rel > MAX_RELATIVE_DIFF
-        )
-        reason = (
-            f"parity failed on {rows} rows: max relative difference {max_rel:.3g} > "
-            f"{MAX_RELATIVE_DIFF:g} (max absolute {max_abs:.3g})"
-            if bad
-            else ""
-        )
-        return CompileResult(
-            None if bad else onnx_bytes, task, rows, max_abs, max_rel, None, 0, reason
-        )
-    classes = list(pipeline.classes_)
+        return _regression_parity(onnx_bytes, expected, np.asarray(got["variable"]).ravel())
     expected = np.asarray(pipeline.predict_proba(frame), dtype=np.float64)
     proba = np.asarray(got["probabilities"], dtype=np.float64)
+    return _classification_parity(
+        onnx_bytes, task, expected, proba, list(pipeline.classes_), threshold
+    )
+
+
+def _regression_parity(onnx_bytes: bytes, expected: np.ndarray, got: np.ndarray) -> CompileResult:
+    """Parity of regression values: ``|got - expected| / max(|expected|, tiny)`` at most
+    :data:`MAX_RELATIVE_DIFF` on every row (and NaN exactly where scikit-learn has NaN)."""
+    import numpy as np
+
+    values = np.asarray(got, dtype=np.float64)
+    rows = len(expected)
+    diff = np.abs(values - expected)
+    relative = diff / np.maximum(np.abs(expected), np.finfo(np.float64).tiny)
+    max_abs, max_rel = float(np.nanmax(diff)), float(np.nanmax(relative))
+    bad = not np.array_equal(np.isnan(values), np.isnan(expected)) or max_rel > MAX_RELATIVE_DIFF
+    reason = (
+        f"parity failed on {rows} rows: max relative difference {max_rel:.3g} > "
+        f"{MAX_RELATIVE_DIFF:g} (max absolute {max_abs:.3g})"
+        if bad
+        else ""
+    )
+    graph = None if bad else onnx_bytes
+    return CompileResult(graph, "regression", rows, max_abs, max_rel, None, 0, reason)
+
+
+def _classification_parity(
+    onnx_bytes: bytes,
+    task: str,
+    expected: np.ndarray,
+    proba: np.ndarray,
+    classes: list[Any],
+    threshold: float,
+) -> CompileResult:
+    """Parity of probabilities: at most :data:`MAX_PROBABILITY_DIFF` apart on every row, and
+    the same label on every row by the platform's rule (:func:`decide`)."""
+    import numpy as np
+
+    rows = len(expected)
     if proba.shape != expected.shape:
         return CompileResult(
             None, task, rows,
             reason=f"the graph's probabilities have shape {proba.shape}, not {expected.shape}",
         )  # fmt: skip
-    max_abs = float(np.max(np.abs(proba - expected))) if np.isfinite(proba).all() else float("inf")
-    differ = int(
-        (
-            decide(proba, classes, task, threshold) != decide(expected, classes, task, threshold)
-        ).sum()
-    )
+    finite = bool(np.isfinite(proba).all())
+    max_abs = float(np.max(np.abs(proba - expected))) if finite else float("inf")
+    ours = decide(proba, classes, task, threshold)
+    differ = int((ours != decide(expected, classes, task, threshold)).sum())
     problems = []
     if max_abs > MAX_PROBABILITY_DIFF:
         problems.append(f"max probability difference {max_abs:.3g} > {MAX_PROBABILITY_DIFF:g}")
     if differ:
         problems.append(f"{differ} label(s) differ")
     reason = f"parity failed on {rows} rows: {'; '.join(problems)}" if problems else ""
-    return CompileResult(
-        None if problems else onnx_bytes, task, rows, max_abs, None, differ == 0, differ, reason
-    )
+    graph = None if problems else onnx_bytes
+    return CompileResult(graph, task, rows, max_abs, None, differ == 0, differ, reason)
