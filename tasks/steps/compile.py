@@ -399,6 +399,98 @@ def _convert_imputer(scope: Any, operator: Any, container: Any) -> None:
     )
 
 
+def _convert_one_hot(scope: Any, operator: Any, container: Any) -> None:
+    """OneHotEncoder as this project builds it (dense, no drop, ``handle_unknown=
+    "infrequent_if_exist"``): one 0/1 column per frequent category and, when the column has
+    infrequent categories, one column that is 1 for those and for any category never seen in
+    training; without infrequent ones an unknown category is all zeros. (skl2onnx's converter
+    fails at run time on an unknown category: ``Unknown Category and zeros = 0``.)"""
+    import numpy as np
+
+    op = operator.raw_operator
+    if op.drop is not None or op.handle_unknown not in ("infrequent_if_exist", "ignore"):
+        raise _Unsupported(f"OneHotEncoder(drop={op.drop!r}, handle_unknown={op.handle_unknown!r})")
+    x = _single_input(scope, operator, container)
+    blocks = []
+    for j, _ in enumerate(op.categories_):
+        column = _columns(scope, container, x, [j])
+        shown = list(op._compute_transformed_categories(j))
+        infrequent = bool(shown) and str(shown[-1]) == "infrequent_sklearn"
+        frequent = shown[:-1] if infrequent else shown
+        if frequent:
+            table = _const(
+                scope,
+                container,
+                "cats",
+                np.asarray([str(c) for c in frequent], dtype=object).reshape(1, -1),
+            )
+            equal = _node(scope, container, "Equal", [column, table])
+            blocks.append(_node(scope, container, "Cast", [equal], to=11))
+        if infrequent:
+            if frequent:
+                axes = _const(scope, container, "axes", np.asarray([1], dtype=np.int64))
+                cast = _node(scope, container, "Cast", [equal], to=7)  # INT64
+                known = _node(scope, container, "ReduceMax", [cast, axes], keepdims=1)
+                zero = _const(scope, container, "zero", np.asarray([0], dtype=np.int64))
+                other = _node(scope, container, "Equal", [known, zero])
+            else:
+                other = _node(scope, container, "Equal", [column, column])  # every row
+            blocks.append(_node(scope, container, "Cast", [other], to=11))
+    out = operator.outputs[0].full_name
+    container.add_node(
+        "Concat", blocks, [out], axis=1, name=scope.get_unique_operator_name("Concat")
+    )
+
+
+def _convert_ordinal(scope: Any, operator: Any, container: Any) -> None:
+    """OrdinalEncoder with ``handle_unknown="use_encoded_value"``: each category's code as the
+    fitted encoder gives it (infrequent categories share one code), ``unknown_value`` for a
+    category never seen. (skl2onnx's converter builds a LabelEncoder with more codes than
+    keys once a column has infrequent categories; ONNX Runtime refuses it.)"""
+    import numpy as np
+    import pandas as pd
+
+    op = operator.raw_operator
+    if op.handle_unknown != "use_encoded_value":
+        raise _Unsupported(f"OrdinalEncoder(handle_unknown={op.handle_unknown!r})")
+    x = _single_input(scope, operator, container)
+    # the codes, read from the encoder itself: one row per category of each column in turn
+    columns = []
+    for j, categories in enumerate(op.categories_):
+        sample = pd.DataFrame({i: [c[0]] * len(categories) for i, c in enumerate(op.categories_)})
+        sample[j] = list(categories)
+        sample.columns = (
+            list(op.feature_names_in_) if hasattr(op, "feature_names_in_") else sample.columns
+        )
+        codes = np.asarray(op.transform(sample), dtype=np.float64)[:, j]
+        column = _columns(scope, container, x, [j])
+        coded = _node(
+            scope, container, "LabelEncoder", [column], op_domain="ai.onnx.ml", op_version=2,
+            keys_strings=[str(c) for c in categories], values_floats=[float(v) for v in codes],
+            default_float=float(op.unknown_value),
+        )  # fmt: skip
+        columns.append(_node(scope, container, "Cast", [coded], to=11))
+    out = operator.outputs[0].full_name
+    container.add_node(
+        "Concat", columns, [out], axis=1, name=scope.get_unique_operator_name("Concat")
+    )
+
+
+def _ordinal_shape(operator: Any) -> None:
+    from skl2onnx.common.data_types import DoubleTensorType
+
+    n_rows = operator.inputs[0].get_first_dimension()
+    operator.outputs[0].type = DoubleTensorType([n_rows, len(operator.raw_operator.categories_)])
+
+
+def _one_hot_shape(operator: Any) -> None:
+    from skl2onnx.common.data_types import DoubleTensorType
+
+    op = operator.raw_operator
+    width = sum(len(op._compute_transformed_categories(j)) for j in range(len(op.categories_)))
+    operator.outputs[0].type = DoubleTensorType([operator.inputs[0].get_first_dimension(), width])
+
+
 def _convert_missing_indicator(scope: Any, operator: Any, container: Any) -> None:
     import numpy as np
     from skl2onnx.common.data_types import StringTensorType
@@ -775,6 +867,7 @@ def _custom_converters() -> tuple[dict[type, Any], dict[type, Any]]:
         RandomForestRegressor,
     )
     from sklearn.impute import MissingIndicator, SimpleImputer
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
     from sklearn.svm import SVR
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
@@ -788,9 +881,13 @@ def _custom_converters() -> tuple[dict[type, Any], dict[type, Any]]:
         RandomForestRegressor: _convert_tree_regressor,
         HistGradientBoostingRegressor: _convert_tree_regressor,
         SVR: _convert_svr,
+        OneHotEncoder: _convert_one_hot,
+        OrdinalEncoder: _convert_ordinal,
     }
     shapes: dict[type, Any] = {
         MissingIndicator: _missing_indicator_shape,
+        OneHotEncoder: _one_hot_shape,
+        OrdinalEncoder: _ordinal_shape,
         # the output has the input's type (a step before it may be one skl2onnx typed late)
         SimpleImputer: _shape_same_type(lambda op: len(op.statistics_)),
     }
@@ -880,7 +977,6 @@ def compile_pipeline(
     values differ by at most :data:`MAX_RELATIVE_DIFF` relative to scikit-learn's
     (regression: ``|onnx - sklearn| / max(|sklearn|, tiny)``). Never raises for a Pipeline that
     cannot be converted or run: the reason is in the result."""
-    import numpy as np
 
     if frame.empty:
         return CompileResult(None, task, reason="no rows to check parity on")
@@ -897,7 +993,71 @@ def compile_pipeline(
         names = [o.name for o in run.get_outputs()]
     except Exception as error:  # ONNX Runtime refusing the graph or the inputs
         return CompileResult(None, task, reason=f"ONNX Runtime failed: {_reason(error)}")
-    got = dict(zip(names, outputs, strict=True))
+    result = _parity(
+        pipeline, onnx_bytes, dict(zip(names, outputs, strict=True)), frame, task, threshold
+    )
+    if not result.ok:
+        return result
+    # What a test split rarely holds and serving must answer alike: categories never seen in
+    # training, and every value missing.
+    for what, probe in _probes(frame.head(PROBE_ROWS), numeric, categorical):
+        try:
+            answers = run.run(None, feeds(probe, numeric, categorical))
+        except Exception as error:  # the graph failing where scikit-learn answers
+            return CompileResult(
+                None, task, reason=f"ONNX Runtime failed on {what}: {_reason(error)}"
+            )
+        checked = _parity(
+            pipeline, onnx_bytes, dict(zip(names, answers, strict=True)), probe, task, threshold
+        )
+        if not checked.ok:
+            return CompileResult(
+                None,
+                task,
+                result.rows,
+                result.max_abs_diff,
+                result.max_rel_diff,
+                result.labels_agree,
+                result.labels_differ,
+                f"on {what}: {checked.reason}",
+            )
+    return result
+
+
+PROBE_ROWS = 20
+UNSEEN = "__mlops_unseen_category__"
+
+
+def _probes(
+    frame: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str]
+) -> list[tuple[str, pd.DataFrame]]:
+    import numpy as np
+
+    probes = []
+    if categorical:
+        unseen = frame.copy()
+        for name in categorical:
+            unseen[name] = UNSEEN
+        probes.append(("categories never seen in training", unseen))
+    empty = frame.copy()
+    for name in numeric:
+        empty[name] = np.nan
+    for name in categorical:
+        empty[name] = np.asarray([np.nan] * len(frame), dtype=object)
+    probes.append(("rows with every value missing", empty))
+    return probes
+
+
+def _parity(
+    pipeline: Any,
+    onnx_bytes: bytes,
+    got: dict[str, Any],
+    frame: pd.DataFrame,
+    task: str,
+    threshold: float,
+) -> CompileResult:
+    import numpy as np
+
     if task == "regression":
         expected = np.asarray(pipeline.predict(frame), dtype=np.float64).ravel()
         return _regression_parity(onnx_bytes, expected, np.asarray(got["variable"]).ravel())
