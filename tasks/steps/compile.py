@@ -946,8 +946,19 @@ def convert(pipeline: Any) -> bytes:
         for opset in graph.opset_import:
             if opset.domain == "ai.onnx.ml":
                 opset.version = ML_OPSET
+    import json
+
     import onnx
 
+    # the graph's contract, for whoever feeds it without this module
+    onnx.helper.set_model_props(
+        graph,
+        {
+            "mlops.numeric_inputs": json.dumps(list(numeric)),
+            "mlops.categorical_inputs": json.dumps(list(categorical)),
+            "mlops.missing_string": MISSING_STRING,
+        },
+    )
     onnx.checker.check_model(graph, full_check=True)
     return bytes(graph.SerializeToString())
 

@@ -334,3 +334,17 @@ def test_unseen_categories_and_missing_values_are_answered_as_scikit_learn_does(
     encoder = pipeline.named_steps["columns"].named_transformers_["categorical"][-1]
     if not overrides:
         assert encoder.infrequent_categories_[0].tolist() == ["rare"]
+
+
+def test_the_graph_states_its_inputs() -> None:
+    import onnx
+
+    pipeline, _ = _fit("binary", "decision_tree")
+    model = onnx.load_from_string(compiled.convert(pipeline))
+    assert {p.key: p.value for p in model.metadata_props} == {
+        "mlops.numeric_inputs": '["a", "b", "c", "d"]',
+        "mlops.categorical_inputs": '["color", "size"]',
+        "mlops.missing_string": "",
+    }
+    assert [i.name for i in model.graph.input] == [*NUMERIC, *CATEGORICAL]
+    assert {o.domain or "ai.onnx": o.version for o in model.opset_import}["ai.onnx.ml"] == 5
