@@ -986,8 +986,11 @@ def compile_pipeline(
     Parity holds when, on every row, the labels by the platform's rule agree and the
     probabilities differ by at most :data:`MAX_PROBABILITY_DIFF` (classification), or the
     values differ by at most :data:`MAX_RELATIVE_DIFF` relative to scikit-learn's
-    (regression: ``|onnx - sklearn| / max(|sklearn|, tiny)``). Never raises for a Pipeline that
-    cannot be converted or run: the reason is in the result."""
+    (regression: ``|onnx - sklearn| / max(|sklearn|, tiny)``); and again on up to
+    :data:`PROBE_ROWS` of them with every category replaced by one never seen in training, and
+    with every value missing (what a test split rarely holds and serving must answer alike).
+    The figures recorded are the frame's. Never raises for a Pipeline that cannot be converted
+    or run: the reason is in the result."""
 
     if frame.empty:
         return CompileResult(None, task, reason="no rows to check parity on")
@@ -1004,9 +1007,12 @@ def compile_pipeline(
         names = [o.name for o in run.get_outputs()]
     except Exception as error:  # ONNX Runtime refusing the graph or the inputs
         return CompileResult(None, task, reason=f"ONNX Runtime failed: {_reason(error)}")
-    result = _parity(
-        pipeline, onnx_bytes, dict(zip(names, outputs, strict=True)), frame, task, threshold
-    )
+    try:
+        result = _parity(
+            pipeline, onnx_bytes, dict(zip(names, outputs, strict=True)), frame, task, threshold
+        )
+    except Exception as error:  # scikit-learn itself failing on the frame
+        return CompileResult(None, task, reason=f"scikit-learn failed: {_reason(error)}")
     if not result.ok:
         return result
     # What a test split rarely holds and serving must answer alike: categories never seen in
@@ -1018,9 +1024,16 @@ def compile_pipeline(
             return CompileResult(
                 None, task, reason=f"ONNX Runtime failed on {what}: {_reason(error)}"
             )
-        checked = _parity(
-            pipeline, onnx_bytes, dict(zip(names, answers, strict=True)), probe, task, threshold
-        )
+        try:
+            checked = _parity(
+                pipeline, onnx_bytes, dict(zip(names, answers, strict=True)), probe, task,
+                threshold,
+            )  # fmt: skip
+        except Exception as error:  # the Pipeline refuses what the graph answers
+            return CompileResult(
+                None, task,
+                reason=f"scikit-learn refuses {what} where the graph answers: {_reason(error)}",
+            )  # fmt: skip
         if not checked.ok:
             return CompileResult(
                 None,
