@@ -39,9 +39,16 @@ skl2onnx 1.20's own converters do not (measured with scikit-learn 1.7) are repla
 - the scalers run as double ``Sub``/``Div`` (skl2onnx's path for double inputs), not the float
   ``Scaler`` operator.
 
+Also replaced: the one-hot encoder (skl2onnx's fails at run time on a category never seen in
+training), the ordinal encoder (ONNX Runtime refuses skl2onnx's once a column has infrequent
+categories) and SVR (ONNX Runtime has no double ``SVMRegressor``). The missing-value indicator
+branch takes numbers and text in one step, which no tensor holds: the graph gets one branch per
+kind (:func:`_split_indicators`), in the same column order.
+
 The custom steps of :mod:`tasks.steps.features` (``NullFractionDropper``, ``OutlierClipper``,
 ``SkewTransformer``, ``ColumnBinner``) get their own shape calculators and converters,
-registered with skl2onnx once (:func:`_register_custom_steps`).
+registered with skl2onnx once (:func:`_register_custom_steps`). ``SkewTransformer(log)`` is not
+converted: it refuses negative values with an error, which a graph cannot raise.
 """
 
 from __future__ import annotations
@@ -359,6 +366,9 @@ def _register_custom_steps() -> None:
         update_registered_converter(
             classes[name], f"MlopsFeatures{name}", _shape_same_type(width), converter
         )
+    update_registered_converter(
+        _IndicatorPart, "MlopsIndicatorPart", _indicator_part_shape, _convert_indicator_part
+    )
     _registered.append(True)
 
 
@@ -491,30 +501,81 @@ def _one_hot_shape(operator: Any) -> None:
     operator.outputs[0].type = DoubleTensorType([operator.inputs[0].get_first_dimension(), width])
 
 
-def _convert_missing_indicator(scope: Any, operator: Any, container: Any) -> None:
+class _IndicatorPart:
+    """Conversion only: the missing-value indicators of the numeric or the categorical columns
+    among ``columns`` (the branch's inputs), for ``indicated`` (names, in output order).
+
+    The Pipeline's indicator branch takes every feature, numbers and text together, which no
+    ONNX tensor holds; :func:`_split_indicators` gives the graph two branches instead, one per
+    kind, whose outputs in turn are the branch's columns in its order (numeric columns come
+    first among the features)."""
+
+    def __init__(self, columns: Sequence[str], indicated: Sequence[str]) -> None:
+        self.columns = list(columns)
+        self.indicated = list(indicated)
+
+
+def _indicated(branch: Any) -> list[str]:
+    """The columns a fitted indicator branch (``[drop_nulls,] indicate``) outputs, in order."""
+    steps = dict(branch.steps)
+    indicator = steps["indicate"]
+    kept = (
+        list(steps["drop_nulls"].kept_columns_)
+        if "drop_nulls" in steps
+        else list(indicator.feature_names_in_)
+    )
+    return [str(kept[i]) for i in indicator.features_]
+
+
+def _split_indicators(pipeline: Any) -> Any:
+    """``pipeline`` with its indicator branch split by column kind (:class:`_IndicatorPart`),
+    for conversion only (parity is checked against the Pipeline itself)."""
+    import copy
+
+    from sklearn.pipeline import Pipeline
+
+    columns = pipeline.steps[0][1]
+    if "indicators" not in columns.named_transformers_:
+        return pipeline
+    numeric, categorical = input_columns(pipeline)
+    branches = []
+    for name, step, used in columns.transformers_:
+        if name != "indicators":
+            branches.append((name, step, used))
+            continue
+        indicated = _indicated(step)
+        for kind, pool in (("numeric", numeric), ("categorical", categorical)):
+            part = [c for c in indicated if c in pool]
+            if part:
+                branches.append((f"indicators_{kind}", _IndicatorPart(pool, part), list(pool)))
+    split = copy.copy(columns)
+    split.transformers_ = branches
+    return Pipeline([(pipeline.steps[0][0], split), *pipeline.steps[1:]])
+
+
+def _convert_indicator_part(scope: Any, operator: Any, container: Any) -> None:
     import numpy as np
     from skl2onnx.common.data_types import StringTensorType
 
-    op = operator.raw_operator
-    if any(isinstance(v.type, StringTensorType) for v in operator.inputs):
-        raise _Unsupported(
-            "features.missing.indicators over categorical columns: the graph cannot take "
-            "numeric and text columns in one step"
-        )
+    part = operator.raw_operator
     x = _single_input(scope, operator, container)
-    picked = _columns(scope, container, x, list(np.asarray(op.features_, dtype=np.int64)))
-    nan = _node(scope, container, "IsNaN", [picked])
+    picked = _columns(scope, container, x, [part.columns.index(c) for c in part.indicated])
+    if isinstance(operator.inputs[0].type, StringTensorType):
+        empty = _const(scope, container, "empty", np.asarray([MISSING_STRING], dtype=object))
+        missing = _node(scope, container, "Equal", [picked, empty])
+    else:
+        missing = _node(scope, container, "IsNaN", [picked])
     container.add_node(
-        "Cast", [nan], [operator.outputs[0].full_name], to=11,
+        "Cast", [missing], [operator.outputs[0].full_name], to=11,
         name=scope.get_unique_operator_name("Cast"),
     )  # fmt: skip
 
 
-def _missing_indicator_shape(operator: Any) -> None:
+def _indicator_part_shape(operator: Any) -> None:
     from skl2onnx.common.data_types import DoubleTensorType
 
     n_rows = operator.inputs[0].get_first_dimension()
-    operator.outputs[0].type = DoubleTensorType([n_rows, len(operator.raw_operator.features_)])
+    operator.outputs[0].type = DoubleTensorType([n_rows, len(operator.raw_operator.indicated)])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -866,14 +927,13 @@ def _custom_converters() -> tuple[dict[type, Any], dict[type, Any]]:
         RandomForestClassifier,
         RandomForestRegressor,
     )
-    from sklearn.impute import MissingIndicator, SimpleImputer
+    from sklearn.impute import SimpleImputer
     from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
     from sklearn.svm import SVR
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
     converters: dict[type, Any] = {
         SimpleImputer: _convert_imputer,
-        MissingIndicator: _convert_missing_indicator,
         DecisionTreeClassifier: _convert_tree_classifier,
         RandomForestClassifier: _convert_tree_classifier,
         HistGradientBoostingClassifier: _convert_tree_classifier,
@@ -885,7 +945,6 @@ def _custom_converters() -> tuple[dict[type, Any], dict[type, Any]]:
         OrdinalEncoder: _convert_ordinal,
     }
     shapes: dict[type, Any] = {
-        MissingIndicator: _missing_indicator_shape,
         OneHotEncoder: _one_hot_shape,
         OrdinalEncoder: _ordinal_shape,
         # the output has the input's type (a step before it may be one skl2onnx typed late)
@@ -903,26 +962,14 @@ def _custom_converters() -> tuple[dict[type, Any], dict[type, Any]]:
 # Conversion and parity.
 
 
-def _register_missing_indicator() -> None:
-    from skl2onnx import update_registered_converter
-    from skl2onnx.common._registration import _converter_pool
-    from sklearn.impute import MissingIndicator
-
-    if "SklearnMissingIndicator" not in _converter_pool:
-        update_registered_converter(
-            MissingIndicator, "SklearnMissingIndicator", _missing_indicator_shape,
-            _convert_missing_indicator,
-        )  # fmt: skip
-
-
 def convert(pipeline: Any) -> bytes:
     """The ONNX graph of the whole ``pipeline`` (raises what skl2onnx or our converters raise)."""
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
 
     _register_custom_steps()
-    _register_missing_indicator()
     numeric, categorical = input_columns(pipeline)
+    pipeline = _split_indicators(pipeline)
     inputs = [(name, DoubleTensorType([None, 1])) for name in numeric]
     inputs += [(name, StringTensorType([None, 1])) for name in categorical]
     model = pipeline.steps[-1][1]

@@ -68,20 +68,20 @@ def test_registration_records_the_compiled_graph_and_a_refusal_with_its_reason(
 
     # A Pipeline the graph cannot reproduce: registered all the same, served by scikit-learn,
     # and the tag says why.
-    _fast(project, ("indicators: false ", "indicators: true "))
+    _fast(project, ("skew: none ", "skew: log "))
     run([sys.executable, "-m", "dvc", "repro", "register"], project, timeout=600)
     second = registry.version_info(MODEL, "2")
     assert second.tags["runtime.onnx"] == "unavailable"
     assert second.tags["runtime.onnx.rows"] == "0"
     assert second.tags["runtime.onnx.reason"] == (
-        "not convertible: features.missing.indicators over categorical columns: the graph "
-        "cannot take numeric and text columns in one step"
+        "not convertible: SkewTransformer(log) refuses negative values with an error; the "
+        "graph cannot raise one, so it would answer where the Pipeline refuses"
     )
     assert "runtime.onnx.sha256" not in second.tags
     assert registry.load_compiled(MODEL, "2") is None
     assert dict(lineage_rows(MODEL, second))["runtime"] == (
-        "scikit-learn (not convertible: features.missing.indicators over categorical columns: "
-        "the graph cannot take numeric and text columns in one step)"
+        "scikit-learn (not convertible: SkewTransformer(log) refuses negative values with an "
+        "error; the graph cannot raise one, so it would answer where the Pipeline refuses)"
     )
     shown = CliRunner().invoke(app, ["status"])
     assert shown.exit_code == 0, shown.output

@@ -139,6 +139,8 @@ OPTIONS = [
     ("features.outliers.clip=iqr",),
     ("features.outliers.clip=zscore",),
     ("features.missing.max_null_fraction=0.08",),
+    ("features.missing.indicators=true",),
+    ("features.missing.indicators=true", "features.missing.max_null_fraction=0.08"),
     ("features.missing.numeric_imputation=mean",),
     ("features.missing.numeric_imputation=constant",),
     ("features.missing.categorical_imputation=constant",),
@@ -208,14 +210,6 @@ def test_a_log_transform_is_not_compiled_and_says_why() -> None:
         "runtime.onnx.rows": "0",
         "runtime.onnx.reason": result.reason,
     }
-
-
-def test_missing_indicators_beside_categorical_columns_are_not_compiled_and_say_why() -> None:
-    pipeline, test = _fit("binary", "logistic_regression", "features.missing.indicators=true")
-    assert compile_pipeline(pipeline, test, "binary").reason == (
-        "not convertible: features.missing.indicators over categorical columns: the graph "
-        "cannot take numeric and text columns in one step"
-    )
 
 
 def test_no_rows_is_a_reason_not_an_error() -> None:
