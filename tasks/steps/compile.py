@@ -603,12 +603,13 @@ class _Ensemble:
 
     def add_tree(
         self,
-        nodes: list[tuple[int, float, int, int, bool, float]],
+        nodes: list[tuple[int, float, int, int, bool]],
         leaves: dict[int, float],
         target: int,
     ) -> None:
-        """One tree: ``nodes`` as (feature, threshold, left, right, missing_left, _) by node id
-        for splits (``leaves`` maps a leaf's node id to its weight)."""
+        """One tree: ``nodes`` as (feature, threshold, left, right, missing_left) for its
+        splits in node-id order, ``leaves`` mapping a leaf's node id to its weight; ``x <=
+        threshold`` (and a missing ``x`` when ``missing_left``) goes left."""
         split_ids = [i for i in range(len(nodes) + len(leaves)) if i not in leaves]
         base, leaf_base = len(self.features), len(self.leaf_targets)
         split_index = {node: base + k for k, node in enumerate(split_ids)}
@@ -624,7 +625,7 @@ class _Ensemble:
         by_id = dict(zip(split_ids, nodes, strict=True))
         self.roots.append(split_index[split_ids[0]])
         for node in split_ids:
-            feature, threshold, left, right, missing_left, _ = by_id[node]
+            feature, threshold, left, right, missing_left = by_id[node]
             self._split(
                 feature,
                 threshold,
@@ -699,7 +700,6 @@ def _sklearn_tree(ensemble: _Ensemble, tree: Any, weight_of: Any, target: int) -
                     int(left[i]),
                     int(right[i]),
                     bool(missing[i]),
-                    0.0,
                 )
             )
     ensemble.add_tree(nodes, leaves, target)
@@ -720,7 +720,6 @@ def _hist_tree(ensemble: _Ensemble, predictor: Any, target: int) -> None:
                     int(node["left"]),
                     int(node["right"]),
                     bool(node["missing_go_to_left"]),
-                    0.0,
                 )
             )
     ensemble.add_tree(nodes, leaves, target)
