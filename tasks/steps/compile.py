@@ -47,13 +47,17 @@ kind (:func:`_split_indicators`), in the same column order.
 
 The custom steps of :mod:`tasks.steps.features` (``NullFractionDropper``, ``OutlierClipper``,
 ``SkewTransformer``, ``ColumnBinner``) get their own shape calculators and converters,
-registered with skl2onnx once (:func:`_register_custom_steps`). ``SkewTransformer(log)`` is not
-converted: it refuses negative values with an error, which a graph cannot raise.
+registered with skl2onnx once (:func:`_register_custom_steps`). ``SkewTransformer(log)``
+refuses a negative value with an error, which a graph cannot raise: the graph then has a third
+output, ``refused`` (bool ``[N, 1]``, true on the rows the Pipeline would refuse), and NaN in
+``probabilities`` / ``variable`` on those rows, so that a caller that ignores it fails loudly
+(:func:`_guard`); the parity check verifies the flags row by row against the Pipeline.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -298,14 +302,21 @@ def _yeo_johnson(scope: Any, container: Any, column: str, lmbda: float) -> str:
 
 
 def _convert_skew(scope: Any, operator: Any, container: Any) -> None:
+    import numpy as np
+
     op = operator.raw_operator
-    if op.method == "log" and op.columns_:
-        raise _Unsupported(
-            "SkewTransformer(log) refuses negative values with an error; the graph cannot "
-            "raise one, so it would answer where the Pipeline refuses"
-        )
     names = list(op.feature_names_in_)
     x = _single_input(scope, operator, container)
+    if op.method == "log" and op.columns_:
+        # the Pipeline refuses a negative value here with an error; the graph flags the row
+        chosen = _columns(scope, container, x, [names.index(c) for c in op.columns_])
+        zero = _const(scope, container, "zero", np.asarray([0.0]))
+        negative = _node(
+            scope, container, "Cast", [_node(scope, container, "Less", [chosen, zero])], to=7
+        )
+        axes = _const(scope, container, "axes", np.asarray([1], dtype=np.int64))
+        any_negative = _node(scope, container, "ReduceMax", [negative, axes], keepdims=1)
+        _refusals.get().append(_node(scope, container, "Cast", [any_negative], to=9))  # BOOL
     replaced: dict[int, str] = {}
     for position, name in enumerate(op.columns_):
         j = names.index(name)
@@ -343,6 +354,10 @@ def _convert_binner(scope: Any, operator: Any, container: Any) -> None:
         replaced[j] = _node(scope, container, "ReduceSum", [counts, axes], keepdims=1)
     _assemble(scope, container, x, len(names), replaced, operator.outputs[0].full_name)
 
+
+# The tensors (bool [N, 1]) of the rows a step of this conversion refuses (see _guard).
+_refusals: ContextVar[list[str]] = ContextVar("refusals")
+REFUSED_OUTPUT = "refused"
 
 _CUSTOM: dict[str, tuple[Any, Any]] = {
     "NullFractionDropper": (lambda op: len(op.kept_columns_), _convert_dropper),
@@ -980,14 +995,20 @@ def convert(pipeline: Any) -> bytes:
     for _, step in pipeline.steps[:-1]:
         options.setdefault(id(step), {})
     converters, shapes = _custom_converters()
-    graph = convert_sklearn(
-        pipeline,
-        initial_types=inputs,
-        options=options or None,
-        target_opset=TARGET_OPSET,
-        custom_conversion_functions=converters,
-        custom_shape_calculators=shapes,
-    )
+    refusals: list[str] = []
+    token = _refusals.set(refusals)
+    try:
+        graph = convert_sklearn(
+            pipeline,
+            initial_types=inputs,
+            options=options or None,
+            target_opset=TARGET_OPSET,
+            custom_conversion_functions=converters,
+            custom_shape_calculators=shapes,
+        )
+    finally:
+        _refusals.reset(token)
+    _guard(graph, refusals)
     if any(node.op_type == "TreeEnsemble" for node in graph.graph.node):
         for opset in graph.opset_import:
             if opset.domain == "ai.onnx.ml":
@@ -1007,6 +1028,45 @@ def convert(pipeline: Any) -> bytes:
     )
     onnx.checker.check_model(graph, full_check=True)
     return bytes(graph.SerializeToString())
+
+
+def _guard(graph: Any, refusals: list[str]) -> None:
+    """Make the rows a step refuses visible: a ``refused`` output (bool ``[N, 1]``: the
+    Pipeline would raise on this row) and NaN in ``probabilities`` / ``variable`` on those rows,
+    so that a caller ignoring ``refused`` fails loudly rather than answers."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    if not refusals:
+        return
+    produced = {name for node in graph.graph.node for name in node.output}
+    lost = [name for name in refusals if name not in produced]
+    if lost:
+        raise _Unsupported(f"the refusal check {lost} did not survive conversion")
+    nodes = graph.graph.node
+    refused = refusals[0]
+    for other in refusals[1:]:
+        merged = f"{refused}_or_{other}"
+        nodes.append(helper.make_node("Or", [refused, other], [merged], name=f"Or_{merged}"))
+        refused = merged
+    nodes.append(helper.make_node("Identity", [refused], [REFUSED_OUTPUT], name="Refused"))
+    nan = "mlops_nan"
+    graph.graph.initializer.append(numpy_helper.from_array(np.asarray([np.nan]), nan))
+    for output in graph.graph.output:
+        if output.name not in ("probabilities", "variable"):
+            continue
+        raw = f"{output.name}_unguarded"
+        for node in nodes:
+            node.output[:] = [raw if name == output.name else name for name in node.output]
+            node.input[:] = [raw if name == output.name else name for name in node.input]
+        nodes.append(
+            helper.make_node(
+                "Where", [refused, nan, raw], [output.name], name=f"Guard_{output.name}"
+            )
+        )
+    graph.graph.output.append(
+        helper.make_tensor_value_info(REFUSED_OUTPUT, TensorProto.BOOL, [None, 1])
+    )
 
 
 def session(onnx_bytes: bytes) -> Any:
@@ -1033,8 +1093,10 @@ def compile_pipeline(
     probabilities differ by at most :data:`MAX_PROBABILITY_DIFF` (classification), or the
     values differ by at most :data:`MAX_RELATIVE_DIFF` relative to scikit-learn's
     (regression: ``|onnx - sklearn| / max(|sklearn|, tiny)``); and again on up to
-    :data:`PROBE_ROWS` of them with every category replaced by one never seen in training, and
-    with every value missing (what a test split rarely holds and serving must answer alike).
+    :data:`PROBE_ROWS` of them with every category replaced by one never seen in training, with
+    every value missing, and (when the graph has a ``refused`` output) with negative numbers,
+    each row flagged exactly when the Pipeline refuses it (what a test split rarely holds and
+    serving must answer alike).
     The figures recorded are the frame's. Never raises for a Pipeline that cannot be converted
     or run: the reason is in the result."""
 
@@ -1061,37 +1123,75 @@ def compile_pipeline(
         return CompileResult(None, task, reason=f"scikit-learn failed: {_reason(error)}")
     if not result.ok:
         return result
-    # What a test split rarely holds and serving must answer alike: categories never seen in
-    # training, and every value missing.
+    problem = _check_probes(pipeline, run, frame, numeric, categorical, task, threshold)
+    if problem:
+        return CompileResult(
+            None, task, result.rows, result.max_abs_diff, result.max_rel_diff,
+            result.labels_agree, result.labels_differ, problem,
+        )  # fmt: skip
+    return result
+
+
+def _check_probes(
+    pipeline: Any,
+    run: Any,
+    frame: pd.DataFrame,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    task: str,
+    threshold: float,
+) -> str:
+    """What a test split rarely holds and serving must answer alike: categories never seen in
+    training, every value missing, and (when a step refuses values) negative numbers; the
+    reason the graph differs on one of them, or ""."""
+    import numpy as np
+
+    names = [o.name for o in run.get_outputs()]
+    if REFUSED_OUTPUT in names:
+        flags = run.run([REFUSED_OUTPUT], feeds(frame, numeric, categorical))[0]
+        if bool(np.asarray(flags).any()):
+            return "the graph refuses test rows scikit-learn answers"
+        problem = _check_refusals(pipeline, run, frame.head(PROBE_ROWS), numeric, categorical)
+        if problem:
+            return problem
     for what, probe in _probes(frame.head(PROBE_ROWS), numeric, categorical):
         try:
             answers = run.run(None, feeds(probe, numeric, categorical))
         except Exception as error:  # the graph failing where scikit-learn answers
-            return CompileResult(
-                None, task, reason=f"ONNX Runtime failed on {what}: {_reason(error)}"
-            )
+            return f"ONNX Runtime failed on {what}: {_reason(error)}"
+        got = dict(zip(names, answers, strict=True))
         try:
-            checked = _parity(
-                pipeline, onnx_bytes, dict(zip(names, answers, strict=True)), probe, task,
-                threshold,
-            )  # fmt: skip
+            checked = _parity(pipeline, b"", got, probe, task, threshold)
         except Exception as error:  # the Pipeline refuses what the graph answers
-            return CompileResult(
-                None, task,
-                reason=f"scikit-learn refuses {what} where the graph answers: {_reason(error)}",
-            )  # fmt: skip
+            return f"scikit-learn refuses {what} where the graph answers: {_reason(error)}"
         if not checked.ok:
-            return CompileResult(
-                None,
-                task,
-                result.rows,
-                result.max_abs_diff,
-                result.max_rel_diff,
-                result.labels_agree,
-                result.labels_differ,
-                f"on {what}: {checked.reason}",
-            )
-    return result
+            return f"on {what}: {checked.reason}"
+    return ""
+
+
+def _check_refusals(
+    pipeline: Any, run: Any, frame: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str]
+) -> str:
+    """With every number made negative, each row alone: the graph must flag exactly the rows
+    the Pipeline refuses (a ValueError), and answer the others alike; "" when it does."""
+    import numpy as np
+
+    negative = frame.copy()
+    for name in numeric:
+        negative[name] = -(negative[name].abs().fillna(0.0) + 1.0)
+    names = [o.name for o in run.get_outputs()]
+    answers = dict(zip(names, run.run(None, feeds(negative, numeric, categorical)), strict=True))
+    flags = np.asarray(answers[REFUSED_OUTPUT]).ravel()
+    for i in range(len(negative)):
+        try:
+            pipeline.predict(negative.iloc[[i]])
+            refuses = False
+        except ValueError:
+            refuses = True
+        if refuses != bool(flags[i]):
+            said = "refuses" if refuses else "answers"
+            return f"on negative values: scikit-learn {said} row {i} and the graph does not"
+    return ""
 
 
 PROBE_ROWS = 20

@@ -66,22 +66,28 @@ def test_registration_records_the_compiled_graph_and_a_refusal_with_its_reason(
     assert shown.exit_code == 0, shown.output
     assert "onnx (parity on 150 test rows: max |diff| of probability" in shown.output
 
-    # A Pipeline the graph cannot reproduce: registered all the same, served by scikit-learn,
-    # and the tag says why.
-    _fast(project, ("skew: none ", "skew: log "))
+    # A Pipeline skl2onnx cannot convert (neighbours by Chebyshev distance): registered all
+    # the same, served by scikit-learn, and the tag says why.
+    _fast(
+        project,
+        ("model: hist_gradient_boosting #", "model: knn #"),
+        (
+            "KNeighborsRegressor\n    fixed: {}",
+            "KNeighborsRegressor\n    fixed: {metric: chebyshev}",
+        ),
+    )
     run([sys.executable, "-m", "dvc", "repro", "register"], project, timeout=600)
     second = registry.version_info(MODEL, "2")
     assert second.tags["runtime.onnx"] == "unavailable"
     assert second.tags["runtime.onnx.rows"] == "0"
     assert second.tags["runtime.onnx.reason"] == (
-        "not convertible: SkewTransformer(log) refuses negative values with an error; the "
-        "graph cannot raise one, so it would answer where the Pipeline refuses"
+        "conversion failed: NotImplementedError: metric='chebyshev' is not implemented."
     )
     assert "runtime.onnx.sha256" not in second.tags
     assert registry.load_compiled(MODEL, "2") is None
     assert dict(lineage_rows(MODEL, second))["runtime"] == (
-        "scikit-learn (not convertible: SkewTransformer(log) refuses negative values with an "
-        "error; the graph cannot raise one, so it would answer where the Pipeline refuses)"
+        "scikit-learn (conversion failed: NotImplementedError: metric='chebyshev' is not "
+        "implemented.)"
     )
     shown = CliRunner().invoke(app, ["status"])
     assert shown.exit_code == 0, shown.output

@@ -194,22 +194,63 @@ def test_missing_indicators_convert_when_every_feature_is_numeric() -> None:
     _assert_parity(compile_pipeline(pipeline, test[list(NUMERIC)], "binary"), "binary")
 
 
-def test_a_log_transform_is_not_compiled_and_says_why() -> None:
+def test_a_log_transform_flags_the_rows_the_pipeline_refuses() -> None:
+    """SkewTransformer(log) raises on a negative value; the graph answers the other rows alike
+    and flags those in its ``refused`` output, with NaN probabilities there."""
     pipeline, test = _fit("binary", "hist_gradient_boosting", "features.transform.skew=log")
+    assert pipeline.named_steps["columns"].named_transformers_["numeric"]["skew"].columns_ == (
+        "b",
+        "d",
+    )
+    result = compile_pipeline(pipeline, test, "binary")
+    _assert_parity(result, "binary")
+    assert result.onnx is not None
+    run = compiled.session(result.onnx)
+    assert [o.name for o in run.get_outputs()] == ["label", "probabilities", "refused"]
+    rows = test.head(4).copy()
+    rows.loc[rows.index[[1, 3]], "d"] = -0.5
+    _, proba, refused = run.run(None, feeds(rows, NUMERIC, CATEGORICAL))
+    assert refused.ravel().tolist() == [False, True, False, True]
+    assert np.isnan(proba[[1, 3]]).all()
+    answered = rows.iloc[[0, 2]]
+    assert float(np.abs(proba[[0, 2]] - pipeline.predict_proba(answered)).max()) <= 1e-15
+    with pytest.raises(ValueError, match=r"log transform: columns \['d'\] have negative values"):
+        pipeline.predict_proba(rows)
+
+
+def test_what_does_not_convert_says_why() -> None:
+    pipeline, test = _fit("binary", "knn", "models.knn.fixed.metric=chebyshev")
     result = compile_pipeline(pipeline, test, "binary")
     assert result == CompileResult(
         onnx=None,
         task="binary",
-        reason=(
-            "not convertible: SkewTransformer(log) refuses negative values with an error; the "
-            "graph cannot raise one, so it would answer where the Pipeline refuses"
-        ),
+        reason="conversion failed: NotImplementedError: metric='chebyshev' is not implemented.",
     )
     assert result.tags() == {
         "runtime.onnx": "unavailable",
         "runtime.onnx.rows": "0",
         "runtime.onnx.reason": result.reason,
     }
+    pipeline, test = _fit("regression", "svm", "models.svm.fixed.kernel=poly")
+    assert compile_pipeline(pipeline, test, "regression").reason == (
+        "not convertible: SVR(kernel='poly'): only rbf and linear"
+    )
+
+
+def test_knn_weighted_by_distance_fails_parity_and_records_its_figures() -> None:
+    """skl2onnx's distance-weighted neighbours disagree with scikit-learn's: the version would
+    be served by scikit-learn, with these numbers as the reason."""
+    pipeline, test = _fit("binary", "knn", "models.knn.fixed.weights=distance")
+    result = compile_pipeline(pipeline, test, "binary")
+    assert result.onnx is None
+    assert result.rows == 200
+    assert result.max_abs_diff is not None and result.max_abs_diff > 0.1
+    assert result.labels_agree is False
+    assert result.reason == (
+        f"parity failed on 200 rows: max probability difference {result.max_abs_diff:.3g} > "
+        f"1e-06; {result.labels_differ} label(s) differ"
+    )
+    assert result.tags()["runtime.onnx.labels_agree"] == "false"
 
 
 def test_no_rows_is_a_reason_not_an_error() -> None:
