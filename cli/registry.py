@@ -46,6 +46,32 @@ def _primary(info: VersionInfo) -> str:
     return f"{name} {value:.4f}" if value is not None else "?"
 
 
+def runtime_text(tags: dict[str, str]) -> str:
+    """Which runtime would serve a version, from the tags registration recorded: the ONNX
+    graph with its parity figures, or scikit-learn and why."""
+    state = tags.get("runtime.onnx")
+    if state is None:
+        return "scikit-learn (not compiled: registered before ONNX compilation)"
+    rows = tags.get("runtime.onnx.rows", "?")
+    if state == "ok":
+        if "runtime.onnx.max_rel_diff" in tags:
+            figure = f"max relative |diff| {tags['runtime.onnx.max_rel_diff']}"
+        else:
+            agree = "labels agree" if tags.get("runtime.onnx.labels_agree") == "true" else "?"
+            figure = (
+                f"max |diff| of probability {tags.get('runtime.onnx.max_abs_diff', '?')}, {agree}"
+            )
+        return f"onnx (parity on {rows} test rows: {figure})"
+    return f"scikit-learn ({tags.get('runtime.onnx.reason', 'no reason recorded')})"
+
+
+def _runtime_short(tags: dict[str, str]) -> str:
+    if tags.get("runtime.onnx") == "ok":
+        figure = tags.get("runtime.onnx.max_rel_diff") or tags.get("runtime.onnx.max_abs_diff")
+        return f"onnx ({figure})"
+    return "scikit-learn"
+
+
 def _registry_errors() -> tuple[type[Exception], ...]:
     from tasks.adapters.registry import RegistryError
     from tasks.pipeline.promotion import PromotionError
@@ -69,14 +95,18 @@ def status() -> None:
         raise typer.Exit(1)
     held = registry.aliases(name)
     table = Table(title=f"Model {name}")
-    for column in ("alias", "version", "test metric", "data (DVC md5)", "age", "gate"):
+    columns = ("alias", "version", "test metric", "data (DVC md5)", "age", "gate", "runtime")
+    for column in columns:
         table.add_column(column)
+    champion_runtime = ""
     for alias in (registry.CHAMPION, registry.CHALLENGER):
         version = held.get(alias)
         if version is None:
-            table.add_row(alias, "[yellow]none[/]", "", "", "", "")
+            table.add_row(alias, "[yellow]none[/]", "", "", "", "", "")
             continue
         info = registry.version_info(name, version)
+        if alias == registry.CHAMPION:
+            champion_runtime = runtime_text(info.tags)
         table.add_row(
             alias,
             version,
@@ -84,8 +114,12 @@ def status() -> None:
             (info.tags.get("data.dvc_md5") or info.run_tags.get("data.dvc_md5", "?"))[:12],
             _age(info.created),
             info.tags.get("gate.decision", "[yellow]not judged[/]"),
+            _runtime_short(info.tags),
         )
     console.print(table)
+    if champion_runtime:
+        # plain text: the reason is a tag value, never rich markup
+        console.print(Text(f"champion runtime: {champion_runtime}"), soft_wrap=True)
     events = registry.history(name)
     gate = [e for e in events if e.event in ("promote", "refuse", "pending", "force", "approve")]
     if gate:
@@ -299,6 +333,7 @@ def lineage_rows(name: str, info: VersionInfo) -> list[tuple[str, str]]:
             f"{tags.get('gate.decision', 'not judged')} against "
             f"{tags.get('gate.against', '-')}: {tags.get('gate.reason', '')}",
         ),
+        ("runtime", runtime_text(tags)),
         ("reproduce", f"mlops reproduce {shlex.quote(str(info.version))}"),
     ]
 

@@ -245,6 +245,59 @@ def seal_version(model_name: str, version: str) -> str:
     return sha
 
 
+ONNX_ARTIFACT = "onnx/model.onnx"
+ONNX_SHA256_TAG = "runtime.onnx.sha256"
+ONNX_URI_TAG = "runtime.onnx.artifact"
+
+
+def attach_compiled(
+    model_name: str, version: str, run_id: str, onnx_bytes: bytes | None, tags: Mapping[str, str]
+) -> None:
+    """Record ``version``'s compiled graph: the ONNX file as the run's artifact
+    :data:`ONNX_ARTIFACT` with its sha256 and location as version tags (when there is one),
+    and ``tags`` (the outcome: ``runtime.onnx`` = ok or unavailable, the parity figures, the
+    reason). The graph is logged before its tags: a version tagged ok always has its file."""
+    import tempfile
+
+    recorded = dict(tags)
+    if onnx_bytes is not None:
+        with tempfile.TemporaryDirectory(prefix="mlops-onnx-") as scratch:
+            path = Path(scratch) / Path(ONNX_ARTIFACT).name
+            path.write_bytes(onnx_bytes)
+            _client().log_artifact(run_id, str(path), str(Path(ONNX_ARTIFACT).parent))
+        recorded[ONNX_SHA256_TAG] = hashlib.sha256(onnx_bytes).hexdigest()
+        recorded[ONNX_URI_TAG] = f"runs:/{run_id}/{ONNX_ARTIFACT}"
+    tag_version(model_name, version, recorded)
+
+
+def load_compiled(model_name: str, version: str) -> bytes | None:
+    """The ONNX graph of ``version`` when its parity passed (``runtime.onnx`` = ok), checked
+    against the sha256 recorded at registration; None when it has none (served by
+    scikit-learn). A changed file is refused (:class:`ModelRefused`)."""
+    import tempfile
+
+    import mlflow
+
+    info = version_info(model_name, version)
+    if info.tags.get("runtime.onnx") != "ok":
+        return None
+    expected = info.tags.get(ONNX_SHA256_TAG, "")
+    with tempfile.TemporaryDirectory(prefix="mlops-onnx-") as scratch:
+        local = Path(
+            mlflow.artifacts.download_artifacts(
+                run_id=info.run_id, artifact_path=ONNX_ARTIFACT, dst_path=scratch
+            )
+        )
+        data = local.read_bytes()
+    found = hashlib.sha256(data).hexdigest()
+    if found != expected:
+        raise ModelRefused(
+            f"{model_name} v{version}: its ONNX graph changed after registration (sha256 "
+            f"{found[:12]}..., recorded {expected[:12] or 'none'}...): it is not loaded"
+        )
+    return data
+
+
 def load_version(model_name: str, version: str) -> Any:
     """The scikit-learn Pipeline registered as ``version``, checked and loaded by our own
     rules (:func:`load_checked`), never by the rules its MLmodel file states."""

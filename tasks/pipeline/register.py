@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tasks.adapters import io
 from tasks.config import Params
@@ -16,6 +17,7 @@ from tasks.pipeline.common import (
 )
 from tasks.records import RegistrationRecord, TuningRecord, ValidationRecord
 from tasks.steps import register as run
+from tasks.steps.compile import RUNTIME_TAG
 
 
 def register(root: Path, params: Params, context: RunContext) -> Summary:
@@ -40,9 +42,14 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
     fingerprint = run.fingerprint(path_in(root, params.paths.model).read_bytes(), md5)
     existing = tracking.find_version(model_name, fingerprint)
     if existing is not None:
-        sealed = (
-            registry.MODEL_SHA256_TAG in registry.version_info(model_name, existing.version).tags
-        )
+        tags = registry.version_info(model_name, existing.version).tags
+        sealed = registry.MODEL_SHA256_TAG in tags
+        runtime = tags.get(RUNTIME_TAG)
+        if runtime is None:  # registered before compiling, or killed before it
+            runtime = _compile(
+                root, params, model, schema.task, model_name, existing.version,
+                existing.run_id,
+            )  # fmt: skip
         if not sealed:  # a registration killed before its checksum: finish it as it would have
             registry.seal_version(model_name, existing.version)
             registry.move_alias(model_name, registry.CHALLENGER, existing.version)
@@ -58,6 +65,7 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
             "version": existing.version,
             "reused": True,
             "finished": not sealed,
+            "runtime": runtime,
         }
     experiment_id = tracking.ensure_experiment(
         params.register_.resolved_experiment(params.ingest.path), root
@@ -106,6 +114,11 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
     )
     # Every later load checks the model file against this checksum (tasks/adapters/registry).
     registry.seal_version(registration.model_name, registration.version)
+    # The compiled graph and its parity, before the version becomes the challenger.
+    compiled = _compile(
+        root, params, model, schema.task, registration.model_name, registration.version,
+        registration.run_id,
+    )  # fmt: skip
     # A new version is the challenger; only the promote stage's gate can make it champion.
     registry.move_alias(registration.model_name, registry.CHALLENGER, registration.version)
     record = RegistrationRecord(
@@ -115,4 +128,30 @@ def register(root: Path, params: Params, context: RunContext) -> Summary:
         data_md5=md5,
     )
     write_record(record, path_in(root, params.paths.registration))
-    return {"model": registration.model_name, "version": registration.version}
+    return {
+        "model": registration.model_name,
+        "version": registration.version,
+        "runtime": compiled,
+    }
+
+
+def _compile(
+    root: Path,
+    params: Params,
+    model: Any,
+    task: str,
+    model_name: str,
+    version: str,
+    run_id: str,
+) -> str:
+    """Compile ``model`` to ONNX, check parity on the test split, and record the outcome on
+    the version (its tags say why when it is not usable); returns the ``runtime.onnx`` tag.
+    A model that cannot be converted is a tag, never a failed registration."""
+    from tasks.adapters import registry
+    from tasks.steps.compile import compile_pipeline
+
+    schema = load_schema(root, params)
+    test = io.read_frame(path_in(root, params.paths.test))
+    result = compile_pipeline(model, test[list(schema.features)], task, params.evaluate.threshold)
+    registry.attach_compiled(model_name, version, run_id, result.onnx, result.tags())
+    return result.tags()[RUNTIME_TAG]
