@@ -528,6 +528,11 @@ def silenced(event: Event) -> Action:
 
 
 def requested_but_not_seen(deployment: str, seconds: float) -> str:
+    if seconds <= 0:
+        return (
+            f"retraining requested through the event (the '{deployment}' flow run not waited "
+            "for: monitor.action_wait_seconds is 0)"
+        )
     return (
         f"retraining requested through the event (no '{deployment}' flow run seen within "
         f"{seconds:g} s: is `mlops deploy` running with its automation?)"
