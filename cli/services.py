@@ -140,10 +140,20 @@ def create_time(pid: int) -> float | None:
         return None
 
 
+# A create time is boot time + ticks since boot, and Linux gives the boot time in whole
+# seconds (/proc/stat btime) computed from the wall clock: when the clock is slewed (NTP) it
+# moves by a second between two readings, and with it every create time. With an exact
+# comparison `mlops down` once took all six services for gone, removed the record and left
+# them running. A reused pid would also need a create time within this window of the
+# recorded one: the pid counter wrapping around within two seconds.
+CREATE_TIME_SLACK_SECONDS = 2.0
+
+
 def is_ours(service: Service) -> bool:
-    """A live process has the recorded pid and the recorded create time (not a reused pid)."""
+    """A live process has the recorded pid and the recorded create time (not a reused pid),
+    within CREATE_TIME_SLACK_SECONDS."""
     started = create_time(service.pid)
-    return started is not None and abs(started - service.create_time) < 0.01
+    return started is not None and abs(started - service.create_time) < CREATE_TIME_SLACK_SECONDS
 
 
 def group_members(pgid: int) -> list[int]:

@@ -89,6 +89,9 @@ def test_a_record_is_ours_only_with_its_pid_and_create_time(
 
     assert sv.is_ours(_service("mlflow", sleeper.pid, started))
     assert not sv.is_ours(_service("mlflow", sleeper.pid, started - 5.0))  # a reused pid
+    # the boot time moved by its one-second step since the record (the clock slewed)
+    assert sv.is_ours(_service("mlflow", sleeper.pid, started - 1.0))
+    assert sv.is_ours(_service("mlflow", sleeper.pid, started + 1.0))
     assert not sv.is_ours(_service("mlflow", _dead_pid(), started))
 
 
