@@ -96,9 +96,13 @@ def with_runtime(
                 shown = " ".join(f"{type(error).__name__}: {error}".split())[:300]
                 reason = f"ONNX Runtime cannot load its graph ({shown})"
             else:
-                return replace(served, runtime="onnx", runtime_reason="", compiled=compiled)
+                known = {column.name for column in served.columns}
+                unknown = [name for name in compiled.inputs if name not in known]
+                if not unknown:
+                    return replace(served, runtime="onnx", runtime_reason="", compiled=compiled)
+                reason = f"the graph's inputs {unknown[:5]} are not columns of its signature"
     if runtime == "onnx":
-        raise ModelRefused(f"{what}: serve.runtime is onnx and it has {reason}")
+        raise ModelRefused(f"{what}: serve.runtime is onnx and its graph cannot serve: {reason}")
     return replace(served, runtime="sklearn", runtime_reason=reason, compiled=None)
 
 

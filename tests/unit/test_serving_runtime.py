@@ -201,6 +201,10 @@ def test_the_runtime_and_why_not_onnx(caplog: pytest.LogCaptureFixture) -> None:
         unavailable = prepared(replace(served, tags=UNAVAILABLE), serve_params(), fetch)
         untagged = prepared(replace(served, tags={}), serve_params(), fetch)
         damaged = prepared(served, serve_params(), lambda: b"not a graph")
+        renamed = replace(served, columns=tuple(
+            replace(c, name="pages") if c.name == "pages_viewed" else c for c in served.columns
+        ))  # fmt: skip
+        elsewhere = with_runtime(renamed, "auto", 1, lambda: graph)
 
     assert (onnx.runtime, onnx.runtime_reason, onnx.compiled.threads) == ("onnx", "", 1)
     assert (forced.runtime, forced.compiled.threads) == ("onnx", 2)
@@ -214,7 +218,10 @@ def test_the_runtime_and_why_not_onnx(caplog: pytest.LogCaptureFixture) -> None:
     ]  # fmt: skip
     assert damaged.runtime == "sklearn"
     assert damaged.runtime_reason.startswith("ONNX Runtime cannot load its graph (")
-    assert [s.compiled for s in (sklearn, unavailable, untagged, damaged)] == [None] * 4
+    assert elsewhere.runtime_reason == (
+        "the graph's inputs ['pages_viewed'] are not columns of its signature"
+    )
+    assert [s.compiled for s in (sklearn, unavailable, untagged, damaged, elsewhere)] == [None] * 5
     logged = [r.getMessage() for r in caplog.records if r.name == "mlops.serving"]
     assert logged[0] == (
         "shop v1: served by ONNX Runtime (its compiled graph, 1 intra-op thread(s); parity at "
@@ -225,8 +232,9 @@ def test_the_runtime_and_why_not_onnx(caplog: pytest.LogCaptureFixture) -> None:
     with pytest.raises(ModelRefused) as error:
         with_runtime(replace(served, tags=UNAVAILABLE), "onnx", 1, fetch)
     assert str(error.value) == (
-        "shop v1: serve.runtime is onnx and it has no compiled graph (runtime.onnx=unavailable: "
-        "conversion failed: NotImplementedError: metric='chebyshev' is not implemented.)"
+        "shop v1: serve.runtime is onnx and its graph cannot serve: no compiled graph "
+        "(runtime.onnx=unavailable: conversion failed: NotImplementedError: metric='chebyshev' "
+        "is not implemented.)"
     )
 
 
