@@ -43,6 +43,7 @@ from serving.engine import (
     label_rule,
     platform_of,
     route,
+    with_runtime,
 )
 from serving.protocol import Parsed, RequestError, parse_request
 from serving.v2 import PREDICT, model_metadata, output_names, output_tensors, parse_infer
@@ -92,13 +93,38 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 T = TypeVar("T")
 
 
-def load_and_try(model_name: str, version: str) -> ServedModel:
-    """``version`` loaded by our checked loader, once it has scored its own input example."""
+def load_and_try(model_name: str, version: str, serve: ServeParams) -> ServedModel:
+    """``version`` loaded by our checked loader with the runtime ``serve.runtime`` chooses
+    (:func:`serving.engine.with_runtime`), once it has scored its own input example through
+    that runtime; the runtime and, for scikit-learn, why, in a log line."""
     from tasks.adapters import registry
+
+    loaded = registry.load_served(model_name, version)
+    return prepared(loaded, serve, lambda: registry.load_compiled(model_name, version))
+
+
+def prepared(
+    served: ServedModel, serve: ServeParams, graph: Callable[[], bytes | None]
+) -> ServedModel:
+    """``served`` with its runtime (``graph()``: its compiled graph, when it may have one),
+    tried on its own input example by that runtime, and the choice logged."""
     from tasks.steps.predict import try_example
 
-    served = registry.load_served(model_name, version)
+    served = with_runtime(served, serve.runtime, serve.onnx_threads, graph)
     try_example(served)
+    what = f"{served.model_name} v{served.version}"
+    if served.compiled is not None:
+        logger.info(
+            "%s: served by ONNX Runtime (its compiled graph, %d intra-op thread(s); parity at "
+            "registration on %s rows, max |diff| %s)",
+            what,
+            served.compiled.threads,
+            served.tags.get("runtime.onnx.rows", "?"),
+            served.tags.get("runtime.onnx.max_abs_diff", served.tags.get(
+                "runtime.onnx.max_rel_diff", "?")),
+        )  # fmt: skip
+    else:
+        logger.info("%s: served by scikit-learn: %s", what, served.runtime_reason)
     return served
 
 
@@ -237,7 +263,7 @@ class Service:
             roles,
             self.scorers,
             serve.poll_seconds,
-            loader=load_and_try,
+            loader=lambda name, version: load_and_try(name, version, serve),
             aliases=registry.aliases,
             feedback=feedback_taker(
                 settings.log_path,
@@ -401,6 +427,13 @@ class Service:
             self.background.add(task)
             task.add_done_callback(self.background.discard)
         return scored, role
+
+
+def runtime_of(served: ServedModel | None) -> dict[str, Any]:
+    """What scores ``served`` (``onnx`` or ``sklearn``) and, for scikit-learn, why."""
+    if served is None:
+        return {"runtime": None, "runtime_reason": None}
+    return {"runtime": served.runtime, "runtime_reason": served.runtime_reason or None}
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -715,6 +748,7 @@ def create_app(settings: Settings) -> Guard:  # noqa: C901, PLR0915
             "model": settings.model_name,
             "alias": serve.alias,
             "version": served.version if served else None,
+            **runtime_of(served),
             "loaded_at": scorer.loaded_at,
             "last_poll": service.follower.last_poll,
             "last_error": service.follower.last_error,
@@ -750,6 +784,7 @@ def create_app(settings: Settings) -> Guard:  # noqa: C901, PLR0915
                 "task": served.task,
                 "classes": list(served.classes),
                 "threshold": served.threshold if served.task == "binary" else None,
+                **runtime_of(served),
                 "loaded_at": scorer.loaded_at,
                 "signature": {
                     "inputs": [

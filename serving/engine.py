@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,15 +53,74 @@ class Scored:
 
 def platform_of(served: ServedModel) -> str:
     """What runs ``served``, named as the open inference protocol names platforms
-    (``<framework>_<format>``): a scikit-learn Pipeline loaded from its skops file."""
-    del served  # one runtime so far; a compiled one would say so here
-    return "sklearn_skops"
+    (``<framework>_<format>``, Triton's names): its compiled graph in ONNX Runtime, or the
+    scikit-learn Pipeline loaded from its skops file."""
+    return "onnxruntime_onnx" if served.compiled is not None else "sklearn_skops"
+
+
+SKLEARN_SETTING = "serve.runtime is sklearn"
+
+
+def with_runtime(
+    served: ServedModel, runtime: str, threads: int, graph: Callable[[], bytes | None]
+) -> ServedModel:
+    """``served`` with the runtime that will score it, by ``serve.runtime``: ``auto``, its
+    compiled graph (``graph()``: the registry's checked copy) when its parity passed at
+    registration (tag ``runtime.onnx`` = ok), else scikit-learn with the reason; ``onnx``, the
+    graph or :class:`~tasks.adapters.registry.ModelRefused`; ``sklearn``, the Pipeline.
+    A graph whose file changed since registration is refused whatever the setting."""
+    from dataclasses import replace
+
+    from tasks.adapters.registry import ModelRefused
+    from tasks.steps.compile import RUNTIME_TAG
+    from tasks.steps.compiled import load
+
+    if runtime == "sklearn":
+        return replace(served, runtime="sklearn", runtime_reason=SKLEARN_SETTING, compiled=None)
+    what = f"{served.model_name} v{served.version}"
+    outcome = served.tags.get(RUNTIME_TAG)
+    reason = ""
+    if outcome is None:
+        reason = f"not compiled at registration (no {RUNTIME_TAG} tag)"
+    elif outcome != "ok":
+        why = served.tags.get(f"{RUNTIME_TAG}.reason", "no reason recorded")
+        reason = f"no compiled graph ({RUNTIME_TAG}={outcome}: {why})"
+    else:
+        data = graph()
+        if data is None:
+            reason = "no compiled graph in the registry"
+        else:
+            try:
+                compiled = load(data, threads)
+            except Exception as error:  # an ONNX Runtime that refuses the graph
+                shown = " ".join(f"{type(error).__name__}: {error}".split())[:300]
+                reason = f"ONNX Runtime cannot load its graph ({shown})"
+            else:
+                known = {column.name for column in served.columns}
+                unknown = [name for name in compiled.inputs if name not in known]
+                if not unknown:
+                    return replace(served, runtime="onnx", runtime_reason="", compiled=compiled)
+                reason = f"the graph's inputs {unknown[:5]} are not columns of its signature"
+    if runtime == "onnx":
+        raise ModelRefused(f"{what}: serve.runtime is onnx and its graph cannot serve: {reason}")
+    return replace(served, runtime="sklearn", runtime_reason=reason, compiled=None)
+
+
+def columns_of(batch: Sequence[Parsed], names: Sequence[str]) -> Mapping[str, Sequence[Any]]:
+    """The values of ``names`` over every row of ``batch``, one list per column (no copy for a
+    batch of one request)."""
+    if len(batch) == 1:
+        return batch[0].columns
+    return {name: [v for parsed in batch for v in parsed.columns[name]] for name in names}
 
 
 def predict(served: ServedModel, batch: Sequence[Parsed]) -> tuple[list[Any], Any]:
-    """Every row of ``batch`` scored in one call, by the rule batch runs use too."""
-    from tasks.steps.predict import score_frame
+    """Every row of ``batch`` scored in one call, by the rule batch runs use too: with the
+    compiled graph straight from the parsed columns (no DataFrame), else the Pipeline."""
+    from tasks.steps.predict import score_columns, score_frame
 
+    if served.compiled is not None:
+        return score_columns(served, columns_of(batch, served.compiled.inputs))
     return score_frame(served, frame_of(batch, served.columns))
 
 

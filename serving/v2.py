@@ -354,12 +354,16 @@ def output_tensors(
 
 def model_metadata(served: ServedModel, versions: list[str], platform: str) -> dict[str, Any]:
     """``GET /v2/models/<name>``: the model's inputs (its signature's columns, one tensor each)
-    and outputs; ``parameters`` say the task and, for a classifier, its classes in the order of
+    and outputs; ``parameters`` say the task, the runtime that scores (``onnx`` or ``sklearn``,
+    with ``runtime_reason`` then) and, for a classifier, its classes in the order of
     ``predict_proba``'s columns (JSON text: a parameter is a string, a number or a boolean)."""
     outputs = [{"name": PREDICT, "datatype": label_datatype(served), "shape": [-1]}]
     if PROBA in output_names(served):
         outputs.append({"name": PROBA, "datatype": "FP64", "shape": [-1, len(served.classes)]})
     parameters: dict[str, Any] = {"content_type": "pd", "task": served.task}
+    parameters["runtime"] = served.runtime  # onnx, or sklearn with the reason
+    if served.runtime_reason:
+        parameters["runtime_reason"] = served.runtime_reason
     if served.classes:
         classes = [c.item() if hasattr(c, "item") else c for c in served.classes]
         parameters["classes"] = json.dumps(classes)

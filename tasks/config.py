@@ -388,6 +388,11 @@ class ServeParams(_Section):
     feedback_max_bytes: int = Field(ge=1024)  # a larger file in paths.feedback is rejected
     max_pending_rows: int = Field(ge=1)
     limit_concurrency: int = Field(ge=1)
+    # what scores: auto = the version's compiled graph (ONNX Runtime) when its parity passed at
+    # registration, else scikit-learn; onnx = the graph only (a version without one is
+    # refused); sklearn = the Pipeline always
+    runtime: Literal["auto", "onnx", "sklearn"]
+    onnx_threads: int = Field(ge=1)  # ONNX Runtime's intra-op threads per loaded version
 
     @model_validator(mode="after")
     def _pending_takes_one_request(self) -> ServeParams:

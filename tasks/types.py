@@ -68,8 +68,8 @@ class Column:
 
 @dataclass(frozen=True)
 class ServedModel:
-    """A registered version ready to answer requests: the Pipeline, its input columns and what
-    its version records (data version, run)."""
+    """A registered version ready to answer requests: the Pipeline (or its compiled graph), its
+    input columns and what its version records (data version, run)."""
 
     model_name: str
     version: str
@@ -83,6 +83,11 @@ class ServedModel:
     tags: dict[str, str]
     # the rows logged with the version (its input example): tried before the version answers
     example: Any = None
+    # what scores it: "sklearn" (``model``, the Pipeline) or "onnx" (``compiled``, its graph
+    # in ONNX Runtime: tasks/steps/compiled.py), and why scikit-learn when it is
+    runtime: str = "sklearn"
+    runtime_reason: str = ""
+    compiled: Any = None
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,14 @@ _HEAVY_FIRST = (
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {path: i for i, path in enumerate(_HEAVY_FIRST)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
+
+@pytest.fixture(params=("sklearn", "onnx"))
+def runtime(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Each test that uses it twice: the endpoint's shop model (tests/served.py) scored by
+    scikit-learn, then by its compiled graph on ONNX Runtime."""
+    from tests.served import CURRENT
+
+    CURRENT["runtime"] = request.param
+    yield request.param
+    CURRENT["runtime"] = "sklearn"

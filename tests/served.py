@@ -16,11 +16,37 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 KINDS = {"f": "double", "i": "long", "b": "boolean", "O": "string"}
 
 
-@functools.cache
-def shop_model() -> Any:
+# The runtime shop_model() and scoring_app() serve with, unless told: the `runtime` fixture
+# (tests/conftest.py) sets it, so the endpoint's tests run on both.
+RUNTIMES = ("sklearn", "onnx")
+CURRENT = {"runtime": "sklearn"}
+
+
+def shop_model(runtime: str | None = None, overrides: tuple[str, ...] = ()) -> Any:
     """The demo's shop model (the project's own fit_pipeline on 600 generated sessions, a few
-    boosting iterations) as a ServedModel, and a few of its test rows."""
+    boosting iterations) as a ServedModel scored by ``runtime`` (scikit-learn, or its graph
+    compiled as registration compiles it, on ONNX Runtime; default: the current one), and a
+    few of its test rows; ``overrides`` change the project's params for the fit."""
+    return _shop_model(runtime or CURRENT["runtime"], overrides)
+
+
+@functools.cache
+def _shop_model(runtime: str, overrides: tuple[str, ...]) -> Any:
+    from serving.engine import with_runtime
+
+    served, rows, graph, _ = fitted_shop(overrides)
+    chosen = with_runtime(served, runtime, 1, lambda: graph)
+    assert chosen.runtime == runtime, chosen.runtime_reason
+    return chosen, rows
+
+
+@functools.cache
+def fitted_shop(overrides: tuple[str, ...] = ()) -> Any:
+    """The shop model as a ServedModel scored by scikit-learn, its tags those of its graph
+    compiled on the test split, a few test rows, the graph's bytes and the test split's
+    features."""
     from tasks.config import load_params
+    from tasks.steps.compile import compile_pipeline
     from tasks.steps.generate import Drift, generate_sessions
     from tasks.steps.ingest import ingest_table
     from tasks.steps.split import split_frame
@@ -28,7 +54,8 @@ def shop_model() -> Any:
     from tasks.types import Column, ServedModel
 
     hgb = "models.hist_gradient_boosting.fixed"
-    params = load_params(REPO / "params.yaml", [f"{hgb}.max_iter=3", f"{hgb}.max_leaf_nodes=3"])
+    changes = [f"{hgb}.max_iter=3", f"{hgb}.max_leaf_nodes=3", *overrides]
+    params = load_params(REPO / "params.yaml", changes)
     frame, schema, _ = ingest_table(generate_sessions(600, 5, Drift()), params.ingest)
     train, _, test = split_frame(frame, schema, params.split)
     fitted = fit_pipeline(train, schema, params.features, params.models, params.train).model
@@ -37,8 +64,13 @@ def shop_model() -> Any:
         Column(str(name), KINDS[features[name].dtype.kind], True) for name in features.columns
     )
     classes = tuple(int(c) for c in fitted.classes_)
-    served = ServedModel("shop", "1", fitted, columns, classes, "binary", 0.5, "run", "d" * 32, {})
-    return served, test[list(schema.features)].head(5).reset_index(drop=True)
+    rows = test[list(schema.features)].head(5).reset_index(drop=True)
+    # compiled as the register stage compiles it: parity on the test split, the tags
+    compiled = compile_pipeline(fitted, test[list(schema.features)], "binary", 0.5)
+    assert compiled.ok, compiled.reason
+    served = ServedModel("shop", "1", fitted, columns, classes, "binary", 0.5, "run", "d" * 32,
+                         compiled.tags(), example=rows)  # fmt: skip
+    return served, rows, compiled.onnx, test[list(schema.features)].reset_index(drop=True)
 
 
 def scoring_app(tmp_path: Path, *overrides: str, token: str | None = TOKEN) -> Any:

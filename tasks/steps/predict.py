@@ -7,6 +7,7 @@ evaluated with; the most probable class for multiclass; the value for regression
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -65,11 +66,31 @@ def try_example(served: ServedModel) -> int:
 
 
 def score_frame(served: ServedModel, frame: pd.DataFrame) -> tuple[list[Any], np.ndarray | None]:
-    """Labels (or values) and, for classification, class probabilities of ``frame``'s rows."""
+    """Labels (or values) and, for classification, class probabilities of ``frame``'s rows, by
+    the runtime that serves the version (its compiled graph, or the Pipeline)."""
+    if served.compiled is not None:
+        return score_columns(served, {name: frame[name].tolist() for name in frame.columns})
     model = served.model
     if served.task == "regression" or not served.classes:
         return np.asarray(model.predict(frame)).tolist(), None
-    proba = np.asarray(model.predict_proba(frame), dtype=float)
+    return decided(served, np.asarray(model.predict_proba(frame), dtype=float))
+
+
+def score_columns(
+    served: ServedModel, columns: Mapping[str, Sequence[Any]]
+) -> tuple[list[Any], np.ndarray | None]:
+    """:func:`score_frame` by the version's compiled graph (``served.compiled``), from one
+    sequence of values per column (no DataFrame): the same rule on its probabilities."""
+    from tasks.steps.compiled import run
+
+    values = run(served.compiled, columns)
+    if served.task == "regression" or not served.classes:
+        return values.tolist(), None
+    return decided(served, values)
+
+
+def decided(served: ServedModel, proba: np.ndarray) -> tuple[list[Any], np.ndarray]:
+    """The labels of ``proba``'s rows by the version's rule (the threshold for binary)."""
     classes = np.asarray(served.classes, dtype=object)
     if served.task == "binary":
         labels = np.where(proba[:, -1] >= served.threshold, classes[-1], classes[0])

@@ -7,17 +7,21 @@ from __future__ import annotations
 import hashlib
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import requests
 from typer.testing import CliRunner
 
 from cli.main import app
 from cli.registry import lineage_rows
+from serving.app import Settings
 from tasks.adapters import io, registry, tracking
+from tasks.config import load_params
 from tasks.steps.compile import MAX_PROBABILITY_DIFF, feeds, input_columns, session
 from tests.integration.test_training_flow import add_generated_data
-from tests.support import run
+from tests.support import run, running
 
 pytestmark = pytest.mark.integration
 
@@ -92,3 +96,43 @@ def test_registration_records_the_compiled_graph_and_a_refusal_with_its_reason(
     shown = CliRunner().invoke(app, ["status"])
     assert shown.exit_code == 0, shown.output
     assert "champion runtime: onnx (parity on 150 test rows" in " ".join(shown.output.split())
+
+    _served_over_http(project, test, model)
+
+
+def _served_over_http(project: Path, test: Any, model: Any) -> None:
+    """The endpoint over real HTTP: the champion (v1) scored by its graph, exactly as its
+    Pipeline answers; the challenger (v2, no graph), in shadow, by scikit-learn, and why."""
+    assert registry.aliases(MODEL) == {"champion": "1", "challenger": "2"}
+    serve = load_params(project / "params.yaml", ["serve.shadow=true"]).serve
+    settings = Settings(MODEL, serve, project / "logs" / "http.db", project / "feedback")
+    threshold = float(registry.version_info(MODEL, "1").params["evaluate.threshold"])
+    names = [c.name for c in registry.load_served(MODEL, "1").columns]
+    rows = test[names].head(40)
+    body = {
+        "dataframe_records": [
+            {k: None if v != v else v for k, v in row.items()}
+            for row in rows.to_dict(orient="records")
+        ],
+        "params": {"probabilities": True},
+    }
+    with running(settings) as (url, _):
+        answer = requests.post(f"{url}/invocations", json=body, timeout=30)
+        health = requests.get(f"{url}/health", timeout=10).json()
+        metadata = requests.get(f"{url}/metadata", timeout=10).json()
+        v2 = requests.get(f"{url}/v2/models/{MODEL}", timeout=10).json()
+
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["X-Model-Version"] == "1"
+    expected = model.predict_proba(rows)
+    got = np.asarray(answer.json()["probabilities"])
+    assert float(np.abs(got - expected).max()) <= 1e-9
+    assert answer.json()["predictions"] == np.where(expected[:, 1] >= threshold, 1, 0).tolist()
+    assert (health["runtime"], health["runtime_reason"]) == ("onnx", None)
+    assert v2["platform"] == "onnxruntime_onnx" and v2["parameters"]["runtime"] == "onnx"
+    challenger = metadata["challenger"]
+    assert (challenger["version"], challenger["runtime"]) == ("2", "sklearn")
+    assert challenger["runtime_reason"] == (
+        "no compiled graph (runtime.onnx=unavailable: conversion failed: NotImplementedError: "
+        "metric='chebyshev' is not implemented.)"
+    )

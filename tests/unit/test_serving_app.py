@@ -18,6 +18,9 @@ import pytest
 from tests.served import TOKEN, scoring_app, shop_model
 from tests.support import running
 
+# every test on both runtimes: scikit-learn, then the compiled graph
+pytestmark = pytest.mark.usefixtures("runtime")
+
 
 def records(n: int = 1) -> list[dict[str, Any]]:
     _, rows = shop_model()

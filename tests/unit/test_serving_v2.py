@@ -18,6 +18,9 @@ import pytest
 from tests.served import scoring_app, shop_model
 from tests.unit.test_serving_app import Call, call, errors, records
 
+# every test on both runtimes: scikit-learn, then the compiled graph
+pytestmark = pytest.mark.usefixtures("runtime")
+
 INFER = "/v2/models/shop/infer"
 UNAUTHORIZED = "missing or wrong bearer token (Authorization: Bearer <SERVING_TOKEN>)"
 

@@ -4,6 +4,7 @@ refusal with its exact message, and the same value checks as MLflow's protocol."
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -312,8 +313,21 @@ def test_model_metadata_names_the_signatures_columns_and_the_outputs() -> None:
             {"name": "predict", "datatype": "INT64", "shape": [-1]},
             {"name": "predict_proba", "datatype": "FP64", "shape": [-1, 3]},
         ],
-        "parameters": {"content_type": "pd", "task": "multiclass", "classes": "[1, 2, 3]"},
+        "parameters": {
+            "content_type": "pd",
+            "task": "multiclass",
+            "runtime": "sklearn",
+            "classes": "[1, 2, 3]",
+        },
     }
     regression = model_metadata(served("regression", ()), ["3"], "sklearn_skops")
     assert regression["outputs"] == [{"name": "predict", "datatype": "FP64", "shape": [-1]}]
-    assert regression["parameters"] == {"content_type": "pd", "task": "regression"}
+    assert regression["parameters"] == {
+        "content_type": "pd",
+        "task": "regression",
+        "runtime": "sklearn",
+    }
+    why = replace(classifier, runtime_reason="serve.runtime is sklearn")
+    assert model_metadata(why, ["3"], "sklearn_skops")["parameters"]["runtime_reason"] == (
+        "serve.runtime is sklearn"
+    )
