@@ -258,8 +258,8 @@ def _connect_as_nobody(path: Path, reader: int, writer: int) -> int:
             try:
                 sock.sendall(warm.HEADER.pack(2) + b"{}")
                 answer = sock.recv(100) or b"closed"
-            except ConnectionResetError:  # it hung up without reading what was sent
-                answer = b"closed"
+            except (ConnectionResetError, BrokenPipeError):  # it hung up before reading, or
+                answer = b"closed"  # before we finished writing (the peer check is first)
     except BaseException as error:  # reported to the parent, never raised in this child
         answer = repr(error).encode()
     os.write(writer, answer)
