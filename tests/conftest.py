@@ -42,6 +42,7 @@ _HEAVY_FIRST = (
     "tests/integration/test_promotion.py",  # ~250 s: a real mlflow server, restarted
     "tests/integration/test_faults.py",  # ~240 s: 14 dvc stage processes, a killed mlflow server
     "tests/integration/test_monitoring.py",  # ~170 s
+    "tests/integration/test_compile_registration.py",  # ~160 s: dvc repro, compiled, served
     "tests/integration/test_up.py",  # ~150 s here: `mlops up` (five servers), `down`
     "tests/integration/test_real_tables.py",  # the corpus: its invariant, half of it trained
     "tests/integration/test_real_tables_train.py",  # the other half of the corpus trained
